@@ -1,0 +1,122 @@
+"""Load contracts and the department registry from YAML, with errors that name the place.
+
+A broken contract must stop the pipeline before it touches data, with a message a data
+officer can act on: the file, the field (by name, not list index) and what is wrong.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from contracts.model import Contract, Registry
+
+CONTRACTS_DIR = Path(__file__).resolve().parent
+REGISTRY_FILE = "departments.yaml"
+NON_FEED_FILES = {REGISTRY_FILE}
+
+
+class ContractError(ValueError):
+    """A contract or registry file that cannot be used; the message says where and why."""
+
+    def __init__(self, path: Path, location: str, problem: str):
+        self.path, self.location, self.problem = Path(path), location, problem
+        super().__init__(f"{Path(path).name}: {location}: {problem}")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        raise ContractError(path, where, f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise ContractError(path, "top level", "must be a mapping")
+    return data
+
+
+def _describe(loc: tuple, data: dict[str, Any]) -> str:
+    """Turn pydantic's ('fields', 3, 'type') into 'field "fine_amount" (#4): type'."""
+    parts: list[str] = []
+    node: Any = data
+    i = 0
+    while i < len(loc):
+        key = loc[i]
+        if isinstance(node, dict) and key in ("fields", "rules", "departments") and i + 1 < len(loc):
+            idx = loc[i + 1]
+            items = node.get(key) or []
+            item = items[idx] if isinstance(idx, int) and idx < len(items) else {}
+            ident = item.get("name") or item.get("id") or item.get("code") if isinstance(item, dict) else None
+            noun = {"fields": "field", "rules": "rule", "departments": "department"}[key]
+            parts.append(f'{noun} "{ident}" (#{idx + 1})' if ident else f"{noun} #{idx + 1}")
+            node = item
+            i += 2
+            continue
+        parts.append(str(key))
+        node = node.get(key) if isinstance(node, dict) else None
+        i += 1
+    return ".".join(parts) if parts else "top level"
+
+
+def _validate(model, path: Path, data: dict[str, Any]):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        location = _describe(tuple(err["loc"]), data)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+        raise ContractError(path, location, msg + more) from None
+
+
+def load_contract(path: str | Path) -> Contract:
+    path = Path(path)
+    data = _read_yaml(path)
+    contract = _validate(Contract, path, data)
+    if contract.feed != path.stem:
+        raise ContractError(path, "feed", f"feed id {contract.feed!r} must match the file name {path.stem!r}")
+    return contract
+
+
+def load_contracts(directory: str | Path | None = None, *, include_disabled: bool = False) -> dict[str, Contract]:
+    """Every feed contract in ``directory`` (default: the shipped catalog), keyed by feed id."""
+    directory = Path(directory) if directory else CONTRACTS_DIR
+    out: dict[str, Contract] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name in NON_FEED_FILES:
+            continue
+        contract = load_contract(path)
+        if contract.enabled or include_disabled:
+            out[contract.feed] = contract
+    if not out:
+        raise ContractError(directory, "directory", "no feed contracts found")
+    return out
+
+
+def load_registry(path: str | Path | None = None, contracts: dict[str, Contract] | None = None) -> Registry:
+    path = Path(path) if path else CONTRACTS_DIR / REGISTRY_FILE
+    data = _read_yaml(path)
+    registry = _validate(Registry, path, data)
+    if contracts is not None:
+        for i, dept in enumerate(registry.departments):
+            for feed in list(dept.feeds) + list(dept.delivery):
+                if feed not in contracts:
+                    raise ContractError(path, f'department "{dept.code}" (#{i + 1}).feeds', f"unknown feed {feed!r}")
+    return registry
+
+
+@lru_cache(maxsize=8)
+def _cached(directory: str) -> dict[str, Contract]:
+    return load_contracts(directory)
+
+
+def catalog(directory: str | Path | None = None) -> dict[str, Contract]:
+    """Cached view of the catalog for hot paths; contracts are immutable."""
+    return _cached(str(Path(directory) if directory else CONTRACTS_DIR))

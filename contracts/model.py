@@ -1,0 +1,315 @@
+"""Typed model of a feed contract: the public credit information catalog as code.
+
+Every other stage reads contracts only through these classes, so a contract that loads is
+a contract the whole pipeline can run. Unknown keys are refused (``extra="forbid"``) because
+a misspelt rule key that is silently ignored would let bad rows through.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field as PydField, model_validator
+
+FieldType = Literal["string", "code", "date", "decimal", "integer"]
+IdentifierKind = Literal["uscc", "ric", "org_code"]
+PrivacyClass = Literal["public", "personal"]
+Severity = Literal["error", "warning"]
+
+SNAKE = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    """A condition on another field of the same row, e.g. 行政相对人类别 = 自然人."""
+
+    field: str
+    equals: str | None = None
+    in_: list[str] | None = PydField(default=None, alias="in")
+    not_in: list[str] | None = None
+    contains_any: list[str] | None = None  # for multi-value fields: any listed value present
+    subset_of: list[str] | None = None  # for multi-value fields: every value is one of these
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "Condition":
+        tests = [self.equals, self.in_, self.not_in, self.contains_any, self.subset_of]
+        if sum(t is not None for t in tests) != 1:
+            raise ValueError("a condition needs exactly one of: equals, in, not_in, contains_any, subset_of")
+        return self
+
+
+class Identifier(_Strict):
+    kind: IdentifierKind
+    when: Condition | None = None  # e.g. check as resident ID only when 证件类型 = 身份证
+    severity: Severity = "error"
+
+
+class Field(_Strict):
+    name: Annotated[str, PydField(pattern=SNAKE)]
+    label: str  # Chinese name as in the national standard
+    code: str | None = None  # standard code, XK_* / CF_*
+    aliases: list[str] = []  # older (2016) header names and common variants
+    v1_label: str | None = None  # the 2016 ("v1") standard's header, when it differs from label
+    type: FieldType = "string"
+    national: bool = True  # part of the national layout (false: provincial/local extension)
+    required: bool = False
+    required_when: Condition | None = None
+    empty_when: Condition | None = None  # must be empty, e.g. USCC for 自然人
+    enum: list[str] | None = None
+    enum_aliases: dict[str, str] = {}  # accepted spellings/codes -> canonical enum value ("1" -> 有效)
+    enum_allow_prefix: list[str] = []  # e.g. "其他-" admits 其他-<name>
+    pattern: str | None = None  # regular expression the normalised value must match
+    multi_value_separator: str | None = None  # e.g. 处罚类别 "罚款;没收违法所得"
+    identifier: Identifier | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    not_future: bool = False  # a date may not lie after the day the row was received
+    long_term_sentinel: str | None = None  # e.g. 2099-12-31 means 长期 and is allowed
+    privacy: PrivacyClass = "public"
+    description: str = ""
+    example: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "Field":
+        if self.required and self.required_when:
+            raise ValueError("use either required or required_when, not both")
+        if self.enum is not None and len(set(self.enum)) != len(self.enum):
+            raise ValueError("enum has duplicate values")
+        for alias, target in self.enum_aliases.items():
+            if not self.enum or target not in self.enum:
+                raise ValueError(f"enum_aliases maps {alias!r} to {target!r}, which is not in enum")
+        if self.pattern:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        if self.multi_value_separator and not self.enum:
+            raise ValueError("multi_value_separator needs an enum")
+        if (self.minimum is not None or self.maximum is not None) and self.type not in ("decimal", "integer"):
+            raise ValueError("minimum/maximum apply only to decimal or integer fields")
+        return self
+
+    @property
+    def header_names(self) -> list[str]:
+        """Every header a department may use for this field."""
+        names = [self.label, self.name] + ([self.code] if self.code else []) + list(self.aliases)
+        names += [self.v1_label] if self.v1_label else []
+        return list(dict.fromkeys(names))
+
+
+class DisplayTier(_Strict):
+    """Allowed 公示期 range for one tier, counted from the decision date."""
+
+    tier: str  # 轻微 / 一般 / 严重
+    min_months: int
+    max_months: int
+    publish: bool = True  # 轻微 is in principle not published after 2026-04-01
+
+
+class DisplayRegime(_Strict):
+    effective_from: date
+    tiers: list[DisplayTier]
+
+
+class DisplayPolicy(_Strict):
+    end_field: str  # 公示截止期
+    tier_field: str | None = None  # explicit tier column, when the feed carries one
+    minor_when: list[Condition] = []  # any of these makes a record 轻微 when no tier is given
+    default_tier: str = "一般"
+    regimes: list[DisplayRegime]
+
+    def regime_for(self, decided: date) -> DisplayRegime:
+        chosen = None
+        for regime in sorted(self.regimes, key=lambda r: r.effective_from):
+            if regime.effective_from <= decided:
+                chosen = regime
+        return chosen or min(self.regimes, key=lambda r: r.effective_from)
+
+
+class Deadline(_Strict):
+    days: Annotated[int, PydField(gt=0)]
+    kind: Literal["working", "calendar"]
+    basis: str = ""  # the document the rule comes from
+
+
+class Rule(_Strict):
+    """A cross-field rule. Field-level rules (required, enum, ...) are derived from fields."""
+
+    id: Annotated[str, PydField(pattern=r"^[A-Z][A-Z0-9_.-]*$")]
+    kind: Literal[
+        "date_order",  # fields[0] <= fields[1]
+        "required_when_contains",  # fields[0] must be filled (>0 for numbers) when `when` holds
+        "prefix_matches",  # identifier prefix <-> category, e.g. 92 <-> 个体工商户
+        "display_period",  # 公示截止期 within its tier's range (see display policy)
+        "unique_key",  # business key unique within one delivery
+        "not_greater",  # fields[0] <= sum of fields[1:] (with `minus` fields subtracted)
+    ]
+    fields: list[str] = []
+    when: Condition | None = None
+    prefix: str | None = None
+    category_field: str | None = None
+    category_value: str | None = None
+    minus: list[str] = []
+    severity: Severity = "error"
+    message: str  # Chinese, for a department clerk
+
+
+class Contract(_Strict):
+    feed: Annotated[str, PydField(pattern=SNAKE)]
+    title: str
+    # records: credit records that are measured and published; ledger: a department's own
+    # count of decisions (for 上报率); repair: 信用修复 events that end publication
+    role: Literal["records", "ledger", "repair"] = "records"
+    category: str = ""
+    legal_basis: str
+    catalog_item: str = ""
+    enabled: bool = True
+    business_key: list[str]
+    clock_field: str | None = None  # date that starts the reporting clock
+    period_field: str | None = None  # date that files a record in a warehouse month
+    deadline: Deadline | None = None
+    status_field: str | None = None  # 当前状态 / 公示状态
+    revoked_values: list[str] = []  # values of status_field that end publication
+    display: DisplayPolicy | None = None
+    fields: list[Field]
+    rules: list[Rule] = []
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _references(self) -> "Contract":
+        names = [f.name for f in self.fields]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"duplicate field names: {sorted(dupes)}")
+        seen: dict[str, str] = {}
+        for f in self.fields:
+            for h in f.header_names:
+                key = normalise_header(h)
+                if key in seen and seen[key] != f.name:
+                    raise ValueError(f"header {h!r} maps to both {seen[key]!r} and {f.name!r}")
+                seen[key] = f.name
+        known = set(names)
+
+        def need(name: str | None, where: str) -> None:
+            if name is not None and name not in known:
+                raise ValueError(f"{where} refers to unknown field {name!r}")
+
+        for k in self.business_key:
+            need(k, "business_key")
+        need(self.clock_field, "clock_field")
+        need(self.period_field, "period_field")
+        need(self.status_field, "status_field")
+        if self.deadline and not self.clock_field:
+            raise ValueError("a deadline needs a clock_field")
+        for f in self.fields:
+            for cond, what in ((f.required_when, "required_when"), (f.empty_when, "empty_when")):
+                if cond:
+                    need(cond.field, f"field {f.name!r} {what}")
+            if f.identifier and f.identifier.when:
+                need(f.identifier.when.field, f"field {f.name!r} identifier.when")
+            if f.type == "date" and f.long_term_sentinel and not re.match(r"^\d{4}-\d{2}-\d{2}$", f.long_term_sentinel):
+                raise ValueError(f"field {f.name!r} long_term_sentinel must be YYYY-MM-DD")
+        for r in self.rules:
+            for n in r.fields + r.minus:
+                need(n, f"rule {r.id}")
+            need(r.category_field, f"rule {r.id}")
+            if r.when:
+                need(r.when.field, f"rule {r.id} when")
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("duplicate rule ids")
+        if self.display:
+            need(self.display.end_field, "display.end_field")
+            need(self.display.tier_field, "display.tier_field")
+            for c in self.display.minor_when:
+                need(c.field, "display.minor_when")
+        return self
+
+    # -- lookups used by every stage -------------------------------------------------
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.feed}: no field {name!r}")
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def national_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.national]
+
+    @property
+    def personal_fields(self) -> list[str]:
+        return [f.name for f in self.fields if f.privacy == "personal"]
+
+    def header_map(self) -> dict[str, str]:
+        """Normalised header text -> field name, over labels, codes and aliases."""
+        return {normalise_header(h): f.name for f in self.fields for h in f.header_names}
+
+    def required_columns(self) -> list[str]:
+        """Columns a delivery must carry: unconditionally required fields."""
+        return [f.name for f in self.fields if f.required]
+
+
+class Delivery(_Strict):
+    kind: Literal["inbox", "http"]
+    format: Literal["csv", "xlsx", "json"] | None = None  # what the sample generator writes
+    encoding: Literal["utf-8", "utf-8-sig", "gbk", "gb18030"] | None = None
+    header_style: Literal["label", "code", "v1"] = "label"
+    title_rows: int = 0
+    url: str | None = None
+    token_env: str | None = None  # name of the environment variable holding the token
+    page_size: int = 500
+
+    @model_validator(mode="after")
+    def _http(self) -> "Delivery":
+        if self.kind == "http" and not self.url:
+            raise ValueError("an http delivery needs a url")
+        return self
+
+
+class Department(_Strict):
+    code: Annotated[str, PydField(pattern=r"^[a-z][a-z0-9_]*$")]
+    name: str
+    uscc: str
+    feeds: list[str]
+    delivery: dict[str, Delivery] = {}  # per feed; missing feed -> inbox with defaults
+
+    def delivery_for(self, feed: str) -> Delivery:
+        return self.delivery.get(feed) or Delivery(kind="inbox")
+
+
+class Registry(_Strict):
+    region: str  # e.g. 示范县
+    region_code: str
+    departments: list[Department]
+
+    def department(self, code: str) -> Department:
+        for d in self.departments:
+            if d.code == code:
+                return d
+        raise KeyError(code)
+
+
+_FULLWIDTH = {i: i - 0xFEE0 for i in range(0xFF01, 0xFF5F)}
+_FULLWIDTH[0x3000] = 0x20
+
+
+def to_halfwidth(text: str) -> str:
+    return text.translate(_FULLWIDTH)
+
+
+def normalise_header(text: str) -> str:
+    """Header comparison key: half-width, no whitespace or line breaks, case-folded."""
+    return re.sub(r"\s+", "", to_halfwidth(str(text))).casefold()

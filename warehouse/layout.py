@@ -1,0 +1,90 @@
+"""Where everything lives under the data directory (default ``./data``).
+
+One place for paths, so every stage and every test agrees on the layout:
+
+    inbox/<dept>/<feed>/<YYYY-MM-DD>/<file>     department drops (dated folder = day received)
+    landing/<sha256[:2]>/<sha256><.ext>          every received file or HTTP page, byte for byte
+    staging/<feed>/received_date=<d>/<file_id>.parquet    parsed rows mapped to contract fields
+    validated/<feed>/received_date=<d>/{passed,quarantined,failures}.parquet
+    warehouse/credit.duckdb                      tables and views (one writer at a time)
+    warehouse/parquet/<feed>/decision_month=<YYYY-MM>/data.parquet
+    reports/feedback/<dept>/<YYYY-MM-DD>.xlsx    rejected rows for department clerks
+    reports/data_docs/                           Great Expectations Data Docs
+    reports/exports/                             monitored-indicator exports
+    truth.csv                                    ground truth of a generated sample data set
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+
+def _day(d: date | str) -> str:
+    return d if isinstance(d, str) else d.isoformat()
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root).resolve())
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def landing(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def validated(self) -> Path:
+        return self.root / "validated"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def db_path(self) -> Path:
+        return self.warehouse / "credit.duckdb"
+
+    @property
+    def parquet_root(self) -> Path:
+        return self.warehouse / "parquet"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def feedback(self) -> Path:
+        return self.reports / "feedback"
+
+    @property
+    def data_docs(self) -> Path:
+        return self.reports / "data_docs"
+
+    @property
+    def exports(self) -> Path:
+        return self.reports / "exports"
+
+    @property
+    def truth(self) -> Path:
+        return self.root / "truth.csv"
+
+    def staging_dir(self, feed: str, received: date | str) -> Path:
+        return self.staging / feed / f"received_date={_day(received)}"
+
+    def validated_dir(self, feed: str, received: date | str) -> Path:
+        return self.validated / feed / f"received_date={_day(received)}"
+
+    def feedback_file(self, dept: str, received: date | str) -> Path:
+        return self.feedback / dept / f"{_day(received)}.xlsx"
