@@ -1,0 +1,44 @@
+"""Ingest stage: department files and HTTP pages → landing (bytes + manifest) → staged rows.
+
+Public API (the only names other stages and ``pipelines/`` may import):
+
+- :func:`ingest_day` — land and parse everything received on one day; returns :class:`IngestSummary`.
+- :func:`read_staged` — the staged rows of one feed and day as a pandas DataFrame.
+- :func:`read_file` — read one file offline as ingest would (``credit-etl check``); raises
+  :class:`IngestError` with a Chinese message for unreadable files or missing required columns.
+- :class:`HttpSettings`, :class:`IngestSummary`, :class:`ParsedFile`, :class:`ManifestRecord`,
+  :func:`read_manifest`, :func:`normalise_date`.
+
+Staged-rows layout: ARCHITECTURE.md; manifest schema: warehouse/sql/010_ingest.sql.
+"""
+
+from assets.ingest.core import (
+    DuplicateRecord,
+    IngestSummary,
+    ManifestRecord,
+    ParsedFile,
+    ingest_day,
+    read_file,
+    read_manifest,
+    read_staged,
+)
+from assets.ingest.errors import IngestError
+from assets.ingest.http import HTTP_BASE_ENV, HttpSettings
+from assets.ingest.mapping import staged_schema
+from assets.ingest.normalise import normalise_date
+
+__all__ = [
+    "DuplicateRecord",
+    "HTTP_BASE_ENV",
+    "HttpSettings",
+    "IngestError",
+    "IngestSummary",
+    "ManifestRecord",
+    "ParsedFile",
+    "ingest_day",
+    "normalise_date",
+    "read_file",
+    "read_manifest",
+    "read_staged",
+    "staged_schema",
+]

@@ -1,0 +1,424 @@
+"""One day's ingest: land every delivery byte for byte, parse it, stage rows, record the manifest.
+
+Order per delivery (crash safety): landing file(s) (atomic) → staged Parquet (atomic) → manifest
+row. The manifest row is the commit: a delivery without one is processed again on the next run,
+which rewrites the same landing and staging files.
+
+Duplicates: content whose SHA-256 is already in the manifest is not processed again. When it
+comes from the same place (department, feed, name, day) it is the same delivery seen by a rerun
+and nothing is written; otherwise a row in ``ingest_duplicates`` notes the resend.
+
+Header-only files are accepted: status ``parsed``, ``rows_parsed`` 0, a 0-row staged file and the
+note “仅有表头，没有数据行”, so a department that had nothing to report is seen to have reported.
+A file with no bytes (or only whitespace) is rejected as empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from contracts.model import Contract, Registry
+from warehouse.db import connect
+from warehouse.files import write_bytes, write_parquet
+from warehouse.layout import DataDir
+from assets.ingest.errors import IngestError
+from assets.ingest.http import HttpSettings, http_env, pull
+from assets.ingest.inbox import InboxItem, read_no_follow, scan_inbox
+from assets.ingest.mapping import empty_staged, map_to_contract
+from assets.ingest.readers import MAX_FILE_BYTES, RawTable, read_bytes, records_table
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = [
+    "file_id", "dept", "feed", "source", "original_name", "sha256", "bytes", "received_date",
+    "rows_parsed", "status", "error_message", "landed_path", "staged_path", "format", "encoding",
+    "header_row", "pages", "extra_columns", "notes", "first_seen_at",
+]
+
+
+@dataclass
+class ManifestRecord:
+    file_id: str
+    dept: str | None
+    feed: str | None
+    source: str  # inbox | http
+    original_name: str
+    sha256: str | None
+    bytes: int | None
+    received_date: date
+    rows_parsed: int
+    status: str  # parsed | rejected
+    error_message: str | None
+    landed_path: str | None
+    staged_path: str | None = None
+    format: str | None = None
+    encoding: str | None = None
+    header_row: int | None = None
+    pages: int | None = None
+    extra_columns: str | None = None
+    notes: str | None = None
+    first_seen_at: datetime = field(default_factory=datetime.now)
+
+    def __str__(self) -> str:
+        where = f"{self.dept or '?'}/{self.feed or '?'}/{self.original_name}"
+        return f"{where}: {self.error_message}" if self.error_message else f"{where}: {self.rows_parsed} 行"
+
+
+@dataclass
+class DuplicateRecord:
+    file_id: str  # the manifest row whose content this repeats
+    dept: str
+    feed: str
+    source: str
+    original_name: str
+    received_date: date
+
+    def __str__(self) -> str:
+        return f"{self.dept}/{self.feed}/{self.original_name}: 与已接收文件 {self.file_id[:12]} 内容相同，未重复处理"
+
+
+@dataclass
+class IngestSummary:
+    received: date
+    rows_by_feed: dict[str, int] = field(default_factory=dict)  # rows staged by this run
+    files_by_dept: dict[str, int] = field(default_factory=dict)  # new manifest records by this run
+    new_records: list[ManifestRecord] = field(default_factory=list)
+    rejected: list[ManifestRecord] = field(default_factory=list)
+    skipped_duplicates: list[DuplicateRecord] = field(default_factory=list)
+    already_ingested: int = 0  # deliveries this day that earlier runs already recorded
+
+    @property
+    def rows_total(self) -> int:
+        return sum(self.rows_by_feed.values())
+
+    @property
+    def new_files(self) -> int:
+        return len(self.new_records)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.skipped_duplicates)
+
+    def add(self, rec: ManifestRecord) -> None:
+        self.new_records.append(rec)
+        key = rec.dept or "?"
+        self.files_by_dept[key] = self.files_by_dept.get(key, 0) + 1
+        if rec.status == "rejected":
+            self.rejected.append(rec)
+        elif rec.feed:
+            self.rows_by_feed[rec.feed] = self.rows_by_feed.get(rec.feed, 0) + rec.rows_parsed
+
+
+@dataclass
+class ParsedFile:
+    """One file read and mapped to a contract (what :func:`read_file` returns)."""
+
+    table: pa.Table  # staged columns (contract fields in order + lineage)
+    file_id: str
+    source_name: str
+    format: str
+    encoding: str | None
+    header_row: int | None
+    sheet: str | None
+    delimiter: str | None
+    extra_columns: list[str]
+    notes: list[str]
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+
+def _notes(raw: RawTable, table: pa.Table, unknown: list[str]) -> list[str]:
+    notes = list(raw.notes)
+    if table.num_rows == 0:
+        notes.append("仅有表头，没有数据行")
+    if raw.encoding and raw.encoding.startswith("mixed"):
+        notes.append("文件混用了 UTF-8 与 GBK 编码，已逐行识别；请今后统一另存为 UTF-8")
+    if unknown:
+        notes.append("未识别的列已原样保留：" + "、".join(unknown))
+    return notes
+
+
+def parse_bytes(
+    data: bytes,
+    name: str,
+    contract: Contract,
+    *,
+    file_id: str,
+    dept: str | None,
+    received: date | None,
+) -> ParsedFile:
+    raw = read_bytes(data, name, contract)
+    table, unknown = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received, source_name=name)
+    return ParsedFile(table, file_id, name, raw.format, raw.encoding, raw.header_row, raw.sheet, raw.delimiter,
+                      unknown, _notes(raw, table, unknown))
+
+
+def read_file(
+    path: str | Path,
+    contract: Contract,
+    *,
+    dept: str | None = None,
+    received: date | None = None,
+) -> ParsedFile:
+    """Read one department file (CSV / XLSX / JSON list) offline, as ingest would stage it.
+
+    Raises :class:`IngestError` (Chinese ``message_zh``) for an unreadable file or one that lacks
+    required columns. ``_file_id`` is the SHA-256 of the file's bytes.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise IngestError(f"不是文件：{path.name}", code="io") from None
+    except OSError as exc:
+        raise IngestError(f"无法读取文件 {path.name}（{exc.strerror or type(exc).__name__}）", code="io") from None
+    return parse_bytes(data, path.name, contract, file_id=hashlib.sha256(data).hexdigest(), dept=dept, received=received)
+
+
+def read_staged(data_dir: DataDir, feed: str, received: date, contract: Contract | None = None) -> pd.DataFrame:
+    """All staged files of one feed and day, concatenated (ordered by file id, then row)."""
+    folder = data_dir.staging_dir(feed, received)
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if contract is None:
+        from contracts.loader import catalog
+
+        contract = catalog()[feed]
+    schema = empty_staged(contract).schema
+    tables = [pq.read_table(f, schema=schema) for f in files]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return table.to_pandas()
+
+
+# ---------------------------------------------------------------------------------------------
+# landing and manifest
+
+
+def _rel(data_dir: DataDir, path: Path) -> str:
+    return path.relative_to(data_dir.root).as_posix()
+
+
+def _ext(name: str) -> str:
+    suffix = Path(name.replace("\\", "/")).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,10}", suffix) else ""
+
+
+def land(data_dir: DataDir, data: bytes, sha: str, ext: str) -> Path:
+    target = data_dir.landing / sha[:2] / f"{sha}{ext}"
+    if not (target.exists() and target.stat().st_size == len(data)):
+        write_bytes(data, target)
+    return target
+
+
+def _insert_manifest(con, rec: ManifestRecord) -> None:
+    row = asdict(rec)
+    cols = ", ".join(MANIFEST_COLUMNS)
+    marks = ", ".join("?" for _ in MANIFEST_COLUMNS)
+    con.execute(f"INSERT INTO ingest_manifest ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                [row[c] for c in MANIFEST_COLUMNS])
+
+
+def _insert_duplicate(con, dup: DuplicateRecord) -> None:
+    con.execute(
+        "INSERT INTO ingest_duplicates VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [dup.file_id, dup.dept, dup.feed, dup.source, dup.original_name, dup.received_date, datetime.now()],
+    )
+
+
+def read_manifest(data_dir: DataDir) -> pd.DataFrame:
+    """The whole manifest (for reports and tests)."""
+    with connect(data_dir) as con:
+        return con.execute("SELECT * FROM ingest_manifest ORDER BY first_seen_at, file_id").df()
+
+
+class _Run:
+    def __init__(self, data_dir: DataDir, received: date, contracts: dict[str, Contract], con, summary: IngestSummary):
+        self.data_dir, self.received, self.contracts, self.con, self.summary = data_dir, received, contracts, con, summary
+        self.known: dict[str, tuple] = {
+            r[0]: tuple(r[1:])
+            for r in con.execute(
+                "SELECT file_id, dept, feed, source, original_name, received_date FROM ingest_manifest"
+            ).fetchall()
+        }
+
+    def seen(self, file_id: str, dept: str, feed: str, source: str, name: str) -> bool:
+        """True when this content is already recorded (and notes a resend elsewhere)."""
+        if file_id not in self.known:
+            return False
+        place = (dept, feed, source, name, self.received)
+        if self.known[file_id] == place:
+            self.summary.already_ingested += 1
+        else:
+            dup = DuplicateRecord(file_id, dept, feed, source, name, self.received)
+            _insert_duplicate(self.con, dup)
+            self.summary.skipped_duplicates.append(dup)
+        return True
+
+    def commit(self, rec: ManifestRecord) -> None:
+        _insert_manifest(self.con, rec)
+        self.known[rec.file_id] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.received_date)
+        self.summary.add(rec)
+
+    def stage(self, parsed: ParsedFile, feed: str) -> str:
+        target = self.data_dir.staging_dir(feed, self.received) / f"{parsed.file_id}.parquet"
+        write_parquet(parsed.table, target)
+        return _rel(self.data_dir, target)
+
+    # -- inbox ------------------------------------------------------------------------------
+    def inbox_item(self, item: InboxItem) -> None:
+        base = dict(dept=item.dept, feed=item.feed or None, source="inbox", original_name=item.name,
+                    received_date=self.received)
+        if item.refuse:
+            fid = hashlib.sha256(f"refused\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+            if fid in self.known:
+                self.summary.already_ingested += 1
+                return
+            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=item.size, rows_parsed=0, status="rejected",
+                                       error_message=item.refuse, landed_path=None, **base))
+            return
+        try:
+            data = read_no_follow(item.path, MAX_FILE_BYTES)
+        except OSError as exc:
+            log.warning("cannot read %s: %s", item.relpath, exc)
+            fid = hashlib.sha256(f"unreadable\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+            if fid not in self.known:
+                self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=item.size, rows_parsed=0, status="rejected",
+                                           error_message="文件无法读取（可能是符号链接、权限不足或正在写入）", landed_path=None, **base))
+            return
+        sha = hashlib.sha256(data).hexdigest()
+        if self.seen(sha, item.dept, item.feed, "inbox", item.name):
+            return
+        landed = None
+        if len(data) <= MAX_FILE_BYTES:
+            landed = _rel(self.data_dir, land(self.data_dir, data, sha, _ext(item.name)))
+        rec = ManifestRecord(file_id=sha, sha256=sha, bytes=len(data), rows_parsed=0, status="rejected",
+                             error_message=None, landed_path=landed, **base)
+        try:
+            parsed = parse_bytes(data, item.name, self.contracts[item.feed], file_id=sha, dept=item.dept,
+                                 received=self.received)
+        except IngestError as exc:
+            rec.error_message = exc.message_zh
+        except Exception as exc:  # a bug or an exotic file must not stop the night's run
+            log.exception("ingest of %s failed", item.relpath)
+            rec.error_message = f"读取文件时发生内部错误（{type(exc).__name__}），文件未接收，请联系信用办"
+        else:
+            self._fill(rec, parsed)
+            rec.staged_path = self.stage(parsed, item.feed)
+        self.commit(rec)
+
+    def _fill(self, rec: ManifestRecord, parsed: ParsedFile) -> None:
+        rec.status = "parsed"
+        rec.rows_parsed = parsed.rows
+        rec.format, rec.encoding, rec.header_row = parsed.format, parsed.encoding, parsed.header_row
+        rec.extra_columns = json.dumps(parsed.extra_columns, ensure_ascii=False) if parsed.extra_columns else None
+        rec.notes = "；".join(parsed.notes) or None
+
+    # -- http -------------------------------------------------------------------------------
+    def http_feed(self, dept, feed: str, delivery, settings: HttpSettings, env: Mapping[str, str]) -> None:
+        from urllib.parse import urlsplit
+
+        name = f"{urlsplit(settings.endpoint(dept.code, feed, delivery, env)).path}?date={self.received.isoformat()}"
+        base = dict(dept=dept.code, feed=feed, source="http", original_name=name, received_date=self.received,
+                    format="json")
+        now = datetime.now()
+        try:
+            got = pull(dept.code, feed, delivery, self.received, settings, env)
+        except IngestError as exc:
+            fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
+            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
+                                       error_message=exc.message_zh, landed_path=None, first_seen_at=now, **base))
+            return
+        except Exception as exc:
+            log.exception("http pull %s failed", name)
+            fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
+            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
+                                       error_message=f"拉取接口时发生内部错误（{type(exc).__name__}），本次未接收任何数据",
+                                       landed_path=None, first_seen_at=now, **base))
+            return
+        if self.seen(got.file_id, dept.code, feed, "http", name):
+            return
+        rec = ManifestRecord(file_id=got.file_id, sha256=got.file_id, bytes=sum(len(p) for p in got.pages),
+                             rows_parsed=0, status="rejected", error_message=None, landed_path=None,
+                             pages=len(got.pages), first_seen_at=now, **base)
+        page_rows = []
+        for i, (body, n) in enumerate(zip(got.pages, got.page_records), start=1):
+            sha = hashlib.sha256(body).hexdigest()
+            path = _rel(self.data_dir, land(self.data_dir, body, sha, ".json"))
+            page_rows.append([got.file_id, i, sha, len(body), n, path])
+            if i == 1:
+                rec.landed_path = path
+        try:
+            contract = self.contracts[feed]
+            raw = records_table(got.records, contract)
+            table, unknown = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
+                                             received=self.received, source_name=name)
+            parsed = ParsedFile(table, got.file_id, name, "json", "utf-8", None, None, None, unknown,
+                                _notes(raw, table, unknown))
+        except IngestError as exc:
+            rec.error_message = exc.message_zh
+        except Exception as exc:
+            log.exception("parsing http delivery %s failed", name)
+            rec.error_message = f"解析接口数据时发生内部错误（{type(exc).__name__}），整批未接收"
+        else:
+            self._fill(rec, parsed)
+            rec.header_row = None
+            rec.staged_path = self.stage(parsed, feed)
+        self.con.executemany("INSERT INTO ingest_pages VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", page_rows)
+        self.commit(rec)
+
+
+def ingest_day(
+    data_dir: DataDir,
+    received: date,
+    contracts: dict[str, Contract],
+    registry: Registry,
+    *,
+    http: HttpSettings | None = None,
+    env: Mapping[str, str] | None = None,
+    depts: Iterable[str] | None = None,
+) -> IngestSummary:
+    """Land and parse everything received on ``received``: the inbox's dated folders of that day,
+    undated inbox files modified that day, and HTTP pulls for that date. ``depts`` limits the run
+    to some departments. Writes DuckDB (one writer at a time)."""
+    settings = http or HttpSettings()
+    env = http_env(env)
+    only = set(depts) if depts is not None else None
+    summary = IngestSummary(received)
+    with connect(data_dir) as con:
+        run = _Run(data_dir, received, contracts, con, summary)
+        for item in scan_inbox(data_dir.inbox, received, registry, contracts, only):
+            run.inbox_item(item)
+        if settings.enabled:
+            for dept in registry.departments:
+                if only is not None and dept.code not in only:
+                    continue
+                for feed in dept.feeds:
+                    delivery = dept.delivery_for(feed)
+                    if delivery.kind == "http" and feed in contracts:
+                        run.http_feed(dept, feed, delivery, settings, env)
+    return summary
+
+
+def manifest_counts(records: Iterable[ManifestRecord]) -> Counter:
+    return Counter(r.status for r in records)

@@ -1,0 +1,160 @@
+"""Map a raw table onto a contract: staged rows with lineage (ARCHITECTURE.md, "Staged rows").
+
+Headers are matched by label, snake_case name, code, alias or v1 label, compared with
+``normalise_header`` (half-width, no whitespace or line breaks, case-folded; a BOM is ignored).
+A second column mapping to a field already taken is kept in ``_extra`` under its own header.
+Columns with no header and no data are dropped; other unknown columns go to ``_extra`` as a JSON
+object (trimmed text, empty cells left out; null when a row has nothing extra).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from contracts.model import Contract
+from assets.ingest.errors import IngestError
+from assets.ingest.normalise import clean_text, normalise_column
+from assets.ingest import readers
+from assets.ingest.readers import RawTable, _header_key, missing_header_error
+
+LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra"]
+
+
+def staged_schema(contract: Contract) -> pa.Schema:
+    fields = [pa.field(f.name, pa.string()) for f in contract.fields]
+    fields += [
+        pa.field("_file_id", pa.string()),
+        pa.field("_row_no", pa.int64()),
+        pa.field("_dept", pa.string()),
+        pa.field("_feed", pa.string()),
+        pa.field("_received_date", pa.date32()),
+        pa.field("_source_name", pa.string()),
+        pa.field("_extra", pa.string()),
+    ]
+    return pa.schema(fields)
+
+
+def empty_staged(contract: Contract) -> pa.Table:
+    return staged_schema(contract).empty_table()
+
+
+def _check_cell_sizes(raw: RawTable) -> None:
+    for header, col in zip(raw.headers, raw.columns):
+        if len(col) == 0 or col.null_count == len(col):
+            continue
+        lengths = pc.utf8_length(col)
+        longest = pc.max(lengths).as_py() or 0
+        if longest > readers.MAX_CELL_CHARS:
+            pos = pc.index(lengths, longest).as_py()
+            row = raw.row_no[pos].as_py()
+            raise IngestError(
+                f"第{row}行“{header}”单元格过长（{longest}个字符，上限{readers.MAX_CELL_CHARS}），"
+                "可能是引号未闭合或导出错误；整个文件未接收，请检查后重新报送",
+                code="cell_size",
+            )
+
+
+_JSON_ESC = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _extra_json(extras: list[tuple[str, pa.Array]], n: int) -> pa.Array:
+    if not extras:
+        return pa.nulls(n, pa.string())
+    if any(pc.any(pc.match_substring_regex(col, r"[\x00-\x08\x0b\x0c\x0e-\x1f]")).as_py() for _, col in extras):
+        pylists = [(k, col.to_pylist()) for k, col in extras]
+        out = []
+        for i in range(n):
+            obj = {k: vals[i] for k, vals in pylists if vals[i] is not None}
+            out.append(json.dumps(obj, ensure_ascii=False) if obj else None)
+        return pa.array(out, type=pa.string())
+    parts = []
+    for key, col in extras:
+        esc = col
+        for a, b in _JSON_ESC:
+            esc = pc.replace_substring(esc, a, b)
+        prefix = "," + json.dumps(key, ensure_ascii=False) + ':"'
+        parts.append(pc.fill_null(pc.binary_join_element_wise(prefix, esc, '"', ""), ""))
+    # (null_handling="skip" of binary_join_element_wise drops rows in pyarrow 26: avoid it)
+    body = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "")
+    obj = pc.binary_join_element_wise("{", pc.utf8_slice_codeunits(body, 1), "}", "")
+    return pc.if_else(pc.equal(body, ""), pa.scalar(None, pa.string()), obj)
+
+
+def _const(value, typ: pa.DataType, n: int) -> pa.Array:
+    if value is None:
+        return pa.nulls(n, typ)
+    return pa.repeat(pa.scalar(value, typ), n)
+
+
+def map_to_contract(
+    raw: RawTable,
+    contract: Contract,
+    *,
+    file_id: str,
+    dept: str | None,
+    received: date | None,
+    source_name: str,
+) -> tuple[pa.Table, list[str]]:
+    """RawTable → (staged table in contract order with lineage, unknown column headers)."""
+    hmap = contract.header_map()
+    by_field: dict[str, pa.Array] = {}
+    extras: list[tuple[str, pa.Array]] = []
+    unknown: list[str] = []
+    _check_cell_sizes(raw)
+    cleaned = [clean_text(c) for c in raw.columns]
+    for header, col in zip(raw.headers, cleaned):
+        name = hmap.get(_header_key(header))
+        if name is not None and name not in by_field:
+            by_field[name] = col
+            continue
+        if name is not None and raw.format == "json":  # records keyed by label in one place, code in another
+            by_field[name] = pc.coalesce(by_field[name], col)
+            continue
+        if col.null_count == len(col) and (not str(header).strip() or str(header).startswith("第")):
+            continue  # an empty unnamed column (trailing delimiters, formatted spreadsheet columns)
+        key = str(header).strip() or f"第{len(extras) + 1}列"
+        extras.append((key, col))
+        unknown.append(key)
+    # JSON records may leave out keys whose value is empty: a missing key is a null, reported per
+    # row by validation; records_table already refused deliveries with no recognisable key at all.
+    missing = [n for n in contract.required_columns() if n not in by_field]
+    if missing and raw.format != "json":
+        raise missing_header_error(contract, set(by_field))
+
+    n = raw.num_rows
+    # rows with no content at all are dropped (spreadsheet padding, lines of delimiters)
+    if n and cleaned:
+        any_value = pc.is_valid(cleaned[0])
+        for col in cleaned[1:]:
+            any_value = pc.or_(any_value, pc.is_valid(col))
+        if not pc.all(any_value).as_py():
+            keep = any_value
+            by_field = {k: pc.filter(v, keep) for k, v in by_field.items()}
+            extras = [(k, pc.filter(v, keep)) for k, v in extras]
+            row_no = pc.filter(raw.row_no, keep)
+        else:
+            row_no = raw.row_no
+    else:
+        row_no = raw.row_no
+    n = len(row_no)
+
+    arrays = []
+    for f in contract.fields:
+        col = by_field.get(f.name)
+        arrays.append(pa.nulls(n, pa.string()) if col is None else normalise_column(col, f))
+    arrays += [
+        _const(file_id, pa.string(), n),
+        row_no.cast(pa.int64()),
+        _const(dept, pa.string(), n),
+        _const(contract.feed, pa.string(), n),
+        _const(received, pa.date32(), n),
+        _const(source_name, pa.string(), n),
+        _extra_json(extras, n),
+    ]
+    return pa.Table.from_arrays(arrays, schema=staged_schema(contract)), unknown

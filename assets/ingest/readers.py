@@ -1,0 +1,519 @@
+"""Readers: bytes of a department file (or HTTP pages) → a raw table of text cells.
+
+A :class:`RawTable` is the header row as written, one pyarrow string array per column (raw
+text, not yet trimmed) and the row number the clerk sees for each row. Mapping to contract
+fields happens in :mod:`assets.ingest.mapping`.
+
+Choices for awkward input (each tested in tests/ingest):
+- Encoding: UTF-8 (with or without BOM), then GB18030 (a superset of GBK), then
+  charset-normalizer. A file whose lines are partly UTF-8 and partly GBK (two exports appended)
+  is decoded line by line: lines that are valid UTF-8 and carry Chinese text as UTF-8, the others
+  as GB18030; the manifest records the encoding as ``mixed(utf-8+gb18030)``. Rejecting such a file
+  would make a clerk fix a problem they cannot see in Excel, and per-line decoding is unambiguous
+  in practice (GBK Chinese text is almost never valid UTF-8).
+- Binary content (NUL bytes, or many control characters after decoding) is rejected.
+- A ``.csv`` that is really an XLSX (zip) is read as XLSX; legacy ``.xls`` is rejected with a hint.
+- Cells longer than :data:`MAX_CELL_CHARS` reject the whole file: such a cell is almost always an
+  unclosed quote that swallowed the following rows, so keeping "the rest" would silently lose rows.
+- Rows whose cells are all empty are dropped (spreadsheets carry formatted empty rows); row
+  numbers of the others are unaffected.
+- Row numbers count records (spreadsheet rows / CSV records), title rows and the header included;
+  blank lines count too. A quoted cell spanning lines is one record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from contracts.model import Contract, normalise_header
+from assets.ingest.errors import IngestError
+
+MAX_FILE_BYTES = 1 << 30  # 1 GiB per delivered file
+MAX_CELL_CHARS = 1_000_000  # longest accepted cell; contracts allow at most a few thousand
+MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024  # total uncompressed size of an XLSX's members
+MAX_XLSX_RATIO = 100  # compression ratio above which a large member is refused (zip bomb)
+XLSX_RATIO_MIN_BYTES = 10 * 1024 * 1024  # the ratio test applies to members above this size
+HEADER_SEARCH_ROWS = 30  # title rows above the header: look this far down
+DELIMITERS = [",", "\t", ";", "|"]
+_CSV_BLOCK = 4 << 20
+_CSV_BLOCK_MAX = 256 << 20
+
+
+@dataclass
+class RawTable:
+    headers: list[str]
+    columns: list[pa.Array]  # raw text per header position
+    row_no: pa.Array  # int64
+    format: str  # csv | xlsx | json
+    encoding: str | None = None
+    delimiter: str | None = None
+    sheet: str | None = None
+    header_row: int | None = None  # 1-based record number of the header (None for JSON)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_no)
+
+
+# ---------------------------------------------------------------------------------------------
+# content sniffing
+
+
+def sniff_format(data: bytes, name: str) -> str:
+    """'xlsx', 'csv' or 'json' from the content first and the file name second."""
+    if data[:4] == b"PK\x03\x04":
+        return "xlsx"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise IngestError("文件是旧版 Excel（.xls）格式，请另存为 .xlsx 或 CSV（UTF-8）后重新报送", code="format")
+    suffix = Path(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        raise IngestError("文件扩展名为 .xlsx，但内容不是有效的 Excel 文件（可能已损坏或被截断）", code="corrupt")
+    if suffix == ".json":
+        return "json"
+    return "csv"
+
+
+# ---------------------------------------------------------------------------------------------
+# text decoding
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _controls_ratio(text: str) -> float:
+    sample = text[:20000]
+    if not sample:
+        return 0.0
+    bad = sum(
+        1
+        for ch in sample
+        if (ch < " " and ch not in "\t\r\n") or unicodedata.category(ch) in ("Co", "Cn", "Cs") or ch == "\ufffd"
+    )
+    return bad / len(sample)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Bytes → (text, encoding name). Raises IngestError for binary or undecodable content."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        body = data[3:]
+        try:
+            return body.decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            text, enc = _decode_mixed(body)
+            return text, enc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise IngestError("文件编码无法识别（UTF-16 内容损坏）", code="encoding") from None
+    if b"\x00" in data[:65536]:
+        raise IngestError("文件内容不是文本表格（含二进制数据，可能是扩展名错误或文件损坏）", code="binary")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    return _decode_mixed(data)
+
+
+def _decode_mixed(data: bytes) -> tuple[str, str]:
+    """Non-UTF-8 bytes: GB18030, per-line UTF-8/GB18030 for mixed files, else charset-normalizer."""
+    lines = data.split(b"\n")
+    utf8_cjk = 0
+    other = 0
+    for line in lines:
+        if line.isascii():
+            continue
+        try:
+            decoded = line.decode("utf-8")
+        except UnicodeDecodeError:
+            other += 1
+            continue
+        if _CJK.search(decoded):
+            utf8_cjk += 1
+        else:
+            other += 1
+    if utf8_cjk and other:
+        parts = []
+        for line in lines:
+            try:
+                parts.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                try:
+                    parts.append(line.decode("gb18030"))
+                except UnicodeDecodeError:
+                    raise IngestError("文件中混用了多种编码且部分内容无法识别，请统一另存为 UTF-8 后重新报送", code="encoding") from None
+        text, enc = "\n".join(parts), "mixed(utf-8+gb18030)"
+    else:
+        try:
+            text = data.decode("gb18030")
+            try:
+                data.decode("gbk")
+                enc = "gbk"
+            except UnicodeDecodeError:
+                enc = "gb18030"
+        except UnicodeDecodeError:
+            from charset_normalizer import from_bytes
+
+            best = from_bytes(data[: 4 << 20]).best()
+            if best is None:
+                raise IngestError("文件内容不是文本表格或编码无法识别（请另存为 UTF-8 编码的 CSV）", code="binary") from None
+            try:
+                text, enc = data.decode(best.encoding), str(best.encoding)
+            except (UnicodeDecodeError, LookupError):
+                raise IngestError("文件编码无法识别（请另存为 UTF-8 编码的 CSV）", code="encoding") from None
+    if _controls_ratio(text) > 0.01:
+        raise IngestError("文件内容不是文本表格（含大量不可见字符，可能是二进制文件或扩展名错误）", code="binary")
+    return text, enc
+
+
+# ---------------------------------------------------------------------------------------------
+# header detection
+
+
+def _header_key(cell: object) -> str:
+    return normalise_header(str(cell).replace("\ufeff", "")) if cell is not None else ""
+
+
+def header_score(cells: list, header_map: dict[str, str]) -> int:
+    return len({header_map[k] for k in (_header_key(c) for c in cells) if k in header_map})
+
+
+def missing_header_error(contract: Contract, found: set[str] | None = None) -> IngestError:
+    found = found or set()
+    labels = [contract.field(n).label for n in contract.required_columns() if n not in found]
+    if found:
+        return IngestError(f"缺少必填列：{'、'.join(labels)}（整个文件未接收，请按模板补齐列后重新报送）", code="header")
+    return IngestError(
+        f"未找到表头：前{HEADER_SEARCH_ROWS}行中没有可识别的列名；缺少必填列：{'、'.join(labels)}"
+        "（请使用“" + contract.title + "”报送模板）",
+        code="header",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV
+
+
+def read_csv_bytes(data: bytes, contract: Contract) -> RawTable:
+    text, encoding = decode(data)
+    if not text[:65536].strip() and not text.strip():
+        raise IngestError("文件为空（没有表头和数据）", code="empty")
+    return read_csv_text(text, contract, encoding=encoding, raw=data)
+
+
+def _head_records(text: str, delim: str, limit: int) -> list[tuple[int, int, list[str]]]:
+    """(start offset, end offset, cells) of the first ``limit`` CSV records (quotes respected)."""
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", text[: 1 << 18])
+    pos = [0]
+
+    def feed():
+        for line in lines:
+            pos[0] += len(line)
+            yield line
+
+    out = []
+    reader = csv.reader(feed(), delimiter=delim)
+    start = 0
+    try:
+        for cells in reader:
+            out.append((start, pos[0], cells))
+            start = pos[0]
+            if len(out) >= limit:
+                break
+    except csv.Error:
+        pass
+    return out
+
+
+def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw: bytes | None = None) -> RawTable:
+    hmap = contract.header_map()
+    best = (0, 0, ",", None)  # score, record index, delimiter, record
+    for d in DELIMITERS:
+        if d not in text[: 1 << 16] and len(contract.fields) > 1:
+            continue
+        for i, rec in enumerate(_head_records(text, d, HEADER_SEARCH_ROWS)):
+            score = header_score(rec[2], hmap)
+            if score > best[0]:
+                best = (score, i, d, rec)
+    score, idx, delim, rec = best
+    if score == 0:
+        raise missing_header_error(contract)
+    _, end, headers = rec
+    header_row = idx + 1  # records before it are title rows
+    table = None
+    if raw is not None and encoding in ("utf-8", "utf-8-sig"):  # checks and parse on the bytes, no copy
+        buf, start = raw, len(text[:end].encode("utf-8")) + (3 if encoding == "utf-8-sig" else 0)
+    else:
+        buf, start = text[end:].encode("utf-8"), 0
+    blank_lines = (buf.find(b"\n\n", start) >= 0 or buf.find(b"\n\r\n", start) >= 0) and re.compile(
+        rb"\n\r?\n(?=[^\r\n])").search(buf, start)
+    if buf.find(b"\x00", start) < 0 and not blank_lines and buf[start:start + 2] not in (b"\n", b"\r\n") \
+            and buf[start:start + 1] != b"\n":
+        table = _pyarrow_csv(pa.py_buffer(buf).slice(start), headers, delim, buf.find(b'"', start) >= 0)
+    del buf
+    if table is None:
+        columns, row_no = _python_csv(text[end:], headers, delim, header_row)
+    else:
+        columns, row_no = table
+        row_no = pc.add(row_no, header_row).cast(pa.int64())
+    headers = headers + [f"第{j + 1}列" for j in range(len(headers), len(columns))]
+    return RawTable(headers, columns, row_no, "csv", encoding=encoding, delimiter=delim, header_row=header_row)
+
+
+def _pyarrow_csv(data: pa.Buffer, headers: list[str], delim: str, quoted: bool):
+    """Fast path: pyarrow's CSV reader, all columns as strings. None when the file is irregular."""
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(len(headers))]
+    tbl = None
+    for block in (_CSV_BLOCK, _CSV_BLOCK_MAX):
+        try:
+            tbl = pacsv.read_csv(
+                pa.BufferReader(data),
+                read_options=pacsv.ReadOptions(column_names=names, block_size=block, use_threads=True),
+                parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=quoted, ignore_empty_lines=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            break
+        except (pa.ArrowInvalid, pa.ArrowException) as exc:
+            if "straddl" not in str(exc) and "block" not in str(exc).lower():
+                return None  # ragged rows, bad UTF-8, ...: the tolerant path decides
+    if tbl is None:
+        return None
+    n = tbl.num_rows
+    columns = [tbl.column(i).combine_chunks() for i in range(tbl.num_columns)]
+    return columns, pa.array(np.arange(1, n + 1, dtype=np.int64))
+
+
+def _python_csv(body: str, headers: list[str], delim: str, header_row: int):
+    """Tolerant path: the csv module; ragged rows padded or extended, blank lines counted."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, MAX_FILE_BYTES))
+    try:
+        reader = csv.reader(io.StringIO(body, newline=""), delimiter=delim)
+        width = len(headers)
+        cols: list[list[str | None]] = [[] for _ in range(width)]
+        row_no: list[int] = []
+        rec = header_row
+        for record in reader:
+            rec += 1
+            if not record:
+                continue
+            if len(record) > width:
+                for _ in range(len(record) - width):
+                    cols.append([None] * len(row_no))
+                width = len(record)
+            for j in range(width):
+                cols[j].append(record[j] if j < len(record) else None)
+            row_no.append(rec)
+    except csv.Error as exc:
+        raise IngestError(f"CSV 格式错误，无法解析（{exc}）", code="corrupt") from None
+    finally:
+        csv.field_size_limit(limit)
+    return [pa.array(c, type=pa.string()) for c in cols], pa.array(row_no, type=pa.int64())
+
+
+# ---------------------------------------------------------------------------------------------
+# XLSX
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse zip bombs before openpyxl inflates anything."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise IngestError("Excel 文件已损坏或不完整（可能传输中断），无法打开，请重新导出后报送", code="corrupt") from None
+    total = sum(i.file_size for i in infos)
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise IngestError(
+            f"Excel 文件解压后过大（约 {total // (1024 * 1024)} MB，上限 {MAX_XLSX_UNCOMPRESSED // (1024 * 1024)} MB），"
+            "出于安全原因拒收；请拆分文件或改用 CSV 报送",
+            code="zipbomb",
+        )
+    for i in infos:
+        if i.file_size > XLSX_RATIO_MIN_BYTES and i.file_size > MAX_XLSX_RATIO * max(i.compress_size, 1):
+            raise IngestError(
+                f"Excel 文件压缩比异常（{i.file_size // max(i.compress_size, 1)} 倍），疑似压缩炸弹，出于安全原因拒收",
+                code="zipbomb",
+            )
+
+
+def _cell_text(v: object) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e16:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, datetime):
+        if v.time() == time(0):
+            return v.date().isoformat()
+        return v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, time):
+        return v.isoformat()
+    return str(v)
+
+
+def read_xlsx_bytes(data: bytes, contract: Contract) -> RawTable:
+    check_zip(data)
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
+    except Exception as exc:  # openpyxl raises many kinds for a broken package
+        raise IngestError(f"Excel 文件已损坏或格式不正确，无法读取（{type(exc).__name__}）", code="corrupt") from None
+    try:
+        return _read_workbook(wb, contract)
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise IngestError(f"Excel 文件已损坏或格式不正确，无法读取（{type(exc).__name__}）", code="corrupt") from None
+    finally:
+        wb.close()
+
+
+def _sheet_order(wb, contract: Contract) -> list:
+    sheets = list(wb.worksheets)
+    wanted = {normalise_header(contract.title), contract.feed}
+    named = [ws for ws in sheets if any(w in normalise_header(ws.title) for w in wanted)]
+    return named + [ws for ws in sheets if ws not in named]
+
+
+def _read_workbook(wb, contract: Contract) -> RawTable:
+    hmap = contract.header_map()
+    for ws in _sheet_order(wb, contract):
+        try:
+            ws.reset_dimensions()
+        except AttributeError:
+            pass
+        rows = ws.iter_rows(min_row=1, values_only=True)
+        head: list[tuple] = []
+        best = (0, -1)
+        for i, row in enumerate(rows):
+            head.append(row)
+            s = header_score(list(row), hmap)
+            if s > best[0]:
+                best = (s, i)
+            if i + 1 >= HEADER_SEARCH_ROWS:
+                break
+        if best[0] == 0:
+            continue
+        hidx = best[1]
+        headers = [_cell_text(c) or "" for c in head[hidx]]
+        width = len(headers)
+        cols: list[list[str | None]] = [[] for _ in range(width)]
+        row_no: list[int] = []
+
+        def add(rno: int, row: tuple) -> None:
+            nonlocal width
+            if len(row) > width:
+                for _ in range(len(row) - width):
+                    cols.append([None] * len(row_no))
+                width = len(row)
+            for j in range(width):
+                cols[j].append(_cell_text(row[j]) if j < len(row) else None)
+            row_no.append(rno)
+
+        for i in range(hidx + 1, len(head)):
+            add(i + 1, head[i])
+        r = len(head)
+        for row in rows:
+            r += 1
+            add(r, row)
+        # strip trailing header cells that are empty and have no data
+        while len(headers) < width:
+            headers.append("")
+        headers = [h if h else f"第{j + 1}列" for j, h in enumerate(headers)]
+        return RawTable(
+            headers,
+            [pa.array(c, type=pa.string()) for c in cols],
+            pa.array(row_no, type=pa.int64()),
+            "xlsx",
+            sheet=ws.title,
+            header_row=hidx + 1,
+        )
+    raise missing_header_error(contract)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON records (HTTP)
+
+
+def _json_text(v: object) -> str | None:
+    import json
+
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e16 else repr(v)
+    return json.dumps(v, ensure_ascii=False)
+
+
+def records_table(records: list, contract: Contract) -> RawTable:
+    """JSON records (objects keyed by Chinese label or code) → RawTable; rows numbered 1..n."""
+    keys: dict[str, None] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise IngestError(f"接口返回的第{i + 1}条记录不是对象（JSON object），整批未接收", code="json")
+        for k in rec:
+            keys.setdefault(str(k), None)
+    headers = list(keys)
+    columns = [pa.array([_json_text(rec.get(k)) for rec in records], type=pa.string()) for k in headers]
+    if records and header_score(headers, contract.header_map()) == 0:
+        raise missing_header_error(contract)
+    return RawTable(headers, columns, pa.array(np.arange(1, len(records) + 1, dtype=np.int64)), "json", encoding="utf-8")
+
+
+def read_bytes(data: bytes, name: str, contract: Contract) -> RawTable:
+    """Any delivered file (CSV / XLSX / JSON list) → RawTable."""
+    if len(data) > MAX_FILE_BYTES:
+        raise IngestError(f"文件过大（{len(data) // (1024 * 1024)} MB，上限 {MAX_FILE_BYTES // (1024 * 1024)} MB），请拆分后报送", code="size")
+    blank = b" \t\r\n\xef\xbb\xbf"
+    if not data[:65536].strip(blank) and not data.strip(blank):
+        raise IngestError("文件为空（没有表头和数据）", code="empty")
+    fmt = sniff_format(data, name)
+    if fmt == "xlsx":
+        return read_xlsx_bytes(data, contract)
+    if fmt == "json":
+        import json
+
+        try:
+            payload = json.loads(decode(data)[0])
+        except ValueError as exc:
+            raise IngestError(f"JSON 文件无法解析（{exc}）", code="json") from None
+        if isinstance(payload, dict) and isinstance(payload.get("data"), list):
+            payload = payload["data"]
+        if not isinstance(payload, list):
+            raise IngestError("JSON 文件应为记录列表（[...] 或 {\"data\": [...]}）", code="json")
+        return records_table(payload, contract)
+    return read_csv_bytes(data, contract)

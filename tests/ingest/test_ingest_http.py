@@ -1,0 +1,202 @@
+"""HTTP deliveries against real servers on 127.0.0.1 (scripted, and the sample server)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import date
+
+import duckdb
+import pytest
+
+from assets.ingest import HttpSettings, ingest_day, read_staged
+from ingest_helpers import DAY, landing_files, manifest, page_body, paged_answer, permit_row
+from pipelines.sample_http import start_sample_server
+
+TOKEN = "s3cret-token-value"
+ENV = {"CREDIT_ETL_TOKEN_ZFCXJW": TOKEN}
+PERMITS = "/api/permits"
+PENALTIES = "/api/penalties"
+JSON = {"Content-Type": "application/json"}
+
+
+def records(n: int, *, by="label", contracts=None) -> list[dict]:
+    c = contracts["permits"]
+    out = []
+    for i in range(1, n + 1):
+        row = permit_row(i)
+        key = (lambda f: f.code) if by == "code" else (lambda f: f.label)
+        out.append({key(c.field(k)): v for k, v in row.items()})
+    return out
+
+
+def settings(server, **kw) -> HttpSettings:
+    base = dict(base_url=server.base_url, timeout=2.0, max_attempts=3, backoff=0.01, backoff_max=0.05)
+    base.update(kw)
+    return HttpSettings(**base)
+
+
+def run(data_dir, contracts, registry, http, env=ENV, day=DAY):
+    return ingest_day(data_dir, day, contracts, registry, http=http, env=env, depts=["zfcxjw"])
+
+
+def permits_record(data_dir):
+    rows = [r for r in manifest(data_dir) if r["feed"] == "permits" and r["source"] == "http"]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_pagination_auth_and_row_numbers(data_dir, contracts, registry, scripted_server):
+    recs = records(5, contracts=contracts)
+    recs[3] = {contracts["permits"].field(k).code: v for k, v in permit_row(4).items()}  # keyed by code
+    recs[4]["地方编码"] = "500237"
+    scripted_server.on(PERMITS, paged_answer(recs, 2))
+    s = run(data_dir, contracts, registry, settings(scripted_server, page_size=2))
+    assert not s.rejected, [str(r) for r in s.rejected]
+    assert s.rows_by_feed == {"permits": 5, "penalties": 0}
+    reqs = [r for r in scripted_server.requests if r["path"] == PERMITS]
+    assert [r["query"]["page"] for r in reqs] == ["1", "2", "3"]
+    assert all(r["query"]["date"] == "2026-03-05" and r["query"]["page_size"] == "2" for r in reqs)
+    assert all(r["auth"] == f"Bearer {TOKEN}" for r in scripted_server.requests)
+    df = read_staged(data_dir, "permits", DAY)
+    assert df["_row_no"].tolist() == [1, 2, 3, 4, 5]
+    assert df["decision_no"].tolist() == [f"巫市监许〔2026〕{i:04d}号" for i in range(1, 6)]
+    assert df["decision_date"].tolist() == ["2026-03-02"] * 5
+    assert json.loads(df["_extra"].iloc[4]) == {"地方编码": "500237"}
+    m = permits_record(data_dir)
+    assert m["pages"] == 3 and m["rows_parsed"] == 5 and m["status"] == "parsed"
+    con = duckdb.connect(str(data_dir.db_path), read_only=True)
+    pages = con.execute("SELECT page_no, records, landed_path FROM ingest_pages WHERE file_id = ? ORDER BY page_no",
+                        [m["file_id"]]).fetchall()
+    con.close()
+    assert [(p[0], p[1]) for p in pages] == [(1, 2), (2, 2), (3, 1)]
+    for _, _, path in pages:  # each page landed byte for byte
+        body = (data_dir.root / path).read_bytes()
+        assert json.loads(body)["data"]
+    # token never stored
+    dump = json.dumps(manifest(data_dir), default=str)
+    assert TOKEN not in dump
+    # the same answer again: nothing new
+    s2 = run(data_dir, contracts, registry, settings(scripted_server, page_size=2))
+    assert s2.new_files == 0 and s2.already_ingested == 2
+
+
+def test_500_then_success(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (500, JSON, b"{}"), (503, JSON, b"{}"), paged_answer(records(3, contracts=contracts), 500))
+    s = run(data_dir, contracts, registry, settings(scripted_server))
+    assert not s.rejected and s.rows_by_feed["permits"] == 3
+    assert len([r for r in scripted_server.requests if r["path"] == PERMITS]) == 3
+
+
+def test_429_honours_retry_after(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (429, {"Retry-After": "1", **JSON}, b"{}"), paged_answer(records(2, contracts=contracts), 500))
+    t0 = time.monotonic()
+    s = run(data_dir, contracts, registry, settings(scripted_server))
+    assert time.monotonic() - t0 >= 0.95  # backoff alone would be 0.01 s
+    assert not s.rejected and s.rows_by_feed["permits"] == 2
+
+
+def test_retries_are_bounded(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (502, JSON, b"bad gateway"))
+    s = run(data_dir, contracts, registry, settings(scripted_server, max_attempts=3))
+    assert len([r for r in scripted_server.requests if r["path"] == PERMITS]) == 3
+    m = permits_record(data_dir)
+    assert m["status"] == "rejected" and "HTTP 502" in m["error_message"] and "3 次" in m["error_message"]
+    assert s.rows_by_feed == {"penalties": 0}
+
+
+def test_timeout(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, ("sleep", 1.5))
+    s = run(data_dir, contracts, registry, settings(scripted_server, timeout=0.3, max_attempts=2))
+    m = permits_record(data_dir)
+    assert m["status"] == "rejected" and "超时" in m["error_message"]
+    assert m["landed_path"] is None and not read_staged(data_dir, "permits", DAY).shape[0]
+    assert any(r.feed == "permits" for r in s.rejected)
+
+
+def test_connection_refused(data_dir, contracts, registry):
+    http = HttpSettings(base_url="http://127.0.0.1:9", timeout=0.5, max_attempts=2, backoff=0.01)
+    s = run(data_dir, contracts, registry, http)
+    assert len(s.rejected) == 2 and all("无法连接" in r.error_message for r in s.rejected)
+
+
+def test_html_response(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (200, {"Content-Type": "text/html"}, "<!DOCTYPE html><html><body>维护中</body></html>".encode()))
+    run(data_dir, contracts, registry, settings(scripted_server))
+    m = permits_record(data_dir)
+    assert m["status"] == "rejected" and "HTML" in m["error_message"]
+
+
+def test_invalid_json(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (200, JSON, b'{"data": [{"a": 1},'))
+    run(data_dir, contracts, registry, settings(scripted_server))
+    m = permits_record(data_dir)
+    assert m["status"] == "rejected" and "JSON 无法解析" in m["error_message"]
+
+
+def test_wrong_shape(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (200, JSON, b'[1, 2, 3]'))
+    run(data_dir, contracts, registry, settings(scripted_server))
+    assert "data 列表" in permits_record(data_dir)["error_message"]
+
+
+def test_failure_on_later_page_commits_nothing_then_rerun_succeeds(data_dir, contracts, registry, scripted_server):
+    recs = records(5, contracts=contracts)
+    good = paged_answer(recs, 2)
+    scripted_server.on(PERMITS, good, (500, JSON, b"{}"))
+    s = run(data_dir, contracts, registry, settings(scripted_server, page_size=2, max_attempts=2))
+    assert [r.feed for r in s.rejected] == ["permits"]
+    assert "第2页" in s.rejected[0].error_message
+    # nothing of the half-read permits delivery landed: only penalties' empty day is there
+    assert [json.loads(p.read_bytes())["total"] for p in landing_files(data_dir)] == [0]
+    assert read_staged(data_dir, "permits", DAY).shape[0] == 0
+    scripted_server.on(PERMITS, good)
+    s2 = run(data_dir, contracts, registry, settings(scripted_server, page_size=2))
+    assert not s2.rejected and s2.rows_by_feed == {"permits": 5}
+    assert read_staged(data_dir, "permits", DAY)["_row_no"].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_total_mismatch_rejected(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (200, JSON, page_body(records(2, contracts=contracts), 1, 1, total=3)))
+    run(data_dir, contracts, registry, settings(scripted_server))
+    assert "声明共 3 条" in permits_record(data_dir)["error_message"]
+
+
+def test_missing_token_and_401(data_dir, contracts, registry, scripted_server):
+    s = run(data_dir, contracts, registry, settings(scripted_server), env={})
+    assert len(s.rejected) == 2 and all("CREDIT_ETL_TOKEN_ZFCXJW" in r.error_message for r in s.rejected)
+    assert not scripted_server.requests  # nothing sent without a token
+    scripted_server.on(PERMITS, (401, JSON, b"{}"))
+    s = run(data_dir, contracts, registry, settings(scripted_server), env={"CREDIT_ETL_TOKEN_ZFCXJW": "wrong"})
+    assert any("令牌无效" in r.error_message for r in s.rejected)
+    assert "wrong" not in json.dumps(manifest(data_dir), default=str)
+
+
+def test_base_url_from_environment(data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, paged_answer(records(1, contracts=contracts), 10))
+    env = dict(ENV, CREDIT_ETL_HTTP_BASE=scripted_server.base_url)
+    s = run(data_dir, contracts, registry, HttpSettings(max_attempts=1), env=env)
+    assert s.rows_by_feed["permits"] == 1
+
+
+def test_sample_server_end_to_end(data_dir, contracts, registry):
+    outbox = data_dir.root / "http_outbox" / "zfcxjw" / "permits"
+    outbox.mkdir(parents=True)
+    (outbox / "2026-03-05.json").write_text(json.dumps(records(450, contracts=contracts), ensure_ascii=False), encoding="utf-8")
+    server, base = start_sample_server(data_dir, tokens={"zfcxjw": TOKEN})
+    try:
+        s = run(data_dir, contracts, registry, HttpSettings(base_url=base, max_attempts=1))
+        assert not s.rejected and s.rows_by_feed == {"permits": 450, "penalties": 0}
+        m = permits_record(data_dir)
+        assert m["pages"] == 3  # page_size 200 from departments.yaml
+        df = read_staged(data_dir, "permits", DAY)
+        assert df["_row_no"].tolist() == list(range(1, 451))
+        # an empty day is a parsed delivery of 0 rows; a wrong token is refused
+        s2 = run(data_dir, contracts, registry, HttpSettings(base_url=base, max_attempts=1), day=date(2026, 3, 6))
+        assert s2.rows_by_feed == {"permits": 0, "penalties": 0} and not s2.rejected
+        s3 = run(data_dir, contracts, registry, HttpSettings(base_url=base, max_attempts=1),
+                 env={"CREDIT_ETL_TOKEN_ZFCXJW": "nope"}, day=date(2026, 3, 7))
+        assert len(s3.rejected) == 2 and "HTTP 401" in s3.rejected[0].error_message
+        assert all(r["authorized"] for r in server.requests_seen)
+    finally:
+        server.stop()
