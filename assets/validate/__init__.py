@@ -1,0 +1,73 @@
+"""Validate stage: staged rows → passed / quarantined rows + failures, feedback, Data Docs.
+
+Public API (ARCHITECTURE.md, "Validated rows"):
+
+- ``validate_frame(contract, df) -> ValidationResult(passed, quarantined, failures)``
+- ``validate_day(data_dir, received, contracts) -> ValidateSummary``
+- ``write_feedback(data_dir, received, contracts, registry) -> list[Path]``
+- ``build_data_docs(data_dir, contracts, *results, received=None) -> Path``
+- ``compile_rules(contract)``, ``build_suite(contract)``, ``run_suite(contract, df)``
+- ``precheck.run_check(path, feed, fmt, received)`` (the ``credit-etl check`` command)
+
+Design: GE vs. the masks. Every rule is compiled once from the contract into a vectorised
+failure mask (``rules.py``). The row-level quarantine comes from those masks directly; Great
+Expectations runs the generated suite (``suites.py``) over the same frame for stored results and
+Data Docs, and its custom expectations evaluate the very same mask functions, so the two cannot
+disagree (a test compares them row for row).
+
+Measured (2 cores, machine shared with other jobs), 200,000 penalty rows built from 2,000 varied
+rows, all 76 rules, 66% of rows quarantined, 228,000 failure rows:
+- ``validate_frame`` (masks + passed/quarantined/failures frames): 1.25–1.7 s;
+- the same frame through GE (generated suite, result_format COMPLETE, unexpected_index_list):
+  4.0–4.8 s, plus 1.7–3.4 s to import GE and start a context; GE and the masks flagged exactly
+  the same rows for every rule.
+GE as the engine would roughly triple validation time for the same answer, so the nightly run
+takes the quarantine from the masks and runs GE (SUMMARY format) only to feed Data Docs
+(``build_data_docs(..., received=day)``).
+"""
+
+from assets.validate.engine import (
+    FeedSummary,
+    ValidateSummary,
+    ValidationResult,
+    mask_value,
+    validate_day,
+    validate_frame,
+)
+from assets.validate.feedback import write_feedback
+from assets.validate.rules import CompiledRule, compile_rules
+
+
+def build_suite(contract):
+    from assets.validate.suites import build_suite as _build
+
+    return _build(contract)
+
+
+def run_suite(contract, df, data_dir=None):
+    from assets.validate.suites import run_suite as _run
+
+    return _run(contract, df, data_dir)
+
+
+def build_data_docs(data_dir, contracts, *results, received=None):
+    """Great Expectations Data Docs under DATA_DIR/reports/data_docs/ (imports GE lazily)."""
+    from assets.validate.suites import build_data_docs as _build
+
+    return _build(data_dir, contracts, *results, received=received)
+
+
+__all__ = [
+    "CompiledRule",
+    "FeedSummary",
+    "ValidateSummary",
+    "ValidationResult",
+    "build_data_docs",
+    "build_suite",
+    "compile_rules",
+    "mask_value",
+    "run_suite",
+    "validate_day",
+    "validate_frame",
+    "write_feedback",
+]
