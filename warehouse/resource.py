@@ -9,6 +9,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from typing import Optional
+
 import dagster as dg
 import duckdb
 
@@ -21,7 +23,7 @@ class WarehouseResource(dg.ConfigurableResource):
     """The data directory (landing zone, staging, DuckDB warehouse, reports) and the catalog."""
 
     data_dir: str = "./data"
-    contracts_dir: str | None = None  # default: the catalog shipped in contracts/
+    contracts_dir: Optional[str] = None  # default: the catalog shipped in contracts/
 
     @property
     def layout(self) -> DataDir:

@@ -1,0 +1,241 @@
+"""Metrics per feed × department × day and × month (归集 month), recomputed for what a night touched.
+
+Definitions (shared REFERENCE §5; tables in ``warehouse/sql/030_measure.sql``):
+
+- 归集量 ``received_rows``: rows received (passed + quarantined) that day/month. Rows, not
+  records: a resubmitted record counts again, every time it arrives.
+- 清洗入库量 ``loaded_rows``: rows loaded as versions (= passed rows); a resubmission counts again.
+- 合规率 = passed_rows ÷ received_rows.
+- 及时率 = on_time_records ÷ timed_records: records (business keys, once each) attributed to the
+  day/month they were first received (归集 day/month), judged by their first valid arrival
+  against the deadline; ``timed_records`` are the loaded ones (a key never received validly is
+  an open quarantine item, not a timed record). 迟报率 = 1 − 及时率.
+- 上报率 = received_rows of the month ÷ the department's declared count for the feed and month in
+  the ``declarations`` ledger (role ``ledger``: fields month, target_feed, declared_count). NULL
+  when the department declared nothing (never assumed 100%) or declared 0. Because 归集量 counts
+  rows, resubmissions can push it above 100%.
+- Any rate with a zero denominator is NULL.
+
+Only feeds with role ``records`` are measured. Every department that owes a feed (registry) gets
+a daily row for each recomputed day, with zero counts when nothing arrived.
+
+``measure_day`` recomputes: the timeliness of every business key the received day touched
+(versions or quarantine items of that day, and keys whose timeliness row was attributed to or
+first loaded on that day); the daily rows of that day and of the 归集 days of those keys (a
+correction changes the record counts of the day the key first arrived); the monthly rows of the
+months of those days, and of months whose declared count no longer matches the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from assets.measure.calendar import WorkCalendar
+from assets.measure.timeliness import is_measured, update_timeliness
+from contracts.model import Contract, Registry
+from warehouse.db import connect
+from warehouse.feed_tables import current_table, ensure_feed_tables, lit, q, versions_table
+from warehouse.layout import DataDir
+
+log = logging.getLogger(__name__)
+
+LEDGER_FIELDS = ("month", "target_feed", "declared_count")
+
+
+@dataclass
+class FeedMeasure:
+    feed: str
+    records_timed: int = 0
+    provisional_records: int = 0
+    provisional_years: list[int] = field(default_factory=list)
+    days: list[date] = field(default_factory=list)
+    months: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MeasureSummary:
+    received: date
+    feeds: dict[str, FeedMeasure] = field(default_factory=dict)
+
+    @property
+    def provisional(self) -> bool:
+        return any(f.provisional_records for f in self.feeds.values())
+
+
+def _ledger(contracts: dict[str, Contract]) -> Contract | None:
+    for c in contracts.values():
+        if c.role == "ledger" and set(LEDGER_FIELDS) <= set(c.field_names):
+            return c
+    return None
+
+
+def _declarations_sql(contracts: dict[str, Contract], feed: str) -> str:
+    """(dept, month, declared_count) of the ledger for ``feed``; empty relation without a ledger."""
+    ledger = _ledger(contracts)
+    if ledger is None:
+        return "(SELECT NULL::VARCHAR AS dept, NULL::VARCHAR AS month, NULL::BIGINT AS declared_count WHERE FALSE)"
+    return (
+        f"(SELECT _dept AS dept, month, CAST(declared_count AS BIGINT) AS declared_count "
+        f"FROM {q(current_table(ledger.feed))} WHERE target_feed = {lit(feed)})"
+    )
+
+
+def owed_departments(registry: Registry, feed: str) -> list[str]:
+    return [d.code for d in registry.departments if feed in d.feeds]
+
+
+def _recompute_daily(con: duckdb.DuckDBPyConnection, feed: str) -> None:
+    """metrics_daily for ``feed`` and the days in TEMP table ``_days``; owed depts in ``_owed``."""
+    vt = q(versions_table(feed))
+    f = lit(feed)
+    con.execute(f"DELETE FROM metrics_daily WHERE feed = {f} AND day IN (SELECT day FROM _days)")
+    con.execute(
+        f"""INSERT INTO metrics_daily
+        WITH v AS (
+            SELECT coalesce(_dept, '') AS dept, _received_date AS day, count(*) AS n FROM {vt}
+            WHERE _received_date IN (SELECT day FROM _days) GROUP BY ALL
+        ), qq AS (
+            SELECT coalesce(dept, '') AS dept, received_date AS day, count(*) AS n FROM quarantine_items
+            WHERE feed = {f} AND received_date IN (SELECT day FROM _days) GROUP BY ALL
+        ), t AS (
+            SELECT coalesce(dept, '') AS dept, first_received AS day,
+                   count(*) FILTER (WHERE on_time IS NOT NULL) AS timed,
+                   count(*) FILTER (WHERE on_time) AS on_time,
+                   count(*) FILTER (WHERE NOT on_time) AS late,
+                   count(*) FILTER (WHERE provisional) AS prov
+            FROM timeliness WHERE feed = {f} AND first_received IN (SELECT day FROM _days) GROUP BY ALL
+        ), base AS (
+            SELECT dept, day FROM _owed CROSS JOIN _days
+            UNION SELECT dept, day FROM v UNION SELECT dept, day FROM qq UNION SELECT dept, day FROM t
+        ), c AS (
+            SELECT base.dept, base.day,
+                   coalesce(v.n, 0) AS passed, coalesce(qq.n, 0) AS quarantined,
+                   coalesce(t.timed, 0) AS timed, coalesce(t.on_time, 0) AS on_time,
+                   coalesce(t.late, 0) AS late, coalesce(t.prov, 0) AS prov
+            FROM base
+            LEFT JOIN v ON v.dept = base.dept AND v.day = base.day
+            LEFT JOIN qq ON qq.dept = base.dept AND qq.day = base.day
+            LEFT JOIN t ON t.dept = base.dept AND t.day = base.day
+        )
+        SELECT {f}, dept, day, passed + quarantined, passed, quarantined, passed,
+               timed, on_time, late, prov,
+               CASE WHEN passed + quarantined > 0 THEN passed / (passed + quarantined) END,
+               CASE WHEN timed > 0 THEN on_time / timed END,
+               CASE WHEN timed > 0 THEN 1 - on_time / timed END
+        FROM c"""
+    )
+
+
+def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract], feed: str) -> None:
+    """metrics_monthly for ``feed`` and the months in TEMP table ``_months``."""
+    f = lit(feed)
+    decl = _declarations_sql(contracts, feed)
+    con.execute(f"DELETE FROM metrics_monthly WHERE feed = {f} AND month IN (SELECT month FROM _months)")
+    con.execute(
+        f"""INSERT INTO metrics_monthly
+        WITH m AS (
+            SELECT dept, strftime(day, '%Y-%m') AS month,
+                   sum(received_rows) AS received, sum(passed_rows) AS passed,
+                   sum(quarantined_rows) AS quarantined, sum(loaded_rows) AS loaded,
+                   sum(timed_records) AS timed, sum(on_time_records) AS on_time,
+                   sum(late_records) AS late, sum(provisional_records) AS prov
+            FROM metrics_daily
+            WHERE feed = {f} AND strftime(day, '%Y-%m') IN (SELECT month FROM _months)
+            GROUP BY ALL
+        ), d AS (
+            SELECT * FROM {decl} WHERE month IN (SELECT month FROM _months)
+        ), j AS (
+            SELECT coalesce(m.dept, d.dept) AS dept, coalesce(m.month, d.month) AS month,
+                   coalesce(received, 0) AS received, coalesce(passed, 0) AS passed,
+                   coalesce(quarantined, 0) AS quarantined, coalesce(loaded, 0) AS loaded,
+                   coalesce(timed, 0) AS timed, coalesce(on_time, 0) AS on_time,
+                   coalesce(late, 0) AS late, coalesce(prov, 0) AS prov, d.declared_count
+            FROM m FULL OUTER JOIN d ON d.dept = m.dept AND d.month = m.month
+        )
+        SELECT {f}, dept, month, received, passed, quarantined, loaded, timed, on_time, late, prov,
+               declared_count,
+               CASE WHEN received > 0 THEN passed / received END,
+               CASE WHEN timed > 0 THEN on_time / timed END,
+               CASE WHEN timed > 0 THEN 1 - on_time / timed END,
+               CASE WHEN declared_count > 0 THEN received / declared_count END
+        FROM j"""
+    )
+
+
+def measure_day(
+    data_dir: DataDir | str | Path,
+    received: date | str,
+    contracts: dict[str, Contract],
+    registry: Registry,
+    *,
+    calendar: WorkCalendar | None = None,
+) -> MeasureSummary:
+    """Recompute timeliness and metrics touched by one received day (after ``load_day``)."""
+    data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    day = received if isinstance(received, date) else date.fromisoformat(received)
+    calendar = calendar or WorkCalendar()
+    summary = MeasureSummary(received=day)
+    dlit = f"DATE {lit(day.isoformat())}"
+    with connect(data_dir) as con:
+        ensure_feed_tables(con, contracts)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for contract in contracts.values():
+                if not is_measured(contract):
+                    continue
+                feed, fl = contract.feed, lit(contract.feed)
+                fm = FeedMeasure(feed)
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _aff AS
+                    SELECT _key FROM {q(versions_table(feed))} WHERE _received_date = {dlit} AND _key IS NOT NULL
+                    UNION SELECT business_key FROM quarantine_items
+                          WHERE feed = {fl} AND received_date = {dlit} AND business_key IS NOT NULL
+                    UNION SELECT business_key FROM timeliness
+                          WHERE feed = {fl} AND (first_received = {dlit} OR first_valid_received = {dlit})"""
+                )
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _days AS
+                    SELECT {dlit} AS day
+                    UNION SELECT first_received FROM timeliness
+                          WHERE feed = {fl} AND business_key IN (SELECT _key FROM _aff) AND first_received IS NOT NULL"""
+                )
+                res = update_timeliness(con, contract, calendar)
+                fm.records_timed, fm.provisional_records, fm.provisional_years = res["rows"], res["provisional"], res["provisional_years"]
+                con.execute(
+                    f"""INSERT INTO _days SELECT DISTINCT first_received FROM timeliness
+                    WHERE feed = {fl} AND business_key IN (SELECT _key FROM _aff) AND first_received IS NOT NULL
+                      AND first_received NOT IN (SELECT day FROM _days)"""
+                )
+                owed = owed_departments(registry, feed)
+                con.execute("CREATE OR REPLACE TEMP TABLE _owed (dept VARCHAR)")
+                if owed:
+                    con.executemany("INSERT INTO _owed VALUES (?)", [[d] for d in owed])
+                _recompute_daily(con, feed)
+                # months: of the recomputed days, and wherever the ledger disagrees with the table
+                decl = _declarations_sql(contracts, feed)
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _months AS
+                    SELECT DISTINCT strftime(day, '%Y-%m') AS month FROM _days
+                    UNION
+                    SELECT coalesce(m.month, d.month) FROM
+                        (SELECT dept, month, declared_count FROM metrics_monthly WHERE feed = {fl}) m
+                        FULL OUTER JOIN {decl} d ON d.dept = m.dept AND d.month = m.month
+                    WHERE m.declared_count IS DISTINCT FROM d.declared_count"""
+                )
+                _recompute_monthly(con, contracts, feed)
+                fm.days = [r[0] for r in con.execute("SELECT day FROM _days ORDER BY day").fetchall()]
+                fm.months = [r[0] for r in con.execute("SELECT month FROM _months WHERE month IS NOT NULL ORDER BY month").fetchall()]
+                summary.feeds[feed] = fm
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    if summary.provisional:
+        years = sorted({y for f in summary.feeds.values() for y in f.provisional_years})
+        log.warning("及时率含暂定数据（%s 年按周一至周五计算） / provisional timeliness for %s", years, years)
+    return summary

@@ -1,0 +1,284 @@
+"""Monitored-indicator export for the city ranking (城市信用状况监测), one month at a time.
+
+``build_export(data_dir, month, contracts, registry)`` returns the indicator table: one row per
+department and feed the department owes (registry order; zero counts when nothing arrived),
+then one 合计 row per feed (部门代码 ``ALL``, 部门名称 ``全部``). Columns exactly
+``月份, 部门代码, 部门名称, 信息类别, 归集量, 清洗入库量, 合规率, 及时率, 迟报率, 上报率``; rates are
+percentages with two decimals as text ("98.50", half-up), empty when the denominator is 0 or
+(上报率) nothing was declared. 迟报率 = 100.00 − 及时率 as printed, so the two always add up.
+The 合计 rows add the departments' counts; their 上报率 is empty unless every department that
+owes the feed declared a count for the month.
+
+``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``:
+CSV in UTF-8 with BOM; XLSX with sheets 监测指标, 迟报记录 (late records of the month),
+未整改问题 (quarantine items received up to the month's end and still open) and 说明 (the
+deadline rule per feed, and 暂定 when a figure used a Monday–Friday fallback year). Both are
+byte-for-byte deterministic (no timestamps; fixed ZIP entry dates). Every text cell passes
+through ``scrub``: an 18/15-digit resident ID that is not a valid USCC is masked
+(``500237********1234``), on top of the masking of personal fields.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from calendar import monthrange
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pandas as pd
+from stdnum.cn import uscc as _uscc
+
+from assets.measure.calendar import describe_rule
+from contracts.model import Contract, Registry
+from warehouse.db import connect
+from warehouse.feed_tables import lit, mask_python
+from warehouse.files import write_bytes
+from warehouse.layout import DataDir
+
+COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
+SHEET_INDICATORS = "监测指标"
+SHEET_LATE = "迟报记录"
+SHEET_OPEN = "未整改问题"
+SHEET_NOTES = "说明"
+TOTAL_CODE, TOTAL_NAME = "ALL", "全部"
+
+_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+
+
+def scrub(value):
+    """Mask resident-ID-like numbers in text (valid USCCs, which are public, are kept)."""
+    if not isinstance(value, str):
+        return value
+
+    def repl(m: re.Match) -> str:
+        s = m.group(1)
+        if len(s) == 18 and _uscc.is_valid(s):
+            return s
+        return mask_python(s, "id")
+
+    return _ID_RE.sub(repl, value)
+
+
+def _rate(num: int, den: int | None) -> str:
+    if not den:
+        return ""
+    return str((Decimal(int(num)) * 100 / Decimal(int(den))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def _check_month(month: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        raise ValueError(f"月份格式应为 YYYY-MM / expected YYYY-MM: {month!r}")
+    return month
+
+
+def _records_feeds(contracts: dict[str, Contract]) -> list[Contract]:
+    return [c for c in contracts.values() if c.role == "records"]
+
+
+def _monthly(con, month: str) -> dict[tuple[str, str], dict]:
+    rows = con.execute(
+        f"""SELECT feed, dept, received_rows, passed_rows, loaded_rows, timed_records, on_time_records,
+                   declared_count, provisional_records
+            FROM metrics_monthly WHERE month = {lit(month)}"""
+    ).fetchall()
+    keys = ["received", "passed", "loaded", "timed", "on_time", "declared", "provisional"]
+    return {(r[0], r[1]): dict(zip(keys, r[2:])) for r in rows}
+
+
+def _row(month: str, code: str, name: str, title: str, m: dict) -> dict:
+    timely = _rate(m["on_time"], m["timed"])
+    late = "" if timely == "" else str(Decimal("100.00") - Decimal(timely))
+    return {
+        "月份": month,
+        "部门代码": code,
+        "部门名称": name,
+        "信息类别": title,
+        "归集量": int(m["received"]),
+        "清洗入库量": int(m["loaded"]),
+        "合规率": _rate(m["passed"], m["received"]),
+        "及时率": timely,
+        "迟报率": late,
+        "上报率": _rate(m["received"], m["declared"]) if m["declared"] is not None else "",
+    }
+
+
+def _indicators(con, month: str, contracts: dict[str, Contract], registry: Registry) -> tuple[pd.DataFrame, dict[str, bool]]:
+    data = _monthly(con, month)
+    zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0}
+    feeds = _records_feeds(contracts)
+    by_feed = {c.feed: c for c in feeds}
+    rows: list[dict] = []
+    totals: dict[str, dict] = {c.feed: {**zero, "declared": 0, "undeclared": False} for c in feeds}
+    for dept in registry.departments:
+        for feed in dept.feeds:
+            if feed not in by_feed:
+                continue
+            m = data.get((feed, dept.code), zero)
+            rows.append(_row(month, dept.code, dept.name, by_feed[feed].title, m))
+            t = totals[feed]
+            for k in ("received", "passed", "loaded", "timed", "on_time", "provisional"):
+                t[k] += int(m[k] or 0)
+            if m["declared"] is None:
+                t["undeclared"] = True
+            else:
+                t["declared"] += int(m["declared"])
+    provisional: dict[str, bool] = {}
+    for c in feeds:
+        t = totals[c.feed]
+        t["declared"] = None if t["undeclared"] else t["declared"]
+        rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t))
+        provisional[c.feed] = t["provisional"] > 0
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("归集量", "清洗入库量"):
+        df[col] = df[col].astype("int64")
+    for col in ("月份", "部门代码", "部门名称", "信息类别", "合规率", "及时率", "迟报率", "上报率"):
+        df[col] = df[col].astype(object)
+    return df, provisional
+
+
+def build_export(data_dir: DataDir | str | Path, month: str, contracts: dict[str, Contract], registry: Registry) -> pd.DataFrame:
+    """The indicator table of ``month`` (YYYY-MM); see the module docstring."""
+    data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    _check_month(month)
+    with connect(data_dir, read_only=True) as con:
+        df, _ = _indicators(con, month, contracts, registry)
+    return df.map(scrub)
+
+
+def _late_records(con, month: str, contracts: dict[str, Contract], registry: Registry) -> pd.DataFrame:
+    feeds = _records_feeds(contracts)
+    cols = ["信息类别", "部门代码", "部门名称", "业务主键", "决定日期", "报送期限", "首次接收日", "首次有效接收日", "逾期工作日数", "逾期自然日数", "暂定"]
+    if not feeds:
+        return pd.DataFrame(columns=cols)
+    first = date.fromisoformat(month + "-01")
+    last = first.replace(day=monthrange(first.year, first.month)[1])
+    rows = con.execute(
+        f"""SELECT feed, dept, business_key, decision_date, deadline, first_received, first_valid_received,
+                   working_days_late, days_late, provisional
+            FROM timeliness
+            WHERE NOT on_time AND first_received BETWEEN DATE {lit(first.isoformat())} AND DATE {lit(last.isoformat())}
+              AND feed IN ({', '.join(lit(c.feed) for c in feeds)})
+            ORDER BY feed, dept, first_received, business_key"""
+    ).fetchall()
+    names = {d.code: d.name for d in registry.departments}
+    titles = {c.feed: c.title for c in feeds}
+    out = [
+        [titles[r[0]], r[1], names.get(r[1], ""), r[2], _d(r[3]), _d(r[4]), _d(r[5]), _d(r[6]), r[7], r[8], "是" if r[9] else ""]
+        for r in rows
+    ]
+    return pd.DataFrame(out, columns=cols).map(scrub)
+
+
+def _open_items(con, month: str, contracts: dict[str, Contract], registry: Registry) -> pd.DataFrame:
+    cols = ["信息类别", "部门代码", "部门名称", "接收日期", "文件名", "行号", "业务主键", "问题规则", "问题说明"]
+    first = date.fromisoformat(month + "-01")
+    last = first.replace(day=monthrange(first.year, first.month)[1])
+    rows = con.execute(
+        f"""SELECT feed, dept, received_date, source_name, row_no, business_key, rule_ids, messages
+            FROM quarantine_items WHERE status = 'open' AND received_date <= DATE {lit(last.isoformat())}
+            ORDER BY feed, dept, received_date, file_id, row_no"""
+    ).fetchall()
+    names = {d.code: d.name for d in registry.departments}
+    titles = {c.feed: c.title for c in contracts.values()}
+    out = [[titles.get(r[0], r[0]), r[1], names.get(r[1], ""), _d(r[2]), r[3], r[4], r[5], r[6], r[7]] for r in rows]
+    return pd.DataFrame(out, columns=cols).map(scrub)
+
+
+def _notes(contracts: dict[str, Contract], provisional: dict[str, bool]) -> pd.DataFrame:
+    rows = []
+    for c in _records_feeds(contracts):
+        rule = describe_rule(c.deadline) if c.deadline else "未规定报送时限"
+        cal = "暂定（provisional）：部分年份无国务院节假日安排，按周一至周五计算" if provisional.get(c.feed) else "国务院节假日安排"
+        rows.append([c.title, rule, c.deadline.basis if c.deadline else "", cal])
+    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=归集量÷部门台账申报数（未申报为空）", "", ""])
+    return pd.DataFrame(rows, columns=["信息类别", "报送时限规则", "依据", "工作日历"])
+
+
+def _d(v) -> str:
+    return v.isoformat() if v is not None else ""
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+
+
+def _xlsx_bytes(sheets: list[tuple[str, pd.DataFrame]]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, df in sheets:
+        ws = wb.create_sheet(title)
+        ws.append(list(df.columns))
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in df.itertuples(index=False):
+            ws.append([None if (isinstance(v, float) and pd.isna(v)) else (v.item() if hasattr(v, "item") else v) for v in row])
+        for i, col in enumerate(df.columns, start=1):
+            width = max([len(str(col))] + [len(str(v)) for v in df.iloc[:, i - 1].tolist()[:500]]) + 2
+            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width * 1.6)
+        ws.freeze_panes = "A2"
+    fixed = pd.Timestamp("2000-01-01").to_pydatetime()
+    wb.properties.creator = "credit-etl"
+    wb.properties.created = fixed
+    buf = io.BytesIO()
+    wb.save(buf)
+    return _normalise_zip(buf.getvalue())
+
+
+def _normalise_zip(data: bytes) -> bytes:
+    """Rewrite an XLSX with fixed entry dates and without the save-time timestamp."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(
+                    rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>2000-01-01T00:00:00Z\g<2>", body
+                )
+            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o600 << 16
+            dst.writestr(zi, body)
+    return out.getvalue()
+
+
+def write_export(
+    data_dir: DataDir | str | Path,
+    month: str,
+    fmt: str = "xlsx",
+    out: str | Path | None = None,
+    *,
+    contracts: dict[str, Contract] | None = None,
+    registry: Registry | None = None,
+) -> Path:
+    """Write the month's export (CSV with BOM, or XLSX with the extra sheets); return its path."""
+    from contracts.loader import load_contracts, load_registry
+
+    data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    _check_month(month)
+    if fmt not in ("xlsx", "csv"):
+        raise ValueError(f"导出格式只能是 xlsx 或 csv / fmt must be xlsx or csv: {fmt!r}")
+    contracts = contracts or load_contracts()
+    registry = registry or load_registry(contracts=contracts)
+    target = Path(out) if out else data_dir.exports / f"indicators_{month}.{fmt}"
+    with connect(data_dir, read_only=True) as con:
+        df, provisional = _indicators(con, month, contracts, registry)
+        df = df.map(scrub)
+        if fmt == "csv":
+            data = _csv_bytes(df)
+        else:
+            data = _xlsx_bytes(
+                [
+                    (SHEET_INDICATORS, df),
+                    (SHEET_LATE, _late_records(con, month, contracts, registry)),
+                    (SHEET_OPEN, _open_items(con, month, contracts, registry)),
+                    (SHEET_NOTES, _notes(contracts, provisional)),
+                ]
+            )
+    return write_bytes(data, target)

@@ -1,0 +1,154 @@
+"""Timeliness table and metrics through load_day + measure_day on real DuckDB files."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import duckdb
+import pytest
+
+from assets.load.load import load_day
+from assets.measure.calendar import WorkCalendar
+from assets.measure.metrics import measure_day
+from validated_builder import declaration, file_id, permit, write_validated
+from warehouse.layout import DataDir
+
+
+@pytest.fixture
+def dd(tmp_path):
+    return DataDir(tmp_path / "data")
+
+
+@pytest.fixture
+def cal(tmp_path):
+    return WorkCalendar(tmp_path / "no_calendars")
+
+
+def run(dd, day, contracts, registry, cal):
+    load_day(dd, day, contracts)
+    return measure_day(dd, day, contracts, registry, calendar=cal)
+
+
+def q(dd, sql):
+    con = duckdb.connect(str(dd.db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_timeliness_across_mid_autumn_and_national_day(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    # decided 22 Sep → deadline 9 Oct; decided 23 Sep → deadline Sat 10 Oct (make-up working day)
+    write_validated(dd, P, date(2026, 10, 9), passed=[permit("A", "2026-09-22"), permit("B", "2026-09-23", row=3)])
+    run(dd, date(2026, 10, 9), contracts, registry, cal)
+    write_validated(dd, P, date(2026, 10, 10), passed=[permit("C", "2026-09-22", fid="f2"), permit("D", "2026-09-23", fid="f2", row=3)])
+    run(dd, date(2026, 10, 10), contracts, registry, cal)
+    # E: first arrival quarantined on time, valid only on 12 Oct → late (judged by first VALID arrival)
+    write_validated(dd, P, date(2026, 10, 8), quarantined=[permit("E", "2026-09-23", fid="f0", subject_name=None)],
+                    failures=[{"_file_id": file_id("f0"), "_row_no": 2, "rule_id": "subject_name.required"}])
+    run(dd, date(2026, 10, 8), contracts, registry, cal)
+    write_validated(dd, P, date(2026, 10, 12), passed=[permit("E", "2026-09-23", fid="f3")])
+    run(dd, date(2026, 10, 12), contracts, registry, cal)
+    rows = q(dd, """SELECT split_part(business_key, '|', 1), decision_date, first_received, first_valid_received, deadline,
+                           on_time, working_days_late, days_late, provisional FROM timeliness ORDER BY 1""")
+    assert rows == [
+        ("A", date(2026, 9, 22), date(2026, 10, 9), date(2026, 10, 9), date(2026, 10, 9), True, 0, 0, False),
+        ("B", date(2026, 9, 23), date(2026, 10, 9), date(2026, 10, 9), date(2026, 10, 10), True, 0, 0, False),
+        ("C", date(2026, 9, 22), date(2026, 10, 10), date(2026, 10, 10), date(2026, 10, 9), False, 1, 1, False),
+        ("D", date(2026, 9, 23), date(2026, 10, 10), date(2026, 10, 10), date(2026, 10, 10), True, 0, 0, False),
+        ("E", date(2026, 9, 23), date(2026, 10, 8), date(2026, 10, 12), date(2026, 10, 10), False, 1, 2, False),
+    ]
+    # E counts on its 归集 day (8 Oct, when it first arrived), so that day's figures were recomputed
+    assert q(dd, "SELECT received_rows, passed_rows, timed_records, on_time_records, late_records FROM metrics_daily WHERE feed='permits' AND dept='scjgj' AND day='2026-10-08'") == [(1, 0, 1, 0, 1)]
+
+
+def test_calendar_days_deadline(dd, contracts, registry, cal):
+    from validated_builder import AUTH_A
+
+    A = contracts["utility_arrears"]
+    row = {"user_name": "王五", "user_kind": "自然人", "user_id_no": "500237199003071234", "account_no": "W001", "fee_type": "水费",
+           "billing_period": "2026-08", "arrears_amount": "800.00", "reminder_count": "2", "determination_date": "2026-09-30",
+           "determination_reason": "两次催缴未缴", "determining_unit": "巫山县自来水有限公司", "determining_unit_uscc": AUTH_A,
+           "_file_id": file_id("w1"), "_row_no": 2, "_dept": "water"}
+    write_validated(dd, A, date(2026, 10, 8), passed=[row])
+    run(dd, date(2026, 10, 8), contracts, registry, cal)
+    assert q(dd, "SELECT deadline_kind, deadline, on_time, days_late, working_days_late FROM timeliness") == [
+        ("calendar", date(2026, 10, 7), False, 1, 1)  # 7 natural days; 8 Oct is a working day
+    ]
+
+
+def test_2027_is_provisional_then_uses_calendar_file(dd, contracts, registry, cal, tmp_path):
+    P = contracts["permits"]
+    write_validated(dd, P, date(2027, 10, 1), passed=[permit("Z", "2027-09-22")])
+    s = run(dd, date(2027, 10, 1), contracts, registry, cal)  # no crash
+    assert s.provisional and s.feeds["permits"].provisional_years == [2027]
+    assert q(dd, "SELECT deadline, on_time, provisional FROM timeliness") == [(date(2027, 10, 1), True, True)]
+    assert q(dd, "SELECT provisional_records FROM metrics_monthly WHERE feed='permits' AND dept='scjgj' AND month='2027-10'") == [(1,)]
+    # with a calendar file for 2027 the same day is computed from it, not provisional
+    cdir = tmp_path / "cal2027"
+    cdir.mkdir()
+    (cdir / "2027.yaml").write_text(
+        "year: 2027\nsource: 测试用（非真实通知）\nholidays: [2027-09-23, 2027-09-24]\nworkdays: []\n", encoding="utf-8"
+    )
+    measure_day(dd, date(2027, 10, 1), contracts, registry, calendar=WorkCalendar(cdir))
+    assert q(dd, "SELECT deadline, on_time, provisional FROM timeliness") == [(date(2027, 10, 5), True, False)]
+    assert q(dd, "SELECT provisional_records FROM metrics_monthly WHERE feed='permits' AND dept='scjgj' AND month='2027-10'") == [(0,)]
+
+
+def test_metrics_formulas_small_case(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    d1, d2 = date(2026, 9, 10), date(2026, 9, 25)
+    # day 1, scjgj: 3 received, 2 passed (1 on time, 1 late), 1 quarantined
+    write_validated(dd, P, d1, passed=[permit("K1", "2026-09-08"), permit("K2", "2026-08-20", row=3)],
+                    quarantined=[permit("K3", "2026-09-09", row=4, permit_content=None)],
+                    failures=[{"_file_id": file_id("f1"), "_row_no": 4, "rule_id": "permit_content.required"}])
+    # jtysj declared 5 permits for September; scjgj declared nothing
+    write_validated(dd, contracts["declarations"], d1, passed=[declaration("2026-09", "permits", 5, dept="jtysj")])
+    run(dd, d1, contracts, registry, cal)
+    # day 2: K1 resubmitted (counts again as a received row), jtysj sends 2 on-time rows
+    write_validated(dd, P, d2, passed=[permit("K1", "2026-09-08", fid="f2"),
+                                       permit("J1", "2026-09-24", dept="jtysj", fid="j1"), permit("J2", "2026-09-24", dept="jtysj", fid="j1", row=3)])
+    run(dd, d2, contracts, registry, cal)
+    m = {r[0]: r[1:] for r in q(dd, """SELECT dept, received_rows, passed_rows, loaded_rows, timed_records, on_time_records,
+             declared_count, compliance_rate, timely_rate, late_rate, report_rate
+             FROM metrics_monthly WHERE feed='permits' AND month='2026-09'""")}
+    assert m["scjgj"] == (4, 3, 3, 2, 1, None, pytest.approx(0.75), pytest.approx(0.5), pytest.approx(0.5), None)
+    assert m["jtysj"] == (2, 2, 2, 2, 2, 5, 1.0, 1.0, 0.0, pytest.approx(0.4))
+    # a department owing the feed with nothing received: zero counts, rates NULL
+    assert m["sthjj"] == (0, 0, 0, 0, 0, None, None, None, None, None)
+    # ledger feeds and repairs are not measured
+    assert q(dd, "SELECT DISTINCT feed FROM metrics_daily ORDER BY 1") == [("agri_subsidies",), ("penalties",), ("permits",), ("utility_arrears",)]
+    # daily figures for day 1
+    assert q(dd, "SELECT received_rows, passed_rows, quarantined_rows, timed_records, on_time_records FROM metrics_daily WHERE feed='permits' AND dept='scjgj' AND day='2026-09-10'") == [(3, 2, 1, 2, 1)]
+
+
+def test_declaration_arriving_later_updates_report_rate(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    write_validated(dd, P, date(2026, 9, 10), passed=[permit("K1", "2026-09-08")])
+    run(dd, date(2026, 9, 10), contracts, registry, cal)
+    write_validated(dd, contracts["declarations"], date(2026, 10, 8), passed=[declaration("2026-09", "permits", 4)])
+    run(dd, date(2026, 10, 8), contracts, registry, cal)
+    assert q(dd, "SELECT declared_count, report_rate FROM metrics_monthly WHERE feed='permits' AND dept='scjgj' AND month='2026-09'") == [(4, 0.25)]
+
+
+def checksums(dd):
+    con = duckdb.connect(str(dd.db_path), read_only=True)
+    try:
+        out = {}
+        for t in ("timeliness", "metrics_daily", "metrics_monthly"):
+            rows = con.execute(f"SELECT CAST(x AS VARCHAR) s FROM {t} x ORDER BY s").fetchall()
+            out[t] = hashlib.md5("\n".join(r[0] for r in rows).encode()).hexdigest()
+        return out
+    finally:
+        con.close()
+
+
+def test_measure_rerun_identical(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    write_validated(dd, P, date(2026, 9, 10), passed=[permit("K1", "2026-09-08"), permit("K2", "2026-08-01", row=3)])
+    run(dd, date(2026, 9, 10), contracts, registry, cal)
+    before = checksums(dd)
+    run(dd, date(2026, 9, 10), contracts, registry, cal)
+    assert checksums(dd) == before

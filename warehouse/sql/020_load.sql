@@ -1,0 +1,23 @@
+-- Load stage (assets/load). Per-feed <feed>_versions / <feed>_current tables and public_<feed>
+-- views are generated from the contracts by warehouse/feed_tables.py; this file holds the
+-- feed-independent tables.
+
+-- One row per quarantined row (validated/<feed>/received_date=<d>/quarantined.parquet), with its
+-- error rule ids and messages from failures.parquet. 'open' until a valid version of the same
+-- business key is loaded later (a later received day, or the same day from another delivery);
+-- then 'closed' with the closing delivery's file id and received date. Rows whose business key
+-- could not be read (NULL business_key) stay open until the department fixes them some other way.
+CREATE TABLE IF NOT EXISTS quarantine_items (
+    feed              VARCHAR NOT NULL,
+    dept              VARCHAR,
+    file_id           VARCHAR NOT NULL,
+    row_no            BIGINT  NOT NULL,
+    received_date     DATE    NOT NULL,
+    source_name       VARCHAR,
+    business_key      VARCHAR,
+    rule_ids          VARCHAR,   -- error rule ids, ';'-separated, sorted
+    messages          VARCHAR,   -- their Chinese messages, '；'-separated, in rule id order
+    status            VARCHAR NOT NULL,   -- 'open' | 'closed'
+    closed_by_file_id VARCHAR,
+    closed_on         DATE
+);
