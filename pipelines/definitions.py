@@ -1,0 +1,46 @@
+"""The Dagster code location: assets of every stage, their checks, jobs, schedules, sensors.
+
+Load with ``dagster dev -m pipelines.definitions`` or ``credit-etl ui``. The data directory comes
+from $CREDIT_ETL_DATA_DIR (default ./data); department HTTP tokens from the environment
+variables named in contracts/departments.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.ingest.assets import HttpFeedsResource, received_rows
+from assets.load.assets import warehouse_records
+from assets.measure.assets import daily_metrics
+from assets.publish.assets import data_docs, feedback_workbooks, monthly_indicators
+from assets.validate.assets import validated_rows
+from pipelines.jobs import monthly_export, nightly_collection
+from pipelines.schedules import monthly_schedule, nightly_schedule
+from pipelines.sensors import inbox_sensor
+from warehouse.resource import WarehouseResource
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, monthly_indicators]
+
+
+def build_resources(data_dir: str | None = None, http_base: str | None = None) -> dict:
+    return {
+        "warehouse": WarehouseResource(data_dir=data_dir or os.environ.get("CREDIT_ETL_DATA_DIR", "./data")),
+        "http_feeds": HttpFeedsResource(base_url=http_base or os.environ.get("CREDIT_ETL_HTTP_BASE") or None),
+    }
+
+
+def build_definitions(data_dir: str | None = None, http_base: str | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ALL_ASSETS,
+        jobs=[nightly_collection, monthly_export],
+        schedules=[nightly_schedule, monthly_schedule],
+        sensors=[inbox_sensor],
+        resources=build_resources(data_dir, http_base),
+    )
+
+
+defs = build_definitions()

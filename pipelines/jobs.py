@@ -1,0 +1,21 @@
+"""Jobs: the nightly collection (one received day, all departments) and the monthly export."""
+
+import dagster as dg
+
+NIGHTLY_GROUPS = ["ingest", "validate", "load", "measure", "publish"]
+
+nightly_collection = dg.define_asset_job(
+    name="nightly_collection",
+    selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS),
+    description="夜间归集：接收 → 校验 → 入库 → 度量 → 反馈（按接收日分区） / nightly: ingest → validate → load → measure → feedback, per received day",
+    # One process, steps in order: the stages share one DuckDB file (single writer) and a
+    # night's data fits one process; parallelism lives inside the stages, not across them.
+    executor_def=dg.in_process_executor,
+)
+
+monthly_export = dg.define_asset_job(
+    name="monthly_indicator_export",
+    selection=dg.AssetSelection.groups("export"),
+    description="月度监测指标导出（城市信用状况监测） / monthly monitored-indicator export for the city ranking",
+    executor_def=dg.in_process_executor,
+)
