@@ -30,10 +30,11 @@ def _month(text: str) -> str:
     return text
 
 
-def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+def _data_dir_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
+    # Subcommands inherit the value given before the subcommand name (SUPPRESS keeps it).
     p.add_argument(
         "--data-dir",
-        default=os.environ.get("CREDIT_ETL_DATA_DIR", DEFAULT_DATA_DIR),
+        default=argparse.SUPPRESS if inherit else os.environ.get("CREDIT_ETL_DATA_DIR", DEFAULT_DATA_DIR),
         help="数据目录 / data directory (default: ./data, or $CREDIT_ETL_DATA_DIR)",
     )
 
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        _data_dir_arg(p)
+        _data_dir_arg(p, inherit=True)
         return p
 
     p = add("generate", "生成示例报送数据（含真值表 truth.csv） / generate sample department submissions with truth.csv")

@@ -14,6 +14,10 @@ from pathlib import Path
 import dagster as dg
 
 from warehouse.db import connect
+
+# Step-by-step DEBUG events stay in the instance's event log (and the UI); the terminal shows
+# warnings and errors only.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 from warehouse.layout import DataDir
 
 
@@ -65,7 +69,9 @@ def run_night(
     owns_instance = instance is None
     instance = instance or get_instance(layout.root)
     try:
-        result = job.execute_in_process(partition_key=day.isoformat(), instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
+        )
     finally:
         if owns_instance:
             instance.dispose()

@@ -29,7 +29,8 @@ def _day(d: date | str) -> str:
 class DataDir:
     root: Path
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: "str | Path | DataDir"):
+        root = root.root if isinstance(root, DataDir) else root
         object.__setattr__(self, "root", Path(root).resolve())
 
     @property
