@@ -1,12 +1,15 @@
 """Sensor: start a nightly run for a received day as soon as new inbox files for it appear.
 
-The cursor is the newest modification time seen, so each file triggers at most once; the run
-itself skips content already in the manifest, so a repeated trigger is harmless. Off by default:
+The cursor keeps a fingerprint of each received day's files, so a day triggers again only when
+its files change; the run itself skips content already in the manifest, so a repeated trigger
+is harmless. Off by default:
 offices that want same-day processing switch it on in the UI; the 01:30 schedule covers the rest.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -32,26 +35,26 @@ def received_day(path: Path, inbox: Path) -> str | None:
     return None
 
 
-def scan_inbox(inbox: Path, after_ns: int) -> tuple[dict[str, int], int]:
-    """Received days with files modified after ``after_ns`` -> newest mtime per day."""
-    days: dict[str, int] = {}
-    newest = after_ns
+def scan_inbox(inbox: Path) -> dict[str, str]:
+    """Received day -> fingerprint of its files (relative path, size, mtime).
+
+    A fingerprint per day, not a newest-mtime cursor: files copied with their original
+    modification times (``cp -p``, rsync) would slip under a time cursor.
+    """
+    listing: dict[str, list[str]] = {}
     if not inbox.is_dir():
-        return days, newest
+        return {}
     for root, _dirs, files in os.walk(inbox):
         for name in files:
             path = Path(root) / name
-            if name.startswith(".") or path.is_symlink():
-                continue
-            mtime = path.stat().st_mtime_ns
-            if mtime <= after_ns:
+            if name.startswith((".", "~$")) or path.is_symlink():
                 continue
             day = received_day(path, inbox)
             if day is None:
                 continue
-            days[day] = max(days.get(day, 0), mtime)
-            newest = max(newest, mtime)
-    return days, newest
+            st = path.stat()
+            listing.setdefault(day, []).append(f"{path.relative_to(inbox)}|{st.st_size}|{st.st_mtime_ns}")
+    return {day: hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16] for day, items in listing.items()}
 
 
 @dg.sensor(
@@ -62,12 +65,15 @@ def scan_inbox(inbox: Path, after_ns: int) -> tuple[dict[str, int], int]:
 )
 def inbox_sensor(context: dg.SensorEvaluationContext):
     data_dir = DataDir(os.environ.get("CREDIT_ETL_DATA_DIR", "./data"))
-    after = int(context.cursor or 0)
-    days, newest = scan_inbox(data_dir.inbox, after)
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    current = scan_inbox(data_dir.inbox)
     known = set(daily_partitions.get_partition_keys())
-    for day, mtime in sorted(days.items()):
+    for day, fingerprint in sorted(current.items()):
+        if seen.get(day) == fingerprint:
+            continue
         if day not in known:
             context.log.warning(f"接收日 {day} 不在分区范围内（未来日期或过早），已跳过 / day outside the partitions")
             continue
-        yield dg.RunRequest(run_key=f"inbox-{day}-{mtime}", partition_key=day)
-    context.update_cursor(str(newest))
+        yield dg.RunRequest(run_key=f"inbox-{day}-{fingerprint}", partition_key=day)
+    # keep the cursor small: the most recent 400 received days
+    context.update_cursor(json.dumps(dict(sorted(current.items())[-400:])))

@@ -22,9 +22,11 @@ class HttpFeedsResource(dg.ConfigurableResource):
     max_attempts: int = 5
     backoff_seconds: float = 1.0
     base_url: Optional[str] = None
+    enabled: bool = True  # False: inbox only (e.g. an office whose departments all drop files)
 
     def settings(self) -> HttpSettings:
         return HttpSettings(
+            enabled=self.enabled,
             timeout=self.timeout_seconds,
             max_attempts=self.max_attempts,
             backoff=self.backoff_seconds,
