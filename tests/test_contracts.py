@@ -180,3 +180,16 @@ def test_fifth_contract_needs_no_code(tmp_path, shipped_contracts_dir):
     with (data / "truth.csv").open(encoding="utf-8") as fh:
         truth = [r for r in csv.DictReader(fh) if r["feed"] == "coercions"]
     assert truth and all(r["valid"] == "true" for r in truth)
+
+
+def test_shipped_catalog_document_is_current():
+    """docs/catalog.md is generated from the contracts; regenerate it with
+    `credit-etl contracts --format md > docs/catalog.md` after changing a contract."""
+    from pathlib import Path
+
+    from assets.publish.catalog_docs import render_markdown
+    from contracts import load_contracts, load_registry
+
+    contracts = load_contracts()
+    doc = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
+    assert doc.read_text(encoding="utf-8").rstrip("\n") == render_markdown(contracts, load_registry(contracts=contracts)).rstrip("\n")
