@@ -43,6 +43,7 @@ def feedback_workbooks(context: dg.AssetExecutionContext, warehouse: WarehouseRe
     partitions_def=daily_partitions,
     kinds={"great_expectations", "html"},
     owners=OWNERS,
+    pool="data_docs",  # one site, one writer: backfilled days must not build it at the same time
     description=(
         "Great Expectations 数据文档：由合同编译的校验套件及当日校验结果，位于 reports/data_docs/index.html。"
         " / Great Expectations Data Docs: the suites compiled from the contracts and the day's results."

@@ -24,6 +24,13 @@ rows, all 76 rules, 66% of rows quarantined, 228,000 failure rows:
 GE as the engine would roughly triple validation time for the same answer, so the nightly run
 takes the quarantine from the masks and runs GE (SUMMARY format) only to feed Data Docs
 (``build_data_docs(..., received=day)``).
+
+Data Docs are built incrementally (``suites.build_data_docs``, ``docs_state.py``): per night only
+the day's validation result pages (and the pages of suites whose compiled JSON changed) are
+rendered, the index is rebuilt from a cached row per result, and validation results are kept for
+``docs_state.RETENTION_DAYS`` (62) received days. 31 nights of sample feeds, 25 rows a day: the
+step went from 5 s (night 1) / 18 s (night 15) / 16 s (night 31), growing with history, to a flat
+cost set by the night's feeds (GE validating each received feed is most of it).
 """
 
 from assets.validate.engine import (
@@ -51,7 +58,20 @@ def run_suite(contract, df, data_dir=None):
 
 
 def build_data_docs(data_dir, contracts, *results, received=None):
-    """Great Expectations Data Docs under DATA_DIR/reports/data_docs/ (imports GE lazily)."""
+    """Great Expectations Data Docs under DATA_DIR/reports/data_docs/ (imports GE lazily).
+
+    Incremental (``suites.build_data_docs``); a night with nothing received and unchanged suites
+    returns the existing index without importing GE at all (``docs_state.unchanged_index``).
+    """
+    if received is not None and not results:
+        from datetime import date as _date
+
+        from assets.validate.docs_state import unchanged_index
+
+        day = received if isinstance(received, _date) else _date.fromisoformat(received)
+        index = unchanged_index(data_dir, contracts, day)
+        if index is not None:
+            return index
     from assets.validate.suites import build_data_docs as _build
 
     return _build(data_dir, contracts, *results, received=received)

@@ -13,12 +13,13 @@ Data Docs site is written to ``DATA_DIR/reports/data_docs/``. Analytics are off.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from datetime import date  # noqa: E402
+from datetime import date, datetime, timedelta, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any, Mapping  # noqa: E402
 
@@ -26,10 +27,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import great_expectations as gx  # noqa: E402
 from great_expectations.core import ExpectationSuite  # noqa: E402
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
+    ExpectationSuiteIdentifier,
+    ValidationResultIdentifier,
+)
+from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuilder, _resolve_asset_name  # noqa: E402
 
 from contracts import Condition, Contract  # noqa: E402
 from warehouse.layout import DataDir  # noqa: E402
 
+from assets.validate import docs_state  # noqa: E402
 from assets.validate import expectations as cx  # noqa: E402
 from assets.validate.rules import CompiledRule, compile_rules  # noqa: E402
 
@@ -101,16 +109,60 @@ def expectation_for(contract: Contract, r: CompiledRule) -> Any:
     return _generic(contract, r, meta, severity)
 
 
+def _dedup_key(e: Any) -> str:
+    """What GE's ``ExpectationSuite.add_expectation`` compares to call two expectations the same
+    (type and attributes without id / rendered_content / notes / meta), computed once each."""
+    attrs = e.dict(exclude={"id", "rendered_content", "notes", "meta"})
+    return e.expectation_type + json.dumps(attrs, sort_keys=True, default=str, ensure_ascii=False)
+
+
 def build_suite(contract: Contract) -> ExpectationSuite:
+    """The contract's suite, compiled in memory.
+
+    The expectations go in through the constructor: ``ExpectationSuite.add_expectation`` writes the
+    whole suite to the current context's store on every call once a suite of that name is stored
+    (quadratic, and it was most of the nightly Data Docs time); duplicates are dropped the way
+    ``add_expectation`` drops them.
+    """
     cx.register_contract(contract)
-    suite = ExpectationSuite(name=suite_name(contract.feed),
-                             meta={"feed": contract.feed, "title": contract.title, "legal_basis": contract.legal_basis})
+    seen: set[str] = set()
+    expectations = []
     for r in compile_rules(contract):
-        suite.add_expectation(expectation_for(contract, r))
-    return suite
+        e = expectation_for(contract, r)
+        key = _dedup_key(e)
+        if key not in seen:
+            seen.add(key)
+            expectations.append(e)
+    return ExpectationSuite(name=suite_name(contract.feed), expectations=expectations,
+                            meta={"feed": contract.feed, "title": contract.title, "legal_basis": contract.legal_basis})
+
+
+def suite_digest(suite: ExpectationSuite) -> str:
+    """SHA-256 of the compiled suite JSON without GE's ids (stable across nights)."""
+    doc = suite.to_json_dict()
+
+    def strip(v):
+        if isinstance(v, dict):
+            return {k: strip(x) for k, x in v.items() if k not in ("id", "rendered_content")}
+        if isinstance(v, list):
+            return [strip(x) for x in v]
+        return v
+
+    text = json.dumps(strip(doc), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # ---- context ------------------------------------------------------------------------------------
+def _site_config(layout: DataDir) -> dict[str, Any]:
+    return {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(layout.data_docs)},
+        "site_index_builder": {"class_name": "CreditSiteIndexBuilder", "module_name": __name__},
+        # we never profile: no profiling section to list and filter every night
+        "site_section_builders": {"profiling": "None"},
+    }
+
+
 def get_context(data_dir: str | Path):
     """The file-backed GE context under DATA_DIR/reports/gx/, with our Data Docs site, analytics off."""
     layout = DataDir(data_dir)
@@ -122,16 +174,11 @@ def get_context(data_dir: str | Path):
         context.variables.analytics_enabled = False
         changed = True
     sites = context.get_config().data_docs_sites or {}
+    want = _site_config(layout)
     if SITE_NAME not in sites:
-        context.add_data_docs_site(
-            site_name=SITE_NAME,
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                  "base_directory": str(layout.data_docs)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+        context.add_data_docs_site(site_name=SITE_NAME, site_config=want)
+    elif json.loads(json.dumps(sites[SITE_NAME], default=str)) != want:
+        context.update_data_docs_site(site_name=SITE_NAME, site_config=want)
     if "local_site" in sites:
         context.delete_data_docs_site("local_site")
     if (cfg.progress_bars or {}).get("globally") is not False:
@@ -151,15 +198,35 @@ def _ephemeral():
     return gx.get_context(project_config=config, mode="ephemeral")
 
 
-def save_suites(data_dir: str | Path, contracts: Mapping[str, Contract], context=None) -> dict[str, Path]:
-    """Compile and store every contract's suite; returns feed -> suite JSON path."""
-    context = context or get_context(data_dir)
-    out = {}
+def _suite_path(context, name: str) -> Path:
+    return Path(context.root_directory) / "expectations" / f"{name}.json"
+
+
+def _sync_suites(context, contracts: Mapping[str, Contract], state: dict) -> tuple[dict[str, ExpectationSuite], list[str]]:
+    """Compile every suite in memory; store only those whose compiled JSON changed (or whose file is
+    missing). Returns (feed -> compiled suite, names of the suites stored now)."""
+    compiled: dict[str, ExpectationSuite] = {}
+    stored: list[str] = []
+    digests = state["suites"]
     for feed, contract in contracts.items():
         suite = build_suite(contract)
-        context.suites.add_or_update(suite)
-        out[feed] = Path(context.root_directory) / "expectations" / f"{suite.name}.json"
-    return out
+        digest = suite_digest(suite)
+        if digests.get(suite.name) != digest or not _suite_path(context, suite.name).exists():
+            context.suites.add_or_update(suite)
+            digests[suite.name] = digest
+            stored.append(suite.name)
+        compiled[feed] = suite
+    return compiled, stored
+
+
+def save_suites(data_dir: str | Path, contracts: Mapping[str, Contract], context=None) -> dict[str, Path]:
+    """Compile every contract's suite and store those whose compiled JSON changed; returns feed -> suite JSON path."""
+    context = context or get_context(data_dir)
+    root = Path(context.root_directory)
+    state = docs_state.load(root)
+    compiled, _ = _sync_suites(context, contracts, state)
+    docs_state.save(root, state)
+    return {feed: _suite_path(context, suite.name) for feed, suite in compiled.items()}
 
 
 def _batch_frame(contract: Contract, df: pd.DataFrame) -> pd.DataFrame:
@@ -171,8 +238,24 @@ def _batch_frame(contract: Contract, df: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _datasource(context):
+    try:
+        return context.data_sources.get(DATASOURCE)
+    except KeyError:
+        return context.data_sources.add_pandas(DATASOURCE)
+
+
 def _definition(context, contract: Contract, suite: ExpectationSuite):
-    ds = context.data_sources.add_or_update_pandas(DATASOURCE)
+    """The stored ValidationDefinition of a feed (created once; it refers to the suite by name
+    and id, so a re-stored suite needs no new definition)."""
+    name = f"validate_{contract.feed}"
+    try:
+        vd = context.validation_definitions.get(name)
+        if vd.suite.name == suite.name and (suite.id is None or vd.suite.id == suite.id):
+            return vd
+    except Exception:  # noqa: BLE001 - GE raises several DataContextError kinds for "missing"
+        pass
+    ds = _datasource(context)
     try:
         asset = ds.get_asset(contract.feed)
     except LookupError:
@@ -181,7 +264,9 @@ def _definition(context, contract: Contract, suite: ExpectationSuite):
         bd = asset.get_batch_definition("whole")
     except (KeyError, LookupError, ValueError):
         bd = asset.add_batch_definition_whole_dataframe("whole")
-    vd = gx.ValidationDefinition(data=bd, suite=suite, name=f"validate_{contract.feed}")
+    if suite.id is None:
+        suite = context.suites.get(suite.name)
+    vd = gx.ValidationDefinition(data=bd, suite=suite, name=name)
     return context.validation_definitions.add_or_update(vd)
 
 
@@ -210,46 +295,95 @@ def run_suite(contract: Contract, df: pd.DataFrame, data_dir: str | Path | None 
     return result, failing
 
 
-def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *results: Any,
-                    received: date | str | None = None) -> Path:
-    """Build the Data Docs site under DATA_DIR/reports/data_docs/ and return its index.html.
-
-    Suites of every contract are (re)compiled and stored. ``results`` are GE validation results
-    (from ``run_suite``) to store and show; with ``received``, the day's staged frames are validated
-    through GE (SUMMARY format: counts and samples for the page; the row-level outcome is in
-    validated/) and shown as well.
-    """
-    from assets.validate.engine import read_staged
-
-    context = get_context(data_dir)
-    save_suites(data_dir, contracts, context)
-    for res in results:
-        _store(context, res)
-    if received is not None:
-        for feed, contract in contracts.items():
-            table = read_staged(data_dir, feed, received)
-            if table is None:
-                continue
-            suite = context.suites.get(suite_name(feed))
-            vd = _definition(context, contract, suite)
-            cp = gx.Checkpoint(name=f"nightly_{feed}", validation_definitions=[vd],
-                               actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[SITE_NAME])],
-                               result_format={"result_format": "SUMMARY"})
-            cp = context.checkpoints.add_or_update(cp)
-            cp.run(batch_parameters={"dataframe": _batch_frame(contract, table.to_pandas())})
-    context.build_data_docs(site_names=[SITE_NAME])
-    index = DataDir(data_dir).data_docs / "index.html"
-    assert index.exists(), index
-    return index
+# ---- Data Docs ----------------------------------------------------------------------------------
+def _key_text(key: ValidationResultIdentifier) -> str:
+    return "|".join(str(part) for part in key.to_tuple())
 
 
-def _store(context, result) -> None:
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-        ValidationResultIdentifier,
-    )
+def _index_info(result) -> dict[str, Any]:
+    """What the index page shows for one validation result (cached in the docs state)."""
+    from great_expectations.util import convert_to_json_serializable
 
+    return {
+        "success": bool(result.success),
+        "asset_name": _resolve_asset_name(result),
+        "batch_kwargs": convert_to_json_serializable(result.meta.get("batch_kwargs", {}) or {}),
+        "batch_spec": convert_to_json_serializable(result.meta.get("batch_spec", {}) or {}),
+    }
+
+
+class CreditSiteIndexBuilder(DefaultSiteIndexBuilder):
+    """GE's index builder, except that each validation result's row comes from the docs state
+    (``docs_state``) instead of loading and parsing every stored result on every build. A result
+    missing from the state (built by an older version) is loaded once and remembered."""
+
+    def _add_validations_to_index_links(self, index_links_dict, validation_and_profiling_result_site_keys) -> None:
+        from great_expectations.core import ExpectationSuiteValidationResult
+        from great_expectations.render.renderer.site_builder import resource_key_passes_run_name_filter
+
+        section = self.site_section_builders_config.get("validations")
+        if not isinstance(section, dict):
+            return
+        root = Path(self.data_context.root_directory)
+        state = docs_state.load(root)
+        cache = state["results"]
+        dirty = False
+        keys = [k for k in validation_and_profiling_result_site_keys
+                if resource_key_passes_run_name_filter(k, section["run_name_filter"])]
+        keys = sorted(keys, key=lambda k: k.run_id.run_time, reverse=True)
+        if self.validation_results_limit:
+            keys = keys[: self.validation_results_limit]
+        for key in keys:
+            info = cache.get(_key_text(key))
+            if info is None:
+                result = self.data_context.get_validation_result(
+                    batch_identifier=key.batch_identifier,
+                    expectation_suite_name=key.expectation_suite_identifier.name,
+                    run_id=key.run_id,
+                    validation_results_store_name=self.source_stores.get("validations"),
+                )
+                if not isinstance(result, ExpectationSuiteValidationResult):
+                    continue
+                info = cache[_key_text(key)] = _index_info(result)
+                dirty = True
+            self.add_resource_info_to_index_links_dict(
+                index_links_dict=index_links_dict,
+                expectation_suite_name=key.expectation_suite_identifier.name,
+                section_name="validations",
+                batch_identifier=key.batch_identifier,
+                run_id=key.run_id,
+                validation_success=info["success"],
+                run_time=key.run_id.run_time,
+                run_name=key.run_id.run_name,
+                asset_name=info["asset_name"],
+                batch_kwargs=info["batch_kwargs"],
+                batch_spec=info["batch_spec"],
+            )
+        if dirty:
+            docs_state.save(root, state)
+
+
+def _result_day(key: ValidationResultIdentifier) -> date:
+    """The received day a stored result belongs to: its run name (ISO date) when it has one,
+    otherwise the day it ran (results written before run names were set)."""
+    try:
+        return date.fromisoformat(str(key.run_id.run_name))
+    except (TypeError, ValueError):
+        return key.run_id.run_time.date()
+
+
+def _remove_results(context, state: dict, keys: list[ValidationResultIdentifier]) -> None:
+    """Drop stored results; their pages go at the next index build (GE removes pages without source)."""
+    store = context.validation_results_store
+    for key in keys:
+        store.remove_key(key)
+        state["results"].pop(_key_text(key), None)
+
+
+def _store(context, result, state: dict) -> ValidationResultIdentifier:
     run_id = result.meta.get("run_id")
+    if not isinstance(run_id, RunIdentifier):
+        run_id = RunIdentifier(**run_id) if isinstance(run_id, dict) else RunIdentifier(run_time=datetime.now(timezone.utc))
     batch_id = (result.meta.get("active_batch_definition") or {}).get("batch_identifiers") or "batch"
     key = ValidationResultIdentifier(
         expectation_suite_identifier=ExpectationSuiteIdentifier(name=result.suite_name),
@@ -257,3 +391,99 @@ def _store(context, result) -> None:
         batch_identifier=str(result.meta.get("batch_spec", {}).get("data_asset_name", batch_id)),
     )
     context.validation_results_store.set(key, result)
+    state["results"][_key_text(key)] = _index_info(result)
+    return key
+
+
+def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *results: Any,
+                    received: date | str | None = None) -> Path:
+    """Update the Data Docs site under DATA_DIR/reports/data_docs/ and return its index.html.
+
+    Incremental: the work depends on the night's new data, not on the stored history.
+
+    - Suites are compiled in memory; a suite is stored and its page rendered only when its
+      compiled JSON changed (``docs_state``).
+    - ``results`` (GE validation results from ``run_suite``) are stored and rendered.
+    - With ``received``, the day's staged frames of each feed are validated through GE (SUMMARY
+      format: counts and samples for the page; the row-level outcome is in validated/) under the
+      run name ``YYYY-MM-DD`` of the received day; a re-run of a day replaces that day's results.
+    - Only the new pages are rendered; the index is rebuilt from the cached row of each result.
+    - Results older than ``docs_state.RETENTION_DAYS`` received days (counted back from the newest
+      day) are removed with their pages.
+    - A night with nothing received and unchanged suites returns the index without starting GE
+      (``assets.validate.build_data_docs`` checks that before importing this module).
+    The first build of a site (or of a site written by an older version) renders everything once.
+    """
+    from assets.validate.engine import read_staged
+
+    layout = DataDir(data_dir)
+    index = layout.data_docs / "index.html"
+    context = get_context(data_dir)
+    root = Path(context.root_directory)
+    state = docs_state.load(root)
+    full = not index.exists() or not docs_state.state_path(root).exists()
+
+    compiled, stored_suites = _sync_suites(context, contracts, state)
+    new_keys = [_store(context, res, state) for res in results]
+
+    day = None
+    if received is not None:
+        day = received if isinstance(received, date) else date.fromisoformat(received)
+        frames = {}
+        for feed, contract in contracts.items():
+            table = read_staged(data_dir, feed, day)
+            if table is not None:
+                frames[feed] = _batch_frame(contract, table.to_pandas())
+        if frames:
+            names = {suite_name(f) for f in frames}
+            existing = context.validation_results_store.list_keys()
+            _remove_results(context, state, [k for k in existing
+                                             if k.expectation_suite_identifier.name in names
+                                             and str(k.run_id.run_name) == day.isoformat()])
+            run_id = RunIdentifier(run_name=day.isoformat(), run_time=datetime.now(timezone.utc))
+            for feed, frame in frames.items():
+                suite = compiled[feed]
+                vd = _definition(context, contracts[feed], suite)
+                res = vd.run(batch_parameters={"dataframe": frame}, run_id=run_id,
+                             result_format={"result_format": "SUMMARY"})
+                key = ValidationResultIdentifier(
+                    expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+                    run_id=run_id,
+                    batch_identifier=_batch_identifier(res, feed),
+                )
+                state["results"][_key_text(key)] = _index_info(res)
+                new_keys.append(key)
+
+    # retention: keep RETENTION_DAYS received days of results
+    pruned = False
+    if new_keys:
+        existing = context.validation_results_store.list_keys()
+        newest = max([_result_day(k) for k in existing] + ([day] if day else []))
+        cutoff = newest - timedelta(days=docs_state.RETENTION_DAYS - 1)
+        old = [k for k in existing if _result_day(k) < cutoff]
+        _remove_results(context, state, old)
+        pruned = bool(old)
+        new_keys = [k for k in new_keys if _result_day(k) >= cutoff]
+
+    ids = [ExpectationSuiteIdentifier(name=n) for n in stored_suites] + new_keys
+    if full:
+        context.build_data_docs(site_names=[SITE_NAME])
+    elif ids:
+        context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=ids)
+    elif pruned:
+        # nothing new to render (an empty list would mean "everything"): rebuild the index only
+        context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[
+            ExpectationSuiteIdentifier(name=next(iter(compiled.values())).name)])
+    state["fingerprint"] = docs_state.fingerprint(contracts)
+    docs_state.save(root, state)
+    assert index.exists(), index
+    return index
+
+
+def _batch_identifier(result, feed: str) -> str:
+    """The batch id GE filed a ValidationDefinition result under (``<datasource>-<asset>``)."""
+    meta = result.meta or {}
+    abd = meta.get("active_batch_definition") or {}
+    ds = abd.get("datasource_name") if isinstance(abd, dict) else getattr(abd, "datasource_name", None)
+    asset = abd.get("data_asset_name") if isinstance(abd, dict) else getattr(abd, "data_asset_name", None)
+    return f"{ds or DATASOURCE}-{asset or feed}"
