@@ -50,7 +50,14 @@ def summary_table(export) -> str:
     return "\n".join(lines)
 
 
-def run_demo(data_dir: str | Path, *, today: date | None = None, rows_per_day: int = DEMO_ROWS_PER_DAY) -> int:
+def run_demo(
+    data_dir: str | Path,
+    *,
+    today: date | None = None,
+    rows_per_day: int = DEMO_ROWS_PER_DAY,
+    days: int | None = None,
+) -> int:
+    """Run the demo; ``days`` shortens the month (the export still covers the whole month)."""
     from assets.publish.export import build_export
     from contracts import load_contracts, load_registry
     from pipelines.definitions import build_definitions
@@ -60,7 +67,8 @@ def run_demo(data_dir: str | Path, *, today: date | None = None, rows_per_day: i
     from pipelines.sample_http import start_sample_server
 
     layout = DataDir(data_dir)
-    start, days = demo_month(today)
+    start, month_days = demo_month(today)
+    days = min(days or month_days, month_days)
     month = start.strftime("%Y-%m")
     print(f"1/4 生成示例报送 / generating sample feeds: {start} 起 {days} 天 → {layout.inbox}")
     summary = generate(layout.root, start=start, days=days, rows_per_day=rows_per_day, seed=DEMO_SEED)

@@ -10,10 +10,14 @@ Definitions (shared REFERENCE §5; tables in ``warehouse/sql/030_measure.sql``):
   day/month they were first received (归集 day/month), judged by their first valid arrival
   against the deadline; ``timed_records`` are the loaded ones (a key never received validly is
   an open quarantine item, not a timed record). 迟报率 = 1 − 及时率.
-- 上报率 = received_rows of the month ÷ the department's declared count for the feed and month in
-  the ``declarations`` ledger (role ``ledger``: fields month, target_feed, declared_count). NULL
-  when the department declared nothing (never assumed 100%) or declared 0. Because 归集量 counts
-  rows, resubmissions can push it above 100%.
+- 上报率 = received_records of the month ÷ the department's declared count for the feed and month
+  in the ``declarations`` ledger (role ``ledger``: fields month, target_feed, declared_count).
+  ``received_records`` counts records, not rows: the distinct business keys (``_key``) the
+  department sent for the feed whose first arrival from it (valid or quarantined) falls in the
+  month (table ``record_arrivals``), so resending a record, correcting it or a duplicate row in a
+  delivery does not raise it. A row whose key is NULL (a key part missing) cannot be identified
+  as a record: it counts in 归集量 (a row received) but not in received_records. NULL when the
+  department declared nothing (never assumed 100%) or declared 0.
 - Any rate with a zero denominator is NULL.
 
 Only feeds with role ``records`` are measured. Every department that owes a feed (registry) gets
@@ -21,9 +25,12 @@ a daily row for each recomputed day, with zero counts when nothing arrived.
 
 ``measure_day`` recomputes: the timeliness of every business key the received day touched
 (versions or quarantine items of that day, and keys whose timeliness row was attributed to or
-first loaded on that day); the daily rows of that day and of the 归集 days of those keys (a
+first loaded on that day, or whose first arrival in ``record_arrivals`` was that day); the first
+arrivals of those keys; the daily rows of that day and of the 归集 days of those keys (a
 correction changes the record counts of the day the key first arrived); the monthly rows of the
-months of those days, and of months whose declared count no longer matches the ledger.
+months of those days, of the months those keys' first arrivals moved from or to, of months whose
+declared count no longer matches the ledger, and of months without ``received_records`` (rows
+written before the column existed; the feed's ``record_arrivals`` are then rebuilt once).
 """
 
 from __future__ import annotations
@@ -131,6 +138,48 @@ def _recompute_daily(con: duckdb.DuckDBPyConnection, feed: str) -> None:
     )
 
 
+def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str) -> None:
+    """record_arrivals for the keys in TEMP ``_aff``; months touched (old and new) into TEMP ``_arr_months``.
+
+    When the feed has monthly rows without ``received_records`` (written before the column
+    existed), the feed's record_arrivals are rebuilt once and those months recomputed as well.
+    """
+    vt = q(versions_table(feed))
+    f = lit(feed)
+    legacy = con.execute(
+        f"SELECT count(*) FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL"
+    ).fetchall()[0][0]
+    if legacy:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _arr_months AS
+            SELECT DISTINCT month FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL"""
+        )
+        con.execute(f"DELETE FROM record_arrivals WHERE feed = {f}")
+        vkeys, qkeys, scope = "_key IS NOT NULL", "business_key IS NOT NULL", ""
+    else:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _arr_months AS
+            SELECT DISTINCT strftime(first_received, '%Y-%m') AS month FROM record_arrivals
+            WHERE feed = {f} AND business_key IN (SELECT _key FROM _aff)"""
+        )
+        con.execute(f"DELETE FROM record_arrivals WHERE feed = {f} AND business_key IN (SELECT _key FROM _aff)")
+        vkeys, qkeys = "_key IN (SELECT _key FROM _aff)", "business_key IN (SELECT _key FROM _aff)"
+        scope = "AND business_key IN (SELECT _key FROM _aff)"
+    con.execute(
+        f"""INSERT INTO record_arrivals
+        SELECT {f}, dept, k, min(day) FROM (
+            SELECT coalesce(_dept, '') AS dept, _key AS k, _received_date AS day FROM {vt} WHERE {vkeys}
+            UNION ALL
+            SELECT coalesce(dept, ''), business_key, received_date FROM quarantine_items
+            WHERE feed = {f} AND {qkeys}
+        ) GROUP BY dept, k"""
+    )
+    con.execute(
+        f"""INSERT INTO _arr_months SELECT DISTINCT strftime(first_received, '%Y-%m') FROM record_arrivals
+        WHERE feed = {f} {scope}"""
+    )
+
+
 def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract], feed: str) -> None:
     """metrics_monthly for ``feed`` and the months in TEMP table ``_months``."""
     f = lit(feed)
@@ -149,20 +198,32 @@ def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Cont
             GROUP BY ALL
         ), d AS (
             SELECT * FROM {decl} WHERE month IN (SELECT month FROM _months)
+        ), r AS (
+            SELECT dept, strftime(first_received, '%Y-%m') AS month, count(*) AS records
+            FROM record_arrivals
+            WHERE feed = {f} AND strftime(first_received, '%Y-%m') IN (SELECT month FROM _months)
+            GROUP BY ALL
+        ), base AS (
+            SELECT dept, month FROM m UNION SELECT dept, month FROM d UNION SELECT dept, month FROM r
         ), j AS (
-            SELECT coalesce(m.dept, d.dept) AS dept, coalesce(m.month, d.month) AS month,
+            SELECT base.dept, base.month,
                    coalesce(received, 0) AS received, coalesce(passed, 0) AS passed,
                    coalesce(quarantined, 0) AS quarantined, coalesce(loaded, 0) AS loaded,
                    coalesce(timed, 0) AS timed, coalesce(on_time, 0) AS on_time,
-                   coalesce(late, 0) AS late, coalesce(prov, 0) AS prov, d.declared_count
-            FROM m FULL OUTER JOIN d ON d.dept = m.dept AND d.month = m.month
+                   coalesce(late, 0) AS late, coalesce(prov, 0) AS prov, d.declared_count,
+                   coalesce(r.records, 0) AS records
+            FROM base
+            LEFT JOIN m ON m.dept = base.dept AND m.month = base.month
+            LEFT JOIN d ON d.dept = base.dept AND d.month = base.month
+            LEFT JOIN r ON r.dept = base.dept AND r.month = base.month
         )
         SELECT {f}, dept, month, received, passed, quarantined, loaded, timed, on_time, late, prov,
                declared_count,
                CASE WHEN received > 0 THEN passed / received END,
                CASE WHEN timed > 0 THEN on_time / timed END,
                CASE WHEN timed > 0 THEN 1 - on_time / timed END,
-               CASE WHEN declared_count > 0 THEN received / declared_count END
+               CASE WHEN declared_count > 0 THEN records / declared_count END,
+               records
         FROM j"""
     )
 
@@ -196,7 +257,9 @@ def measure_day(
                     UNION SELECT business_key FROM quarantine_items
                           WHERE feed = {fl} AND received_date = {dlit} AND business_key IS NOT NULL
                     UNION SELECT business_key FROM timeliness
-                          WHERE feed = {fl} AND (first_received = {dlit} OR first_valid_received = {dlit})"""
+                          WHERE feed = {fl} AND (first_received = {dlit} OR first_valid_received = {dlit})
+                    UNION SELECT business_key FROM record_arrivals
+                          WHERE feed = {fl} AND first_received = {dlit}"""
                 )
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE _days AS
@@ -216,6 +279,7 @@ def measure_day(
                 if owed:
                     con.executemany("INSERT INTO _owed VALUES (?)", [[d] for d in owed])
                 _recompute_daily(con, feed)
+                _update_arrivals(con, feed)
                 # months: of the recomputed days, and wherever the ledger disagrees with the table
                 decl = _declarations_sql(contracts, feed)
                 con.execute(
@@ -225,7 +289,9 @@ def measure_day(
                     SELECT coalesce(m.month, d.month) FROM
                         (SELECT dept, month, declared_count FROM metrics_monthly WHERE feed = {fl}) m
                         FULL OUTER JOIN {decl} d ON d.dept = m.dept AND d.month = m.month
-                    WHERE m.declared_count IS DISTINCT FROM d.declared_count"""
+                    WHERE m.declared_count IS DISTINCT FROM d.declared_count
+                    UNION
+                    SELECT month FROM _arr_months"""
                 )
                 _recompute_monthly(con, contracts, feed)
                 fm.days = [r[0] for r in con.execute("SELECT day FROM _days ORDER BY day").fetchall()]

@@ -6,8 +6,10 @@ then one 合计 row per feed (部门代码 ``ALL``, 部门名称 ``全部``). Co
 ``月份, 部门代码, 部门名称, 信息类别, 归集量, 清洗入库量, 合规率, 及时率, 迟报率, 上报率``; rates are
 percentages with two decimals as text ("98.50", half-up), empty when the denominator is 0 or
 (上报率) nothing was declared. 迟报率 = 100.00 − 及时率 as printed, so the two always add up.
-The 合计 rows add the departments' counts; their 上报率 is empty unless every department that
-owes the feed declared a count for the month.
+归集量 and 清洗入库量 count rows; 上报率 counts records: distinct business keys first received
+from the department in the month ÷ its declared count (rows without a readable key are not
+records). The 合计 rows add the departments' counts; their 上报率 is empty unless every
+department that owes the feed declared a count for the month.
 
 ``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``:
 CSV in UTF-8 with BOM; XLSX with sheets 监测指标, 迟报记录 (late records of the month),
@@ -81,10 +83,10 @@ def _records_feeds(contracts: dict[str, Contract]) -> list[Contract]:
 def _monthly(con, month: str) -> dict[tuple[str, str], dict]:
     rows = con.execute(
         f"""SELECT feed, dept, received_rows, passed_rows, loaded_rows, timed_records, on_time_records,
-                   declared_count, provisional_records
+                   declared_count, provisional_records, received_records
             FROM metrics_monthly WHERE month = {lit(month)}"""
     ).fetchall()
-    keys = ["received", "passed", "loaded", "timed", "on_time", "declared", "provisional"]
+    keys = ["received", "passed", "loaded", "timed", "on_time", "declared", "provisional", "records"]
     return {(r[0], r[1]): dict(zip(keys, r[2:])) for r in rows}
 
 
@@ -101,17 +103,17 @@ def _row(month: str, code: str, name: str, title: str, m: dict) -> dict:
         "合规率": _rate(m["passed"], m["received"]),
         "及时率": timely,
         "迟报率": late,
-        "上报率": _rate(m["received"], m["declared"]) if m["declared"] is not None else "",
+        "上报率": _rate(m["records"], m["declared"]) if m["declared"] is not None and m["records"] is not None else "",
     }
 
 
 def _indicators(con, month: str, contracts: dict[str, Contract], registry: Registry) -> tuple[pd.DataFrame, dict[str, bool]]:
     data = _monthly(con, month)
-    zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0}
+    zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0, "records": 0}
     feeds = _records_feeds(contracts)
     by_feed = {c.feed: c for c in feeds}
     rows: list[dict] = []
-    totals: dict[str, dict] = {c.feed: {**zero, "declared": 0, "undeclared": False} for c in feeds}
+    totals: dict[str, dict] = {c.feed: {**zero, "declared": 0, "undeclared": False, "unknown_records": False} for c in feeds}
     for dept in registry.departments:
         for feed in dept.feeds:
             if feed not in by_feed:
@@ -119,8 +121,10 @@ def _indicators(con, month: str, contracts: dict[str, Contract], registry: Regis
             m = data.get((feed, dept.code), zero)
             rows.append(_row(month, dept.code, dept.name, by_feed[feed].title, m))
             t = totals[feed]
-            for k in ("received", "passed", "loaded", "timed", "on_time", "provisional"):
+            for k in ("received", "passed", "loaded", "timed", "on_time", "provisional", "records"):
                 t[k] += int(m[k] or 0)
+            if m["records"] is None:  # a monthly row written before received_records existed
+                t["unknown_records"] = True
             if m["declared"] is None:
                 t["undeclared"] = True
             else:
@@ -129,6 +133,7 @@ def _indicators(con, month: str, contracts: dict[str, Contract], registry: Regis
     for c in feeds:
         t = totals[c.feed]
         t["declared"] = None if t["undeclared"] else t["declared"]
+        t["records"] = None if t["unknown_records"] else t["records"]
         rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t))
         provisional[c.feed] = t["provisional"] > 0
     df = pd.DataFrame(rows, columns=COLUMNS)
@@ -193,7 +198,7 @@ def _notes(contracts: dict[str, Contract], provisional: dict[str, bool]) -> pd.D
         rule = describe_rule(c.deadline) if c.deadline else "未规定报送时限"
         cal = "暂定（provisional）：部分年份无国务院节假日安排，按周一至周五计算" if provisional.get(c.feed) else "国务院节假日安排"
         rows.append([c.title, rule, c.deadline.basis if c.deadline else "", cal])
-    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=归集量÷部门台账申报数（未申报为空）", "", ""])
+    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=报送记录数÷部门台账申报数（记录按业务主键去重，计入该部门首次报送该主键的月份，重报、更正和重复行不重复计数；业务主键缺项无法识别的行计入归集量但不计为记录；未申报为空）", "", ""])
     return pd.DataFrame(rows, columns=["信息类别", "报送时限规则", "依据", "工作日历"])
 
 

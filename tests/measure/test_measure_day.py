@@ -137,7 +137,7 @@ def checksums(dd):
     con = duckdb.connect(str(dd.db_path), read_only=True)
     try:
         out = {}
-        for t in ("timeliness", "metrics_daily", "metrics_monthly"):
+        for t in ("timeliness", "record_arrivals", "metrics_daily", "metrics_monthly"):
             rows = con.execute(f"SELECT CAST(x AS VARCHAR) s FROM {t} x ORDER BY s").fetchall()
             out[t] = hashlib.md5("\n".join(r[0] for r in rows).encode()).hexdigest()
         return out
@@ -152,3 +152,78 @@ def test_measure_rerun_identical(dd, contracts, registry, cal):
     before = checksums(dd)
     run(dd, date(2026, 9, 10), contracts, registry, cal)
     assert checksums(dd) == before
+
+
+def monthly(dd, feed="permits", dept="scjgj"):
+    return {r[0]: r[1:] for r in q(dd, f"""SELECT month, received_rows, received_records, declared_count, report_rate
+             FROM metrics_monthly WHERE feed='{feed}' AND dept='{dept}' ORDER BY month""")}
+
+
+def test_report_rate_counts_records_not_rows(dd, contracts, registry, cal):
+    """上报率 = distinct business keys first received in the month ÷ declared count; 归集量 stays rows."""
+    P = contracts["permits"]
+    d0, d1, d2, d3 = date(2026, 9, 29), date(2026, 10, 9), date(2026, 10, 12), date(2026, 10, 31)
+    # 29 Sep: S1 (a September record)
+    write_validated(dd, P, d0, passed=[permit("S1", "2026-09-25", fid="s0")])
+    run(dd, d0, contracts, registry, cal)
+    # 9 Oct: K1, K2 valid; K3 twice in one delivery (duplicate rows, both quarantined);
+    # a row without a decision number (no key: a row, not a record)
+    dup = [{"_file_id": file_id("f1"), "_row_no": r, "rule_id": "PMT-KEY-UNIQUE"} for r in (4, 5)]
+    write_validated(dd, P, d1, passed=[permit("K1", "2026-09-30"), permit("K2", "2026-09-30", row=3)],
+                    quarantined=[permit("K3", "2026-09-30", row=4), permit("K3", "2026-09-30", row=5),
+                                 permit(None, "2026-09-30", row=6)],
+                    failures=dup + [{"_file_id": file_id("f1"), "_row_no": 6, "rule_id": "decision_no.required"}])
+    run(dd, d1, contracts, registry, cal)
+    # 12 Oct: K1 resent, K3 corrected, S1 (first received in September) resent
+    write_validated(dd, P, d2, passed=[permit("K1", "2026-09-30", fid="f2"), permit("K3", "2026-09-30", fid="f2", row=3),
+                                       permit("S1", "2026-09-25", fid="f2", row=4)])
+    run(dd, d2, contracts, registry, cal)
+    # 31 Oct: the ledger says 4 permits decided in October, 1 in September
+    write_validated(dd, contracts["declarations"], d3, passed=[declaration("2026-10", "permits", 4),
+                                                               declaration("2026-09", "permits", 1, row=3)])
+    run(dd, d3, contracts, registry, cal)
+    m = monthly(dd)
+    # October: 8 rows received (5 + 3), records K1, K2, K3 → 3 ÷ 4 (rows would give 8 ÷ 4 = 200%)
+    assert m["2026-10"] == (8, 3, 4, pytest.approx(0.75))
+    # September: S1 counts once, in the month it first arrived
+    assert m["2026-09"] == (1, 1, 1, 1.0)
+    assert q(dd, "SELECT count(*) FROM record_arrivals WHERE feed='permits'") == [(4,)]
+    # the export says the same
+    from assets.publish.export import build_export
+    df = build_export(dd, "2026-10", contracts, registry)
+    row = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政许可")].iloc[0]
+    assert (row["归集量"], row["清洗入库量"], row["上报率"]) == (8, 5, "75.00")
+
+
+def test_report_rate_follows_first_arrival_when_days_load_out_of_order(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    write_validated(dd, contracts["declarations"], date(2026, 10, 1), passed=[declaration("2026-09", "permits", 2),
+                                                                             declaration("2026-10", "permits", 2, row=3)])
+    # K1 arrives (quarantined) on 1 Oct, loaded first ...
+    write_validated(dd, P, date(2026, 10, 1), quarantined=[permit("K1", "2026-09-28", permit_content=None)],
+                    failures=[{"_file_id": file_id("f1"), "_row_no": 2, "rule_id": "permit_content.required"}])
+    run(dd, date(2026, 10, 1), contracts, registry, cal)
+    assert monthly(dd)["2026-10"][1] == 1
+    # ... then 30 Sep (backfill), where K1 had already arrived: it is a September record
+    write_validated(dd, P, date(2026, 9, 30), passed=[permit("K1", "2026-09-28", fid="f0")])
+    run(dd, date(2026, 9, 30), contracts, registry, cal)
+    m = monthly(dd)
+    assert m["2026-09"] == (1, 1, 2, pytest.approx(0.5))
+    assert m["2026-10"] == (1, 0, 2, 0.0)
+
+
+def test_monthly_rows_without_received_records_are_recomputed(dd, contracts, registry, cal):
+    """A warehouse written before received_records existed is brought up to date by the next run."""
+    P = contracts["permits"]
+    write_validated(dd, P, date(2026, 9, 10), passed=[permit("K1", "2026-09-08"), permit("K2", "2026-09-08", row=3)])
+    write_validated(dd, contracts["declarations"], date(2026, 9, 10), passed=[declaration("2026-09", "permits", 2)])
+    run(dd, date(2026, 9, 10), contracts, registry, cal)
+    con = duckdb.connect(str(dd.db_path))
+    con.execute("UPDATE metrics_monthly SET received_records = NULL, report_rate = NULL")
+    con.execute("DELETE FROM record_arrivals")
+    con.close()
+    write_validated(dd, P, date(2026, 10, 8))  # an empty later night
+    run(dd, date(2026, 10, 8), contracts, registry, cal)
+    assert monthly(dd)["2026-09"] == (2, 2, 2, 1.0)
+    assert q(dd, "SELECT count(*) FROM metrics_monthly WHERE received_records IS NULL") == [(0,)]
+    assert q(dd, "SELECT count(*) FROM record_arrivals") == [(2,)]

@@ -158,8 +158,39 @@ def test_export_files_deterministic_and_masked(loaded, contracts, registry, tmp_
     assert len(open_items) == 1 and open_items[0][6].startswith("P9|") and open_items[0][7] == "violation_facts.required"
     notes = "\n".join(str(c.value) for r in wb["说明"].iter_rows() for c in r)
     assert "第7个工作日" in notes and "7个自然日" in notes and "暂定" not in notes
+    # 上报率 counts records (business keys), and says what happens to rows without a key
+    assert "上报率=报送记录数÷部门台账申报数" in notes and "业务主键缺项无法识别的行计入归集量但不计为记录" in notes
     cells = [str(c.value) for ws in wb.worksheets for r in ws.iter_rows() for c in r if c.value is not None]
     assert unmasked_ids(cells + [raw.decode("utf-8-sig")]) == []
+
+
+def test_export_report_rate_counts_records_and_totals(dd, contracts, registry, tmp_path):
+    """A duplicated row and a resent record raise 归集量 but not 上报率 (records ÷ declared)."""
+    cal = WorkCalendar(tmp_path / "none")
+    d1, d2 = date(2026, 9, 10), date(2026, 9, 11)
+    dup = [{"_file_id": file_id("p1"), "_row_no": r, "rule_id": "PEN-KEY-UNIQUE"} for r in (3, 4)]
+    write_validated(dd, contracts["penalties"], d1, passed=[penalty("A", "2026-09-08")],
+                    quarantined=[penalty("B", "2026-09-08", row=3), penalty("B", "2026-09-08", row=4)], failures=dup)
+    write_validated(dd, contracts["declarations"], d1, passed=[declaration(
+        "2026-09", "penalties", 2, dept=d.code, fid=f"d-{d.code}") for d in registry.departments if "penalties" in d.feeds])
+    load_day(dd, d1, contracts)
+    measure_day(dd, d1, contracts, registry, calendar=cal)
+    write_validated(dd, contracts["penalties"], d2, passed=[penalty("A", "2026-09-08", fid="p2"), penalty("B", "2026-09-08", fid="p2", row=3)])
+    load_day(dd, d2, contracts)
+    measure_day(dd, d2, contracts, registry, calendar=cal)
+    df = build_export(dd, "2026-09", contracts, registry)
+    pen = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政处罚")].iloc[0]
+    assert (pen["归集量"], pen["清洗入库量"], pen["合规率"], pen["上报率"]) == (5, 3, "60.00", "100.00")
+    owing = [d for d in registry.departments if "penalties" in d.feeds]
+    tot = df[(df["部门代码"] == "ALL") & (df["信息类别"] == "行政处罚")].iloc[0]
+    # every owing department declared 2; only scjgj sent its 2 records
+    assert (tot["归集量"], tot["上报率"]) == (5, pct(2, 2 * len(owing)))
+
+
+def pct(num, den):
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return str((Decimal(num) * 100 / Decimal(den)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def test_export_marks_provisional(dd, contracts, registry, tmp_path):

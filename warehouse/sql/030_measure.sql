@@ -48,10 +48,28 @@ CREATE TABLE IF NOT EXISTS metrics_daily (
     late_rate           DOUBLE
 );
 
+-- One row per record a department sent: feed × department × business key (the contract's
+-- business_key as ``_key``), with the first day that department sent the key at all, valid
+-- (versions) or quarantined (quarantine_items). A resubmission, a correction or a duplicate row
+-- of the same key adds no row. Rows whose key is NULL (a key part missing, so the row cannot be
+-- identified as a record) are rows but not records: they have no row here. Maintained by
+-- measure_day for the keys a received day touched; the base of received_records/上报率.
+CREATE TABLE IF NOT EXISTS record_arrivals (
+    feed           VARCHAR NOT NULL,
+    dept           VARCHAR NOT NULL,   -- '' when the row carried no department
+    business_key   VARCHAR NOT NULL,
+    first_received DATE    NOT NULL
+);
+
 -- Per feed × department × month (归集 month: the month rows/records were first received), the
--- sum of metrics_daily, plus the department's declared count for the month from the
--- declarations ledger. report_rate 上报率 = received_rows / declared_count; NULL when the
--- department declared nothing for the month (never assumed 100%) or declared 0.
+-- sum of metrics_daily, plus:
+--   received_records: records (distinct business keys) of the department whose first arrival
+--     from it (valid or not) falls in the month (record_arrivals). Rows with a NULL key are
+--     counted in received_rows (归集量) but are not records, so they are not in received_records.
+--   declared_count: the department's declared count for the month from the declarations ledger.
+--   report_rate 上报率 = received_records / declared_count (records, not rows: resending a record
+--     or a duplicate row does not raise it); NULL when the department declared nothing for the
+--     month (never assumed 100%) or declared 0.
 CREATE TABLE IF NOT EXISTS metrics_monthly (
     feed                VARCHAR NOT NULL,
     dept                VARCHAR NOT NULL,
@@ -68,5 +86,9 @@ CREATE TABLE IF NOT EXISTS metrics_monthly (
     compliance_rate     DOUBLE,
     timely_rate         DOUBLE,
     late_rate           DOUBLE,
-    report_rate         DOUBLE
+    report_rate         DOUBLE,
+    received_records    BIGINT             -- NULL only in rows written before this column existed
 );
+-- warehouses created before received_records existed get it appended (same column order);
+-- measure_day recomputes the rows where it is NULL.
+ALTER TABLE metrics_monthly ADD COLUMN IF NOT EXISTS received_records BIGINT;

@@ -1,0 +1,182 @@
+"""Acceptance: after ``credit-etl demo`` the export's figures equal figures recomputed from truth.
+
+Runs the real demo path end to end (generator, sample HTTP server, every night through the
+Dagster job on a Dagster instance in the data dir, the monthly export job), then recomputes
+every cell of ``reports/exports/indicators_2026-10.csv`` from ``truth.csv`` and
+``truth_declarations.csv`` with plain pandas. Nothing here imports the measure or publish
+stages: the definitions below are written from shared REFERENCE §5 and the export's documented
+layout, so a bug in the warehouse or the export shows up as a disagreement.
+
+Definitions (per department × feed, for the month; "record" = business key of that department
+and feed):
+- 归集量 = truth rows received in the month (rows, so a resent record or a duplicate row counts
+  again); 清洗入库量 = valid rows received in the month; 合规率 = valid rows ÷ rows.
+- A record belongs to the month of its first arrival (valid or not) from the department.
+  及时率 = records of the month that have a valid arrival and whose FIRST valid arrival was on
+  time (truth's ``late`` flag of that row is false) ÷ records of the month that have a valid
+  arrival with a decision date (truth's ``late`` is true/false). Records only ever received
+  invalid are open quarantine items, not timed records.
+- 迟报率 = 100.00 − 及时率 as printed (so the two add up to 100), empty with it.
+- 上报率 = records of the month ÷ the department's declared count; empty when it declared none
+  (or 0). A row with an empty business-key part would not be a record (it is not counted).
+- 合计 rows: sums over the departments owing the feed; 上报率 only when every one declared.
+- Rates are percentages with two decimals, rounded half up; empty when the denominator is 0.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+import duckdb
+import pandas as pd
+import pytest
+
+from contracts import load_contracts, load_registry
+
+MONTH = "2026-10"
+TODAY = date(2026, 11, 5)
+ROWS_PER_DAY = 4
+DEMO_DAYS = 10  # a shortened month keeps the test short; the export still covers October
+COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
+
+
+def pct(num: int, den: int | None) -> str:
+    if not den:
+        return ""
+    return str((Decimal(num) * 100 / Decimal(den)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from pipelines.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo") / "data"
+    t0 = time.monotonic()
+    rc = run_demo(root, today=TODAY, rows_per_day=ROWS_PER_DAY, days=DEMO_DAYS)
+    print(f"run_demo took {time.monotonic() - t0:.1f} s")
+    assert rc == 0
+    return root
+
+
+def expected_export(root) -> pd.DataFrame:
+    contracts = load_contracts()
+    registry = load_registry(contracts=contracts)
+    records_feeds = [c for c in contracts.values() if c.role == "records"]
+    feeds = {c.feed for c in records_feeds}
+
+    truth = pd.read_csv(root / "truth.csv", dtype=str, keep_default_na=False)
+    truth = truth[truth["feed"].isin(feeds)].copy()
+    truth["valid"] = truth["valid"].map({"true": True, "false": False})
+    assert truth["valid"].notna().all()
+    truth["row_no"] = truth["row_no"].astype(int)
+    truth["keyed"] = ~truth["business_key"].str.split("|").map(lambda parts: any(p == "" for p in parts))
+
+    decl = pd.read_csv(root / "truth_declarations.csv", dtype=str, keep_default_na=False)
+    decl = decl[decl["month"] == MONTH]
+    declared = {(r.dept, r.target_feed): int(r.declared_count) for r in decl.itertuples()}
+
+    # rows received in the month
+    rows = truth[truth["received_date"].str[:7] == MONTH]
+    # records: (dept, feed, key); first arrival of any row, then the first valid arrival
+    keyed = truth[truth["keyed"]].sort_values(["received_date", "file", "row_no"])
+    first = keyed.groupby(["dept", "feed", "business_key"], sort=False)["received_date"].min().rename("first_received")
+    first_valid = (
+        keyed[keyed["valid"]].groupby(["dept", "feed", "business_key"], sort=False).head(1)
+        .set_index(["dept", "feed", "business_key"])[["received_date", "late"]]
+        .rename(columns={"received_date": "first_valid"})
+    )
+    recs = first.to_frame().join(first_valid, how="left").reset_index()
+    recs = recs[recs["first_received"].str[:7] == MONTH]
+
+    out, totals = [], {}
+    for dept in registry.departments:
+        for feed in dept.feeds:
+            if feed not in feeds:
+                continue
+            r = rows[(rows["dept"] == dept.code) & (rows["feed"] == feed)]
+            k = recs[(recs["dept"] == dept.code) & (recs["feed"] == feed)]
+            timed = k[k["late"].isin(["true", "false"])]
+            c = {
+                "received": len(r), "valid": int(r["valid"].sum()),
+                "timed": len(timed), "on_time": int((timed["late"] == "false").sum()),
+                "records": len(k), "declared": declared.get((dept.code, feed)),
+            }
+            out.append((dept.code, dept.name, feed, c))
+            t = totals.setdefault(feed, {"received": 0, "valid": 0, "timed": 0, "on_time": 0, "records": 0, "declared": 0})
+            for name in ("received", "valid", "timed", "on_time", "records"):
+                t[name] += c[name]
+            t["declared"] = None if t["declared"] is None or c["declared"] is None else t["declared"] + c["declared"]
+    for c in records_feeds:
+        out.append(("ALL", "全部", c.feed, totals[c.feed]))
+
+    titles = {c.feed: c.title for c in records_feeds}
+    lines = []
+    for code, name, feed, c in out:
+        timely = pct(c["on_time"], c["timed"])
+        lines.append({
+            "月份": MONTH, "部门代码": code, "部门名称": name, "信息类别": titles[feed],
+            "归集量": str(c["received"]), "清洗入库量": str(c["valid"]),
+            "合规率": pct(c["valid"], c["received"]),
+            "及时率": timely,
+            "迟报率": "" if timely == "" else str(Decimal("100.00") - Decimal(timely)),
+            "上报率": "" if c["declared"] is None else pct(c["records"], c["declared"]),
+        })
+    return pd.DataFrame(lines, columns=COLUMNS)
+
+
+def test_export_equals_truth(demo):
+    path = demo / "reports" / "exports" / f"indicators_{MONTH}.csv"
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    got = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    want = expected_export(demo)
+    assert list(got.columns) == COLUMNS
+    assert len(got) == len(want)
+    mismatches = [
+        (i, col, got.at[i, col], want.at[i, col], want.at[i, "部门代码"], want.at[i, "信息类别"])
+        for i in range(len(want)) for col in COLUMNS if got.at[i, col] != want.at[i, col]
+    ]
+    assert mismatches == []
+    # the demo exercises the figures: rows arrived, some were quarantined, some late, some declared
+    assert int(want["归集量"].astype(int).sum()) > 0
+    assert (want["合规率"].replace("", "100.00") != "100.00").any()
+    assert (want["迟报率"].replace("", "0.00") != "0.00").any()
+    assert (want["上报率"] != "").any()
+
+
+def test_rows_in_equal_rows_out_every_feed_and_day(demo):
+    """Conservation on the real warehouse: for every feed and day, received = loaded + quarantined,
+    and received = the rows the generator wrote for that feed and day."""
+    contracts = load_contracts()
+    truth = pd.read_csv(demo / "truth.csv", dtype=str, keep_default_na=False)
+    written = truth.groupby(["feed", "received_date"]).size().to_dict()
+    con = duckdb.connect(str(demo / "warehouse" / "credit.duckdb"), read_only=True)
+    try:
+        received = {
+            (f, d.isoformat()): n for f, d, n in con.execute(
+                "SELECT feed, received_date, sum(rows_parsed) FROM ingest_manifest WHERE status = 'parsed' GROUP BY ALL"
+            ).fetchall()
+        }
+        quarantined = {
+            (f, d.isoformat()): n for f, d, n in con.execute(
+                "SELECT feed, received_date, count(*) FROM quarantine_items GROUP BY ALL"
+            ).fetchall()
+        }
+        loaded = {}
+        for feed in contracts:
+            for d, n in con.execute(f'SELECT _received_date, count(*) FROM "{feed}_versions" GROUP BY ALL').fetchall():
+                loaded[(feed, d.isoformat())] = n
+        rejected = con.execute("SELECT count(*) FROM ingest_manifest WHERE status <> 'parsed'").fetchall()[0][0]
+    finally:
+        con.close()
+    assert rejected == 0
+    keys = set(received) | set(loaded) | set(quarantined) | set(written)
+    assert keys
+    bad = [
+        (k, received.get(k, 0), loaded.get(k, 0), quarantined.get(k, 0), written.get(k, 0))
+        for k in sorted(keys)
+        if not (received.get(k, 0) == loaded.get(k, 0) + quarantined.get(k, 0) == written.get(k, 0))
+    ]
+    assert bad == []
