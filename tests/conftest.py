@@ -7,10 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from contracts import CONTRACTS_DIR
+from contracts import CONTRACTS_DIR, load_contracts, load_registry
 
 
 @pytest.fixture(scope="session")
 def shipped_contracts_dir() -> Path:
     """The catalog as shipped (read-only: copy it before changing anything)."""
     return CONTRACTS_DIR
+
+
+@pytest.fixture(scope="session")
+def contracts():
+    """The shipped catalog, loaded once (contracts are immutable)."""
+    return load_contracts()
+
+
+@pytest.fixture(scope="session")
+def registry(contracts):
+    return load_registry(contracts=contracts)

@@ -8,19 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from contracts.loader import load_contracts, load_registry
 from ingest_helpers import Scripted, page_body
 from warehouse.layout import DataDir
-
-
-@pytest.fixture(scope="session")
-def contracts():
-    return load_contracts()
-
-
-@pytest.fixture(scope="session")
-def registry(contracts):
-    return load_registry(contracts=contracts)
 
 
 @pytest.fixture

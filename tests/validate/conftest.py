@@ -1,14 +1,5 @@
-from __future__ import annotations
+"""Validation tests run Great Expectations; its usage telemetry stays off (an intranet has no internet)."""
 
 import os
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-import pytest
-
-from contracts import load_contracts
-
-
-@pytest.fixture(scope="session")
-def contracts():
-    return load_contracts()
