@@ -95,7 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
     p.add_argument("--rows", type=int, default=20000, help="总行数 / total rows")
     p.add_argument("--scenario", choices=["night", "backfill", "incremental"], default="night")
-    p.add_argument("--out", type=Path, default=None, help="JSON 结果文件 / JSON results file")
+    p.add_argument("--out", type=Path, default=None,
+                   help="JSON 结果文件 / JSON results file (default bench/results/<scenario>-<rows>.json)")
+    p.add_argument("--days", type=int, default=None, help="backfill 的接收天数 / received days of a backfill (default rows ÷ 500k)")
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="incremental：已完成 backfill 的数据目录 / incremental: data dir of a finished backfill to build on")
+    p.add_argument("--base-rows", type=int, default=10_000_000,
+                   help="incremental 无 --reuse 时基础仓库的行数 / base warehouse rows when --reuse is not given")
+    p.add_argument("--seed", type=int, default=20261123, help="随机种子 / random seed of the sample generator")
+    p.add_argument("--regenerate", action="store_true", help="重新生成数据集 / rebuild the data set even if one matches")
+    p.add_argument("--profile", action="store_true", help="cProfile 输出到结果旁的 .prof / write cProfile stats beside the JSON")
     return parser
 
 
@@ -158,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "bench":
         from bench.run import main as bench_main
 
-        return bench_main(rows=args.rows, scenario=args.scenario, out=args.out, data_dir=data_dir)
+        return bench_main(rows=args.rows, scenario=args.scenario, out=args.out, data_dir=data_dir, reuse=args.reuse,
+                          days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
+                          profile=args.profile)
     raise AssertionError(cmd)
 
 

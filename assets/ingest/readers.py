@@ -205,7 +205,45 @@ def missing_header_error(contract: Contract, found: set[str] | None = None) -> I
 # CSV
 
 
+_HEAD_BYTES = 1 << 20  # decoded head of a UTF-8 file: >= 2**18 characters, all header detection reads
+
+
+class _NeedText(Exception):
+    """The UTF-8 fast path cannot decide on the head alone: decode the whole file."""
+
+
+def _utf8_head(data: bytes) -> tuple[str, str] | None:
+    """(decoded head, encoding) when the file looks like UTF-8; None otherwise.
+
+    The head is cut on a character boundary, so it is exactly the prefix of the full decode.
+    The rest of the file is checked by pyarrow's CSV reader (``check_utf8``); any doubt falls
+    back to :func:`decode` of the whole file.
+    """
+    if len(data) <= _HEAD_BYTES or b"\x00" in data[:65536]:
+        return None
+    enc, body = ("utf-8-sig", data[3:]) if data.startswith(b"\xef\xbb\xbf") else ("utf-8", data)
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    head = body[:_HEAD_BYTES]
+    for cut in range(4):  # a multi-byte character may straddle the cut
+        try:
+            return head[: len(head) - cut].decode("utf-8"), enc
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:
+                return None  # invalid well before the cut: not UTF-8
+    return None
+
+
 def read_csv_bytes(data: bytes, contract: Contract) -> RawTable:
+    # Large UTF-8 files: decode only the head (header detection) and let pyarrow parse and check
+    # the bytes. Decoding the whole file into a str only to throw it away cost about a second
+    # and twice the file's size in memory per 400 MB (bench/, BENCHMARKS.md).
+    head = _utf8_head(data)
+    if head is not None and head[0].strip():
+        try:
+            return read_csv_text(head[0], contract, encoding=head[1], raw=data, fast_only=True)
+        except _NeedText:
+            pass
     text, encoding = decode(data)
     if not text[:65536].strip() and not text.strip():
         raise IngestError("文件为空（没有表头和数据）", code="empty")
@@ -236,7 +274,10 @@ def _head_records(text: str, delim: str, limit: int) -> list[tuple[int, int, lis
     return out
 
 
-def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw: bytes | None = None) -> RawTable:
+def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw: bytes | None = None,
+                  fast_only: bool = False) -> RawTable:
+    """``fast_only``: ``text`` is only the decoded head of ``raw``; raise :class:`_NeedText`
+    instead of taking any path that needs the whole text."""
     hmap = contract.header_map()
     best = (0, 0, ",", None)  # score, record index, delimiter, record
     for d in DELIMITERS:
@@ -248,6 +289,8 @@ def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw
                 best = (score, i, d, rec)
     score, idx, delim, rec = best
     if score == 0:
+        if fast_only:
+            raise _NeedText
         raise missing_header_error(contract)
     _, end, headers = rec
     header_row = idx + 1  # records before it are title rows
@@ -256,12 +299,26 @@ def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw
         buf, start = raw, len(text[:end].encode("utf-8")) + (3 if encoding == "utf-8-sig" else 0)
     else:
         buf, start = text[end:].encode("utf-8"), 0
-    blank_lines = (buf.find(b"\n\n", start) >= 0 or buf.find(b"\n\r\n", start) >= 0) and re.compile(
-        rb"\n\r?\n(?=[^\r\n])").search(buf, start)
+    stop = len(buf)
+    if len(headers) > 1:
+        # Blank lines count in row numbers. Instead of searching the whole file for them (two
+        # passes over the bytes, then the slow tolerant path), pyarrow is told not to skip empty
+        # lines: it reads a blank line as a record of empty cells, so every later row keeps its
+        # number, and map_to_contract drops the all-empty record, as the tolerant path does.
+        # Trailing line ends are cut off first (no record there).
+        blank_lines = False
+        while stop > start and buf[stop - 1] in (10, 13):
+            stop -= 1
+    else:  # one column: an empty line is a valid 1-cell record, so look for blank lines
+        blank_lines = (buf.find(b"\n\n", start) >= 0 or buf.find(b"\n\r\n", start) >= 0) and re.compile(
+            rb"\n\r?\n(?=[^\r\n])").search(buf, start)
     if buf.find(b"\x00", start) < 0 and not blank_lines and buf[start:start + 2] not in (b"\n", b"\r\n") \
             and buf[start:start + 1] != b"\n":
-        table = _pyarrow_csv(pa.py_buffer(buf).slice(start), headers, delim, buf.find(b'"', start) >= 0)
+        table = _pyarrow_csv(pa.py_buffer(buf).slice(start, stop - start), headers, delim,
+                             buf.find(b'"', start) >= 0, ignore_empty_lines=len(headers) <= 1)
     del buf
+    if table is None and fast_only:
+        raise _NeedText
     if table is None:
         columns, row_no = _python_csv(text[end:], headers, delim, header_row)
     else:
@@ -271,7 +328,7 @@ def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw
     return RawTable(headers, columns, row_no, "csv", encoding=encoding, delimiter=delim, header_row=header_row)
 
 
-def _pyarrow_csv(data: pa.Buffer, headers: list[str], delim: str, quoted: bool):
+def _pyarrow_csv(data: pa.Buffer, headers: list[str], delim: str, quoted: bool, ignore_empty_lines: bool = True):
     """Fast path: pyarrow's CSV reader, all columns as strings. None when the file is irregular."""
     import pyarrow.csv as pacsv
 
@@ -282,7 +339,8 @@ def _pyarrow_csv(data: pa.Buffer, headers: list[str], delim: str, quoted: bool):
             tbl = pacsv.read_csv(
                 pa.BufferReader(data),
                 read_options=pacsv.ReadOptions(column_names=names, block_size=block, use_threads=True),
-                parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=quoted, ignore_empty_lines=True),
+                parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=quoted,
+                                                    ignore_empty_lines=ignore_empty_lines),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     strings_can_be_null=False,

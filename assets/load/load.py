@@ -31,6 +31,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from contracts.model import Contract
 from warehouse.db import connect
@@ -162,7 +163,8 @@ def _load_feed(
             FROM {vt} WHERE _key IN (SELECT _key FROM _tk) GROUP BY _key
         )
         SELECT v.*, w._version_count, w._first_valid_received
-        FROM {vt} v JOIN w ON v.rowid = w._rid"""
+        FROM {vt} v JOIN w ON v.rowid = w._rid AND v._key = w._key
+        WHERE v._key IN (SELECT _key FROM _tk)"""  # probe side cut to the touched keys first
     )
     new_months = {
         r[0] or NULL_MONTH
@@ -229,6 +231,29 @@ def _load_feed(
     return out
 
 
+MEMORY_LIMIT_ENV = "CREDIT_ETL_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "1GB"
+
+
+def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap DuckDB's memory for the load (default 1 GB, ``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT``).
+
+    DuckDB's own default is 80% of the machine's RAM, and the load's big statements (the
+    versions insert, the current-table recompute, the sorted month-file COPY) grow with the
+    warehouse, not the night: in a 10M-row backfill the process peak climbed from 1.35 to 6.49 GiB
+    (bench/, BENCHMARKS.md). With a limit DuckDB spills to its temporary directory instead.
+    ``preserve_insertion_order = false`` lets those statements stream without keeping order
+    (order comes from ORDER BY / the version order, never from insertion). With 1 GB the
+    load of a 1M-row night takes 6 s; with 512 MB 7.1 s (sorts spill)."""
+    # memory the earlier stages freed but pyarrow's allocator kept (≈ 430 MiB after validating a
+    # 1M-row night): give it back before DuckDB takes its share
+    pa.default_memory_pool().release_unused()
+    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
+    if limit:
+        con.execute(f"SET memory_limit = {lit(limit)}")
+    con.execute("SET preserve_insertion_order = false")
+
+
 def load_day(data_dir: DataDir | str | Path, received: date | str, contracts: dict[str, Contract]) -> LoadSummary:
     """Load every feed's validated rows of one received day; see the module docstring."""
     data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
@@ -236,6 +261,7 @@ def load_day(data_dir: DataDir | str | Path, received: date | str, contracts: di
     summary = LoadSummary(received=day)
     pending: list[tuple[Path, Path | None]] = []
     with connect(data_dir) as con:
+        _limit_memory(con)
         ensure_feed_tables(con, contracts)
         con.execute("BEGIN TRANSACTION")
         try:

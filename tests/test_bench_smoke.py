@@ -1,0 +1,80 @@
+"""Smoke test of the benchmark: a small night end to end (data set, pipeline, DuckDB floor).
+
+Asserts the shape of the JSON and that rows are conserved; nothing about time (the machine is
+shared and timings are noise at this size).
+"""
+
+from __future__ import annotations
+
+import json
+
+from bench.run import main
+
+
+def test_bench_night_smoke(tmp_path):
+    out = tmp_path / "night.json"
+    assert main(rows=20_000, scenario="night", out=out, data_dir=tmp_path, quiet=True) == 0
+    res = json.loads(out.read_text(encoding="utf-8"))
+
+    for key in ("scenario", "rows", "machine", "dataset", "pipeline", "floor", "ratio", "rows_in", "loaded",
+                "quarantined", "conserved", "pipeline_rows_per_second", "pipeline_peak_rss_bytes",
+                "floor_peak_rss_bytes", "floor_seconds", "pipeline_seconds"):
+        assert key in res, key
+    assert res["scenario"] == "night" and res["rows"] == 20_000
+    for key in ("nproc", "memory_bytes", "cpu_model", "python", "duckdb", "pyarrow", "pandas"):
+        assert key in res["machine"], key
+    stages = res["pipeline"]["stages_seconds"]
+    assert set(stages) == {"ingest", "validate", "load", "measure"}
+    assert all(v >= 0 for v in stages.values())
+
+    # the data set holds exactly the rows asked for, and the replication was exercised
+    assert res["dataset"]["total_rows"] == 20_000
+    assert res["dataset"]["seed_rows"] < 20_000
+
+    # conservation: every row in ends loaded or quarantined; nothing rejected
+    assert res["rows_in"] == 20_000
+    assert res["rows_in"] == res["loaded"] + res["quarantined"]
+    assert res["conserved"] is True
+    assert res["pipeline"]["rejected_files"] == 0
+    # the generator's defects (~8% of rows) arrive as quarantine, and replication keeps that share
+    assert 0 < res["quarantined"] < 0.3 * res["rows_in"]
+
+    # the floor read the same rows (all CSV files; the few XLSX ledger rows have no DuckDB floor)
+    assert 0 < res["floor"]["rows"] <= res["rows_in"]
+    assert isinstance(res["ratio"], (int, float)) and res["ratio"] > 0
+    assert res["pipeline_peak_rss_bytes"] > 0 and res["floor_peak_rss_bytes"] > 0
+
+
+def _big_csv(tmp_path, contract, encoding="utf-8"):
+    """A > 1 MiB penalties CSV (header + many rows) as a department would send it."""
+    from pipelines.sample_writers import headers
+
+    header = ",".join(headers(contract, "label"))
+    line = ",".join(["巫山县某某商贸有限公司", "法人及非法人组织", "91500237MA5U3X8Y1C"] + [""] * (len(contract.fields) - 3))
+    rows = [line.replace("某某", f"某{i}") for i in range(12_000)]
+    return ("\r\n".join(["行政处罚信息报送表", header, *rows]) + "\r\n").encode(encoding)
+
+
+def test_ingest_utf8_fast_path_equals_full_decode(tmp_path, monkeypatch):
+    """The head-only UTF-8 path (assets.ingest.readers._utf8_head, added for the benchmark)
+    gives exactly what decoding the whole file gives, and falls back for mixed encodings."""
+    from assets.ingest import readers
+    from contracts import load_contracts
+
+    contract = load_contracts()["penalties"]
+    data = _big_csv(tmp_path, contract)
+    assert len(data) > readers._HEAD_BYTES and readers._utf8_head(data) is not None
+    fast = readers.read_csv_bytes(data, contract)
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_utf8_head", lambda data: None)
+        full = readers.read_csv_bytes(data, contract)
+    assert (fast.headers, fast.header_row, fast.encoding, fast.delimiter) == (
+        full.headers, full.header_row, full.encoding, full.delimiter)
+    assert fast.row_no.equals(full.row_no)
+    assert all(a.equals(b) for a, b in zip(fast.columns, full.columns))
+
+    # a GBK export appended to the UTF-8 file: pyarrow rejects the bytes, the full decode decides
+    mixed = data + "\r\n".join(["巫山县乙商行,个体工商户,92500237MA5U3X8Y2D"] * 10).encode("gbk") + b"\r\n"
+    got = readers.read_csv_bytes(mixed, contract)
+    assert got.encoding.startswith("mixed")
+    assert got.num_rows == 12_010
