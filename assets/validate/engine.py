@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contracts import Contract
-from warehouse.files import write_parquet
+from warehouse.files import atomic_path
 from warehouse.layout import DataDir
 
 from assets.validate.rules import CompiledRule, compile_rules, evaluate
@@ -68,46 +68,59 @@ class ValidationResult:
 
 
 def _lineage(df: pd.DataFrame, name: str, idx: np.ndarray, default=None) -> np.ndarray:
+    """``df[name]`` at rows ``idx`` as objects (only those rows are converted)."""
     if name in df.columns:
-        return df[name].to_numpy(dtype=object)[idx]
+        return df[name].iloc[idx].to_numpy(dtype=object)
     return np.full(len(idx), default, dtype=object)
 
 
 def _failures(contract: Contract, df: pd.DataFrame, rules: list[CompiledRule], masks: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """One row per (row, failing rule), ordered by row then rule order."""
     personal = set(contract.personal_fields)
-    parts: list[pd.DataFrame] = []
+    positions: list[np.ndarray] = []
+    orders: list[np.ndarray] = []
+    values: list[pd.Series] = []
     for order, r in enumerate(rules):
         idx = np.flatnonzero(masks[r.id])
         if not len(idx):
             continue
         if r.field and r.field in df.columns:
-            raw = df[r.field].to_numpy(dtype=object)[idx]
-            values = [None if (v is None or v != v) else str(v) for v in raw]
+            raw = df[r.field].iloc[idx].to_numpy(dtype=object)  # failing rows only
+            vals = [None if (v is None or v != v) else str(v) for v in raw]
             if r.field in personal:
-                values = [mask_value(v) for v in values]
+                vals = [mask_value(v) for v in vals]
         else:
-            values = [None] * len(idx)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "_pos": idx,
-                    "_order": order,
-                    "_file_id": _lineage(df, "_file_id", idx),
-                    "_row_no": _lineage(df, "_row_no", idx),
-                    "_dept": _lineage(df, "_dept", idx),
-                    "feed": contract.feed,
-                    "rule_id": r.id,
-                    "field": r.field,
-                    "severity": r.severity,
-                    "message": r.message,
-                    "value": values,
-                }
-            )
-        )
-    if not parts:
+            vals = [None] * len(idx)
+        positions.append(idx)
+        orders.append(np.full(len(idx), order, dtype=np.int64))
+        values.append(pd.Series(vals))  # per-rule dtype inference, as one frame per rule did
+    if not positions:
         return pd.DataFrame({c: pd.Series([], dtype="object") for c in FAILURE_COLUMNS}).astype({"_row_no": "Int64"})
-    out = pd.concat(parts, ignore_index=True).sort_values(["_pos", "_order"], kind="stable")
-    out = out.drop(columns=["_pos", "_order"]).reset_index(drop=True)
+    pos = np.concatenate(positions)
+    ords = np.concatenate(orders)
+    perm = np.lexsort((ords, pos))  # by row, then rule order ((row, rule) pairs are unique)
+    pos, ords = pos[perm], ords[perm]
+    value_col = pd.concat(values, ignore_index=True).iloc[perm].reset_index(drop=True)
+    n = len(pos)
+
+    def per_rule(attr: str) -> np.ndarray:
+        table = np.empty(len(rules), dtype=object)
+        table[:] = [getattr(r, attr) for r in rules]
+        return table[ords]
+
+    out = pd.DataFrame(
+        {
+            "_file_id": _lineage(df, "_file_id", pos),
+            "_row_no": _lineage(df, "_row_no", pos),
+            "_dept": _lineage(df, "_dept", pos),
+            "feed": np.full(n, contract.feed, dtype=object),
+            "rule_id": per_rule("id"),
+            "field": per_rule("field"),
+            "severity": per_rule("severity"),
+            "message": per_rule("message"),
+            "value": value_col,
+        }
+    )
     out["_row_no"] = pd.array(pd.to_numeric(out["_row_no"], errors="coerce"), dtype="Int64")
     return out
 
@@ -215,39 +228,148 @@ def _day(received: date | str) -> date:
     return received if isinstance(received, date) else date.fromisoformat(received)
 
 
+def _staged_files(data_dir: str | Path, feed: str, day: date) -> list[Path]:
+    folder = DataDir(data_dir).staging_dir(feed, day)
+    return sorted(folder.glob("*.parquet")) if folder.exists() else []
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the columns of ``schema`` in its order (missing ones null), as
+    ``pa.concat_tables(..., promote_options="default")`` would give it."""
+    cols = []
+    for f in schema:
+        i = table.schema.get_field_index(f.name)
+        col = table.column(i) if i >= 0 else pa.nulls(table.num_rows, f.type)
+        cols.append(col if col.type == f.type else col.cast(f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _per_file_ok(files: list[Path], schema: pa.Schema) -> bool:
+    """Files can be validated one at a time when every row carries a ``_file_id`` and no id spans
+    two files (``unique_key``, the one rule that is not row-local, groups by ``_file_id``)."""
+    if len(files) < 2:
+        return True
+    if schema.get_field_index("_file_id") < 0:
+        return False
+    seen: set = set()
+    for f in files:
+        col = pq.read_table(f, columns=["_file_id"]).column(0) if "_file_id" in pq.read_schema(f).names else None
+        if col is None or col.null_count:
+            return False
+        ids = set(col.unique().to_pylist())
+        if ids & seen:
+            return False
+        seen |= ids
+    return True
+
+
+def _failure_file_schema() -> pa.Schema:
+    """FAILURE_SCHEMA with the pandas metadata ``Table.from_pandas`` gives a failures frame (so a
+    reader's ``to_pandas`` gets ``_row_no`` back as ``Int64``); fixed, so reruns give equal bytes."""
+    template = pd.DataFrame({c: pd.Series(["x"], dtype="str") for c in FAILURE_COLUMNS})
+    template["_row_no"] = pd.array([1], dtype="Int64")
+    template["value"] = pd.Series(["x"], dtype="object")
+    return pa.Table.from_pandas(template[FAILURE_COLUMNS], schema=FAILURE_SCHEMA, preserve_index=False).schema
+
+
+class _PartWriter:
+    """Appends tables to one Parquet file (atomically renamed on success); same settings as
+    ``warehouse.files.write_parquet``, so reruns give equal bytes."""
+
+    def __init__(self, target: Path, schema: pa.Schema):
+        self._ctx = atomic_path(target)
+        self._tmp = self._ctx.__enter__()
+        self._schema = schema
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd", write_statistics=True)
+        self._rows = 0
+        self._parts = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows or not self._parts:
+            self._writer.write_table(table)  # an empty table only when nothing else was written
+            self._parts += 1
+
+    def close(self, ok: bool = True) -> None:
+        if ok and not self._parts:
+            self._writer.write_table(self._schema.empty_table())
+        self._writer.close()
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
 def validate_day(data_dir: str | Path, received: date | str, contracts: Mapping[str, Contract]) -> ValidateSummary:
-    """Validate every feed staged for ``received``; write validated/<feed>/received_date=<d>/."""
+    """Validate every feed staged for ``received``; write validated/<feed>/received_date=<d>/.
+
+    Each staged file is validated on its own and its rows appended to the day's outputs in file
+    order (same rows, same order as validating the whole day at once: every rule is row-local
+    except ``unique_key``, which groups by ``_file_id``), so memory follows the largest file."""
     layout = DataDir(data_dir)
     day = _day(received)
     feeds: dict[str, FeedSummary] = {}
     for feed, contract in contracts.items():
-        table = read_staged(data_dir, feed, day)
-        if table is None:
+        files = _staged_files(data_dir, feed, day)
+        if not files:
             continue
-        df = table.to_pandas()
-        error, warn, failures = classify(contract, df)
-        passed_idx = np.flatnonzero(~error)
-        quarantined_idx = np.flatnonzero(error)
-        passed = table.take(pa.array(passed_idx, pa.int64())).append_column(
-            "_warnings", pa.array(list(warn[passed_idx]), pa.string())
-        )
-        quarantined = table.take(pa.array(quarantined_idx, pa.int64()))
+        schemas = [pq.read_schema(f) for f in files]
+        schema = pa.unify_schemas(schemas, promote_options="default") if len(schemas) > 1 else schemas[0]
+        if _per_file_ok(files, schema):
+            groups = [[f] for f in files]
+        else:
+            groups = [files]
         out = layout.validated_dir(feed, day)
-        write_parquet(passed, out / "passed.parquet")
-        write_parquet(quarantined, out / "quarantined.parquet")
-        write_parquet(pa.Table.from_pandas(failures[FAILURE_COLUMNS], schema=FAILURE_SCHEMA, preserve_index=False),
-                      out / "failures.parquet")
-        err = failures[failures["severity"] == "error"]["rule_id"].value_counts()
-        wrn = failures[failures["severity"] == "warning"]["rule_id"].value_counts()
+        passed_schema = schema.append(pa.field("_warnings", pa.string()))
+        writers = {
+            "passed": _PartWriter(out / "passed.parquet", passed_schema),
+            "quarantined": _PartWriter(out / "quarantined.parquet", schema),
+            "failures": _PartWriter(out / "failures.parquet", _failure_file_schema()),
+        }
+        received_rows = passed_rows = quarantined_rows = warning_rows = 0
+        err_counts: dict[str, int] = {}
+        wrn_counts: dict[str, int] = {}
+        file_ids: set = set()
+        has_file_id = schema.get_field_index("_file_id") >= 0
+        ok = False
+        try:
+            for group in groups:
+                tables = [_conform(pq.read_table(f), schema) for f in group]
+                table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+                del tables
+                df = table.to_pandas()
+                error, warn, failures = classify(contract, df)
+                if has_file_id:
+                    file_ids.update(table.column("_file_id").unique().to_pylist())
+                del df
+                passed_idx = np.flatnonzero(~error)
+                quarantined_idx = np.flatnonzero(error)
+                passed_warn = warn[passed_idx]
+                writers["passed"].write(table.take(pa.array(passed_idx, pa.int64())).append_column(
+                    "_warnings", pa.array(list(passed_warn), pa.string())))
+                writers["quarantined"].write(table.take(pa.array(quarantined_idx, pa.int64())))
+                writers["failures"].write(
+                    pa.Table.from_pandas(failures[FAILURE_COLUMNS], schema=FAILURE_SCHEMA, preserve_index=False))
+                for counts, severity in ((err_counts, "error"), (wrn_counts, "warning")):
+                    for k, v in failures[failures["severity"] == severity]["rule_id"].value_counts().items():
+                        counts[k] = counts.get(k, 0) + int(v)
+                received_rows += table.num_rows
+                passed_rows += len(passed_idx)
+                quarantined_rows += len(quarantined_idx)
+                warning_rows += int(sum(1 for w in passed_warn if w is not None))
+                del table, failures, error, warn
+            ok = True
+        finally:
+            for w in writers.values():
+                w.close(ok)
         summary = FeedSummary(
             feed=feed,
-            received=table.num_rows,
-            passed=passed.num_rows,
-            quarantined=quarantined.num_rows,
-            warning_rows=int(sum(1 for w in warn[passed_idx] if w is not None)),
-            errors_by_rule={k: int(v) for k, v in sorted(err.items())},
-            warnings_by_rule={k: int(v) for k, v in sorted(wrn.items())},
-            files=len(set(df["_file_id"])) if "_file_id" in df.columns else 0,
+            received=received_rows,
+            passed=passed_rows,
+            quarantined=quarantined_rows,
+            warning_rows=warning_rows,
+            errors_by_rule=dict(sorted(err_counts.items())),
+            warnings_by_rule=dict(sorted(wrn_counts.items())),
+            files=len(file_ids),
         )
         assert summary.conserved, f"{feed} {day}: conservation broken"
         feeds[feed] = summary

@@ -33,6 +33,8 @@ The rule engine applies them once per *distinct* value of a column and maps the 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from stdnum import numdb
 from stdnum.cn import ric as _ric
 from stdnum.cn import uscc as _uscc
@@ -59,7 +61,8 @@ def uscc_ok(value: str) -> bool:
     return _uscc.is_valid(value)
 
 
-def _county_periods(area: str) -> list[tuple[int | None, int | None]] | None:
+@lru_cache(maxsize=None)  # a few thousand area codes at most; stdnum's lookup costs ~100 µs
+def _county_periods(area: str) -> tuple[tuple[int | None, int | None], ...] | None:
     """Periods in which stdnum's table knows ``area``; None when it does not know the code."""
     info = {k: v for _part, props in numdb.get("cn/loc").info(area) for k, v in props.items()}
     county = info.get("county")
@@ -73,7 +76,7 @@ def _county_periods(area: str) -> list[tuple[int | None, int | None]] | None:
         span = item[1:].split("]")[0]
         start, _, end = span.partition("-")
         periods.append((int(start) if start else None, int(end) if end else None))
-    return periods
+    return tuple(periods)  # immutable: the result is cached
 
 
 def ric_to_18(value: str) -> str | None:

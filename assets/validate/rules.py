@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field as dc_field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -53,9 +54,45 @@ def column(df: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(df), index=df.index, dtype="object")
 
 
+# Per-``evaluate`` memo: (codes, uniques) per column array, and per-value identifier answers. Only
+# active while ``evaluate`` runs over one frame (masks called on their own, e.g. by GE, do not use it).
+_MEMO: ContextVar[dict | None] = ContextVar("rules_memo", default=None)
+
+
+def _factorize(s: pd.Series) -> tuple[np.ndarray, Any]:
+    memo = _MEMO.get()
+    if memo is None:
+        return pd.factorize(s, use_na_sentinel=True)
+    arr = s.array
+    hit = memo.get(("factorize", id(arr)))
+    if hit is not None and hit[0] is arr and len(hit[1]) == len(s):
+        return hit[1], hit[2]
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    memo[("factorize", id(arr))] = (arr, codes, uniques)  # keeps ``arr`` alive: its id stays unique
+    return codes, uniques
+
+
+def _memo_scalar(name: str, fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``fn`` with its answers shared by every rule of the current ``evaluate`` (e.g. ``uscc_ok``
+    for rules ``uscc`` and ``uscc_division``)."""
+
+    def call(v: str) -> Any:
+        memo = _MEMO.get()
+        if memo is None:
+            return fn(v)
+        answers = memo.setdefault(("scalar", name), {})
+        try:
+            return answers[v]
+        except KeyError:
+            out = answers[v] = fn(v)
+            return out
+
+    return call
+
+
 def _per_unique(s: pd.Series, fn: Callable[[np.ndarray], np.ndarray], fill: Any, dtype: Any) -> np.ndarray:
     """Apply ``fn`` (array of distinct non-null values -> array of results) and map back; nulls get ``fill``."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    codes, uniques = _factorize(s)
     out_u = np.asarray(fn(np.asarray(uniques, dtype=object)), dtype=dtype) if len(uniques) else np.empty(0, dtype=dtype)
     out = np.empty(len(s), dtype=dtype)
     valid = codes >= 0
@@ -207,6 +244,9 @@ class CompiledRule:
         return out
 
 
+_uscc_ok = _memo_scalar("uscc_ok", identifiers.uscc_ok)
+
+
 def _labelled(f: Field) -> str:
     return f"「{f.label}」"
 
@@ -337,12 +377,12 @@ def _field_rules(contract: Contract, f: Field) -> list[CompiledRule]:
         when_text = f"（{condition_text(when, contract)}时检查）" if when else ""
         if ident.kind == "uscc":
             add("uscc", f"{lab}不是有效的统一社会信用代码：位数、字符或校验位错误（GB 32100-2015）{when_text}",
-                lambda df: applies(df) & ~_per_unique_scalar(column(df, name), identifiers.uscc_ok, True, bool),
+                lambda df: applies(df) & ~_per_unique_scalar(column(df, name), _uscc_ok, True, bool),
                 cols, severity=ident.severity)
             add("uscc_division",
                 f"{lab}第3至8位（登记管理机关行政区划码）不在民政部行政区划代码表中，请核对（仅提示，不影响入库）",
                 lambda df: applies(df) & _per_unique_scalar(
-                    column(df, name), lambda v: identifiers.uscc_ok(v) and not division_known(v.upper()), False, bool),
+                    column(df, name), lambda v: _uscc_ok(v) and not division_known(v.upper()), False, bool),
                 cols, severity="warning")
         elif ident.kind == "ric":
             add("ric", f"{lab}不是有效的居民身份证号码：位数、出生日期、地区码或校验位错误（GB 11643-1999）{when_text}",
@@ -514,4 +554,8 @@ def rule_by_id(contract: Contract, rule_id: str) -> CompiledRule:
 
 def evaluate(contract: Contract, df: pd.DataFrame) -> dict[str, Mask]:
     """rule id -> failure mask over ``df`` for every rule of the contract."""
-    return {r.id: r.mask(df) for r in compile_rules(contract)}
+    token = _MEMO.set({})
+    try:
+        return {r.id: r.mask(df) for r in compile_rules(contract)}
+    finally:
+        _MEMO.reset(token)
