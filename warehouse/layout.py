@@ -7,7 +7,8 @@ One place for paths, so every stage and every test agrees on the layout:
     staging/<feed>/received_date=<d>/<file_id>.parquet    parsed rows mapped to contract fields
     validated/<feed>/received_date=<d>/{passed,quarantined,failures}.parquet
     warehouse/credit.duckdb                      tables and views (one writer at a time)
-    warehouse/parquet/<feed>/decision_month=<YYYY-MM>/data.parquet
+    warehouse/parquet/<feed>/decision_month=<YYYY-MM>/received_date=<YYYY-MM-DD>.parquet
+                                                 (current rows of the month whose current version arrived that day)
     reports/feedback/<dept>/<YYYY-MM-DD>.xlsx    rejected rows for department clerks
     reports/data_docs/                           Great Expectations Data Docs
     reports/exports/                             monitored-indicator exports

@@ -9,8 +9,15 @@
    versions deleted and inserted): the latest version by ``(_received_date, _file_id, _row_no)``;
 3. replaces the day's ``quarantine_items`` from quarantined + failures, and re-decides open /
    closed for the items of the day and for every item whose business key the day touched;
-4. writes the Parquet month files (``warehouse/parquet/<feed>/decision_month=<YYYY-MM>/``) of
-   the months whose current rows changed, to temporary files.
+4. writes the Parquet parts whose current rows changed, to temporary files. A part holds the
+   current rows of one decision month whose current version was received on one day:
+   ``warehouse/parquet/<feed>/decision_month=<YYYY-MM>/received_date=<YYYY-MM-DD>.parquet``
+   (sorted by ``_key``; read all with ``read_parquet('<feed>/*/*.parquet',
+   hive_partitioning=true)``). A night writes its own day's parts and rewrites only the older
+   parts that lost rows to the night's versions (the days the superseded versions arrived, not
+   whole months); a part left without rows is deleted, and so is a month directory left empty.
+   A feed still in the earlier whole-month layout (``decision_month=<M>/data.parquet``) is
+   converted to parts by its next load.
 
 Only after the commit are the temporary Parquet files renamed over the old ones; if anything
 fails before, the transaction rolls back and the temporaries are removed, so the previous
@@ -18,7 +25,8 @@ state stays as it was. (A crash between commit and rename leaves DuckDB ahead of
 loading the same day again, or ``rebuild_parquet``, brings Parquet back in line.)
 
 All work is SQL over ``read_parquet``: cost scales with the night's rows, not the warehouse
-(apart from the hash join of the night's keys against the versions table).
+(apart from the hash join of the night's keys against the versions table, and the parts of
+older days that held superseded rows).
 """
 
 from __future__ import annotations
@@ -26,15 +34,17 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from contracts.model import Contract
-from warehouse.db import connect
+from warehouse.db import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, connect  # noqa: F401 (re-exported)
 from warehouse.feed_tables import (
     LINEAGE_COLUMNS,
     VERSION_ORDER,
@@ -49,8 +59,9 @@ from warehouse.layout import DataDir
 
 log = logging.getLogger(__name__)
 
-PARQUET_FILE = "data.parquet"
 PARTITION = "decision_month"
+PART_PREFIX = "received_date="  # part files: decision_month=<M>/received_date=<d>.parquet
+LEGACY_FILE = "data.parquet"  # whole-month file of the earlier layout; replaced by parts on the next load
 NULL_MONTH = "unknown"  # a current row without a period date (should not happen for passed rows)
 
 
@@ -63,8 +74,10 @@ class FeedLoad:
     quarantined_rows: int = 0
     quarantine_closed: int = 0  # items (any day) closed after this load
     keys_touched: int = 0
-    months_written: list[str] = field(default_factory=list)
-    months_removed: list[str] = field(default_factory=list)
+    months_written: list[str] = field(default_factory=list)  # months with a part (re)written
+    months_removed: list[str] = field(default_factory=list)  # months left without current rows
+    parts_written: int = 0  # part files (month × received day) written
+    parts_removed: int = 0  # part files deleted (all their rows superseded)
     cast_failures: int = 0  # non-empty strings that did not cast to the field type (→ NULL)
 
 
@@ -91,18 +104,51 @@ def _columns(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
     return {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(str(path))})").fetchall()}
 
 
+def month_dir(data_dir: DataDir, feed: str, month: str) -> Path:
+    return data_dir.parquet_root / feed / f"{PARTITION}={month}"
+
+
+def part_file(data_dir: DataDir, feed: str, month: str, received: date | str) -> Path:
+    """``<feed>/decision_month=<M>/received_date=<d>.parquet``: the current rows of decision month
+    ``M`` whose current version was received on ``d``."""
+    day = received if isinstance(received, str) else received.isoformat()
+    return month_dir(data_dir, feed, month) / f"{PART_PREFIX}{day}.parquet"
+
+
 def month_file(data_dir: DataDir, feed: str, month: str) -> Path:
-    return data_dir.parquet_root / feed / f"{PARTITION}={month}" / PARQUET_FILE
+    """The month's directory (its parts are ``received_date=<d>.parquet``)."""
+    return month_dir(data_dir, feed, month)
 
 
-def _write_month_tmp(con: duckdb.DuckDBPyConnection, data_dir: DataDir, contract: Contract, month: str) -> Path | None:
-    """Write the month's current rows to a temporary file beside the target; None if empty."""
-    target = month_file(data_dir, contract.feed, month)
+def _month_cond(month: str) -> str:
+    return "_period_month IS NULL" if month == NULL_MONTH else f"_period_month = {lit(month)}"
+
+
+def _part_pairs(con: duckdb.DuckDBPyConnection, feed: str, where: str) -> set[tuple[str, str]]:
+    """(decision month, received day) of the current rows matching ``where``."""
+    return {
+        (r[0] or NULL_MONTH, r[1].isoformat())
+        for r in con.execute(
+            f"SELECT DISTINCT _period_month, _received_date FROM {q(current_table(feed))} WHERE {where}"
+        ).fetchall()
+    }
+
+
+def _tmp_for(target: Path) -> Path:
+    """The temporary beside ``target`` (hidden, pid-named); removes ones left by a killed run (one writer)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{PARQUET_FILE}.*.tmp"):  # left by a killed run (one writer)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
         stale.unlink()
-    tmp = target.parent / f".{PARQUET_FILE}.{os.getpid()}.tmp"
-    cond = "_period_month IS NULL" if month == NULL_MONTH else f"_period_month = {lit(month)}"
+    return target.parent / f".{target.name}.{os.getpid()}.tmp"
+
+
+def _write_part_tmp(
+    con: duckdb.DuckDBPyConnection, data_dir: DataDir, contract: Contract, month: str, day: str
+) -> Path | None:
+    """Write the part's current rows (sorted by key) to a temporary file beside the target; None if empty."""
+    target = part_file(data_dir, contract.feed, month, day)
+    tmp = _tmp_for(target)
+    cond = f"{_month_cond(month)} AND _received_date = DATE {lit(day)}"
     n = con.execute(f"SELECT count(*) FROM {q(current_table(contract.feed))} WHERE {cond}").fetchall()[0][0]
     if n == 0:
         return None
@@ -111,6 +157,54 @@ def _write_month_tmp(con: duckdb.DuckDBPyConnection, data_dir: DataDir, contract
         f"ORDER BY _key) TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
     )
     return tmp
+
+
+def _part_counts(con: duckdb.DuckDBPyConnection, feed: str, parts: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Current rows per (month, day) of ``parts`` (one pass, pruned by the days)."""
+    if not parts:
+        return {}
+    days = ", ".join(f"DATE {lit(d)}" for d in sorted({d for _, d in parts}))
+    return {
+        (r[0] or NULL_MONTH, r[1].isoformat()): r[2]
+        for r in con.execute(
+            f"""SELECT _period_month, _received_date, count(*) FROM {q(current_table(feed))}
+            WHERE _received_date IN ({days}) GROUP BY ALL"""
+        ).fetchall()
+    }
+
+
+def _rewrite_part_tmp(
+    con: duckdb.DuckDBPyConnection, data_dir: DataDir, contract: Contract, month: str, day: str, expected: int
+) -> Path | None:
+    """A part that only lost rows: its existing file without the touched keys (TEMP ``_tk``), in the
+    file's key order, to a temporary; None if no row is left. Falls back to ``_write_part_tmp``
+    (from the current table) when the file's columns are not the table's (a contract field added
+    since) or the result does not have the part's current row count (a file left behind by a
+    crash between commit and rename)."""
+    target = part_file(data_dir, contract.feed, month, day)
+    tmp = _tmp_for(target)
+    if expected == 0:
+        return None
+    src = f"read_parquet({lit(str(target))}, hive_partitioning = false)"
+    want = [r[0] for r in con.execute(f"DESCRIBE SELECT * EXCLUDE (_period_month) FROM {q(current_table(contract.feed))}").fetchall()]
+    if [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] != want:  # columns added since
+        return _write_part_tmp(con, data_dir, contract, month, day)
+    n = con.execute(
+        f"""COPY (SELECT * FROM {src}
+            WHERE _key IS NULL OR _key NOT IN (SELECT _key FROM _tk) ORDER BY _key)
+        TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"""
+    ).fetchall()[0][0]
+    if n == expected:
+        return tmp
+    log.warning("%s: %s 与当前表行数不符（%d ≠ %d），从当前表重写", contract.feed, target.name, n, expected)
+    tmp.unlink(missing_ok=True)
+    return _write_part_tmp(con, data_dir, contract, month, day)
+
+
+def _legacy_files(data_dir: DataDir, feed: str) -> list[Path]:
+    """Whole-month files of the earlier layout (``decision_month=<M>/data.parquet``)."""
+    root = data_dir.parquet_root / feed
+    return sorted(root.glob(f"{PARTITION}=*/{LEGACY_FILE}")) if root.exists() else []
 
 
 def _load_feed(
@@ -148,14 +242,20 @@ def _load_feed(
     con.execute("CREATE OR REPLACE TEMP TABLE _tk AS SELECT DISTINCT _key FROM _touched WHERE _key IS NOT NULL")
     out.keys_touched = con.execute("SELECT count(*) FROM _tk").fetchall()[0][0]
 
-    # current: recompute the touched keys only
-    old_months = {
-        r[0] or NULL_MONTH
-        for r in con.execute(f"SELECT DISTINCT _period_month FROM {ct} WHERE _key IN (SELECT _key FROM _tk)").fetchall()
-    }
-    con.execute(f"DELETE FROM {ct} WHERE _key IN (SELECT _key FROM _tk)")
-    # narrow aggregate per key first (winner's rowid), then fetch the winning wide rows
+    # current: recompute the touched keys only. One probe of the current table finds their rows
+    # (rowid and part), deleted by rowid; the parts they enter come back from INSERT ... RETURNING
     con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _old_cur AS
+        SELECT rowid AS _rid, _period_month, _received_date FROM {ct} WHERE _key IN (SELECT _key FROM _tk)"""
+    )
+    old_parts = {
+        (r[0] or NULL_MONTH, r[1].isoformat())
+        for r in con.execute("SELECT DISTINCT _period_month, _received_date FROM _old_cur").fetchall()
+    }
+    con.execute(f"DELETE FROM {ct} WHERE rowid IN (SELECT _rid FROM _old_cur)")
+    # narrow aggregate per key first (winner's rowid), then fetch the winning wide rows
+    new_parts = _returned_parts(
+        con,
         f"""INSERT INTO {ct} BY NAME
         WITH w AS (
             SELECT _key, count(*) AS _version_count, min(_received_date) AS _first_valid_received,
@@ -164,12 +264,9 @@ def _load_feed(
         )
         SELECT v.*, w._version_count, w._first_valid_received
         FROM {vt} v JOIN w ON v.rowid = w._rid AND v._key = w._key
-        WHERE v._key IN (SELECT _key FROM _tk)"""  # probe side cut to the touched keys first
+        WHERE v._key IN (SELECT _key FROM _tk)
+        RETURNING _period_month, _received_date""",  # probe side cut to the touched keys first
     )
-    new_months = {
-        r[0] or NULL_MONTH
-        for r in con.execute(f"SELECT DISTINCT _period_month FROM {ct} WHERE _key IN (SELECT _key FROM _tk)").fetchall()
-    }
 
     # quarantine items of the day
     con.execute(f"DELETE FROM quarantine_items WHERE feed = {lit(feed)} AND received_date = {dlit}")
@@ -223,35 +320,58 @@ def _load_feed(
             WHERE t.feed = {lit(feed)} AND t.status = 'closed'"""
     ).fetchall()[0][0]
 
-    # Parquet month files: write temporaries now, rename after the commit
-    for month in sorted(old_months | new_months):
-        tmp = _write_month_tmp(con, data_dir, contract, month)
-        pending.append((month_file(data_dir, feed, month), tmp))
-        (out.months_written if tmp else out.months_removed).append(month)
+    # Parquet parts: the (month, day) parts that lost or gained current rows; write temporaries
+    # now, rename after the commit. A feed still in the whole-month layout is converted once.
+    parts = old_parts | new_parts
+    legacy = _legacy_files(data_dir, feed)
+    if legacy:
+        parts |= _part_pairs(con, feed, "TRUE")
+        pending.extend((f, None) for f in legacy)
+    # parts that only lost rows (none of the touched keys' new current rows is in them): drop the
+    # touched keys from the existing file, which is already sorted by key (cheaper than sorting
+    # the part again from the current table; same bytes)
+    lost_only = set() if legacy else {p for p in old_parts - new_parts if part_file(data_dir, feed, *p).exists()}
+    expected = _part_counts(con, feed, lost_only)
+    written: set[str] = set()
+    for month, d in sorted(parts):
+        if (month, d) in lost_only:
+            tmp = _rewrite_part_tmp(con, data_dir, contract, month, d, expected.get((month, d), 0))
+        else:
+            tmp = _write_part_tmp(con, data_dir, contract, month, d)
+        pending.append((part_file(data_dir, feed, month, d), tmp))
+        out.parts_written += tmp is not None
+        out.parts_removed += tmp is None
+        if tmp is not None:
+            written.add(month)
+    out.months_written = sorted(written)
+    # a month none of whose parts is written keeps rows only if it has parts the night left alone
+    removed = {part_file(data_dir, feed, m, d) for m, d in parts} | set(legacy)
+    out.months_removed = sorted(
+        m for m in {m for m, _ in parts} - written
+        if not any(f not in removed for f in month_dir(data_dir, feed, m).glob(f"{PART_PREFIX}*.parquet"))
+    )
     return out
 
 
-MEMORY_LIMIT_ENV = "CREDIT_ETL_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "1GB"
+def _returned_parts(con: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[str, str]]:
+    """Distinct (decision month, received day) of the rows a ``... RETURNING _period_month,
+    _received_date`` statement returns (deduplicated in Arrow: a big night returns many rows)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Arrow output on a DB-API result makes an extra copy"
+        rows = con.execute(sql).to_arrow_table()
+    # vectorised distinct of "month|day" strings (no acero import, no per-row Python)
+    month = pc.coalesce(rows.column("_period_month"), pa.scalar(""))
+    pairs = pc.unique(pc.binary_join_element_wise(month, pc.cast(rows.column("_received_date"), pa.string()), "|"))
+    return {(m or NULL_MONTH, d) for m, d in (p.split("|") for p in pairs.to_pylist())}
 
 
-def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
-    """Cap DuckDB's memory for the load (default 1 GB, ``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT``).
-
-    DuckDB's own default is 80% of the machine's RAM, and the load's big statements (the
-    versions insert, the current-table recompute, the sorted month-file COPY) grow with the
-    warehouse, not the night: in a 10M-row backfill the process peak climbed from 1.35 to 6.49 GiB
-    (bench/, BENCHMARKS.md). With a limit DuckDB spills to its temporary directory instead.
-    ``preserve_insertion_order = false`` lets those statements stream without keeping order
-    (order comes from ORDER BY / the version order, never from insertion). With 1 GB the
-    load of a 1M-row night takes 6 s; with 512 MB 7.1 s (sorts spill)."""
-    # memory the earlier stages freed but pyarrow's allocator kept (≈ 430 MiB after validating a
-    # 1M-row night): give it back before DuckDB takes its share
+def _release_arrow_memory() -> None:
+    """Hand back memory the earlier stages freed but pyarrow's allocator kept (≈ 430 MiB after
+    validating a 1M-row night) before DuckDB takes its share. DuckDB's own cap
+    (``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT``, default 1 GB) and ``preserve_insertion_order = false``
+    are set by ``warehouse.db.connect`` for every writing connection. With 1 GB the load of a
+    1M-row night takes 6 s; with 512 MB 7.1 s (sorts spill)."""
     pa.default_memory_pool().release_unused()
-    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
-    if limit:
-        con.execute(f"SET memory_limit = {lit(limit)}")
-    con.execute("SET preserve_insertion_order = false")
 
 
 def load_day(data_dir: DataDir | str | Path, received: date | str, contracts: dict[str, Contract]) -> LoadSummary:
@@ -260,8 +380,8 @@ def load_day(data_dir: DataDir | str | Path, received: date | str, contracts: di
     day = _as_date(received)
     summary = LoadSummary(received=day)
     pending: list[tuple[Path, Path | None]] = []
+    _release_arrow_memory()
     with connect(data_dir) as con:
-        _limit_memory(con)
         ensure_feed_tables(con, contracts)
         con.execute("BEGIN TRANSACTION")
         try:
@@ -296,10 +416,11 @@ def _publish_pending(pending: list[tuple[Path, Path | None]]) -> None:
 
 
 def rebuild_parquet(data_dir: DataDir | str | Path, contracts: dict[str, Contract], feeds: list[str] | None = None) -> list[Path]:
-    """Rewrite every Parquet month file of ``feeds`` (default all) from ``<feed>_current``.
+    """Rewrite every Parquet part of ``feeds`` (default all) from ``<feed>_current``.
 
-    Repair tool for a crash between commit and rename, or a deleted Parquet tree; the nightly
-    load never needs it."""
+    Repair tool for a crash between commit and rename, or a deleted Parquet tree; also converts a
+    feed written in the earlier whole-month layout (the nightly load does that by itself on its
+    first run). Files of the feed's tree that are not a part of the current rows are removed."""
     data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
     written: list[Path] = []
     with connect(data_dir) as con:
@@ -308,21 +429,26 @@ def rebuild_parquet(data_dir: DataDir | str | Path, contracts: dict[str, Contrac
             if feeds and contract.feed not in feeds:
                 continue
             pending: list[tuple[Path, Path | None]] = []
-            months = [
-                r[0] or NULL_MONTH
-                for r in con.execute(f"SELECT DISTINCT _period_month FROM {q(current_table(contract.feed))}").fetchall()
-            ]
-            for month in sorted(months):
-                pending.append((month_file(data_dir, contract.feed, month), _write_month_tmp(con, data_dir, contract, month)))
+            for month, d in sorted(_part_pairs(con, contract.feed, "TRUE")):
+                target = part_file(data_dir, contract.feed, month, d)
+                pending.append((target, _write_part_tmp(con, data_dir, contract, month, d)))
             root = data_dir.parquet_root / contract.feed
-            keep = {t.parent for t, _ in pending}
+            keep = {t for t, tmp in pending if tmp is not None} | {tmp for _, tmp in pending if tmp is not None}
+            if root.exists():
+                for d in sorted(root.iterdir()):
+                    if not d.is_dir():
+                        d.unlink()
+                        continue
+                    for f in sorted(d.iterdir()):
+                        if f not in keep:
+                            shutil.rmtree(f) if f.is_dir() else f.unlink()
+            _publish_pending(pending)
             if root.exists():
                 for d in root.iterdir():
-                    if d.is_dir() and d not in keep:
-                        shutil.rmtree(d)
-            _publish_pending(pending)
+                    if d.is_dir() and not any(d.iterdir()):
+                        d.rmdir()
             written += [t for t, tmp in pending if tmp is not None]
     return written
 
 
-__all__ = ["FeedLoad", "LoadSummary", "load_day", "month_file", "rebuild_parquet", "LINEAGE_COLUMNS"]
+__all__ = ["FeedLoad", "LoadSummary", "load_day", "month_file", "part_file", "rebuild_parquet", "LINEAGE_COLUMNS"]

@@ -100,22 +100,25 @@ def _recompute_daily(con: duckdb.DuckDBPyConnection, feed: str) -> None:
     """metrics_daily for ``feed`` and the days in TEMP table ``_days``; owed depts in ``_owed``."""
     vt = q(versions_table(feed))
     f = lit(feed)
+    # the days as literals (not a subquery), so the scans of the big tables prune by zone maps
+    days = [r[0] for r in con.execute("SELECT DISTINCT day FROM _days WHERE day IS NOT NULL ORDER BY day").fetchall()]
+    in_days = "(" + ", ".join(f"DATE {lit(d.isoformat())}" for d in days) + ")" if days else "(NULL)"
     con.execute(f"DELETE FROM metrics_daily WHERE feed = {f} AND day IN (SELECT day FROM _days)")
     con.execute(
         f"""INSERT INTO metrics_daily
         WITH v AS (
             SELECT coalesce(_dept, '') AS dept, _received_date AS day, count(*) AS n FROM {vt}
-            WHERE _received_date IN (SELECT day FROM _days) GROUP BY ALL
+            WHERE _received_date IN {in_days} GROUP BY ALL
         ), qq AS (
             SELECT coalesce(dept, '') AS dept, received_date AS day, count(*) AS n FROM quarantine_items
-            WHERE feed = {f} AND received_date IN (SELECT day FROM _days) GROUP BY ALL
+            WHERE feed = {f} AND received_date IN {in_days} GROUP BY ALL
         ), t AS (
             SELECT coalesce(dept, '') AS dept, first_received AS day,
                    count(*) FILTER (WHERE on_time IS NOT NULL) AS timed,
                    count(*) FILTER (WHERE on_time) AS on_time,
                    count(*) FILTER (WHERE NOT on_time) AS late,
                    count(*) FILTER (WHERE provisional) AS prov
-            FROM timeliness WHERE feed = {f} AND first_received IN (SELECT day FROM _days) GROUP BY ALL
+            FROM timeliness WHERE feed = {f} AND first_received IN {in_days} GROUP BY ALL
         ), base AS (
             SELECT dept, day FROM _owed CROSS JOIN _days
             UNION SELECT dept, day FROM v UNION SELECT dept, day FROM qq UNION SELECT dept, day FROM t
@@ -138,14 +141,22 @@ def _recompute_daily(con: duckdb.DuckDBPyConnection, feed: str) -> None:
     )
 
 
-def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str) -> None:
+def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> None:
     """record_arrivals for the keys in TEMP ``_aff``; months touched (old and new) into TEMP ``_arr_months``.
 
+    One key probe of record_arrivals finds the affected rows (rowid, department, key, old first
+    arrival); they are deleted by rowid and rewritten from what changed on ``day`` alone: the
+    (department, key) pairs that arrived on ``day`` (versions or quarantine items of the day, read
+    by date) get ``least(old, day)``, or ``day`` when new; the other rows keep their first arrival.
+    Only a row whose first arrival was ``day`` and that no longer arrives on ``day`` (a rerun
+    of the day with fewer rows) needs its key's versions and quarantine items again. The months
+    then come from the small temporary tables, not from record_arrivals.
     When the feed has monthly rows without ``received_records`` (written before the column
     existed), the feed's record_arrivals are rebuilt once and those months recomputed as well.
     """
     vt = q(versions_table(feed))
     f = lit(feed)
+    dlit = f"DATE {lit(day.isoformat())}"
     legacy = con.execute(
         f"SELECT count(*) FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL"
     ).fetchall()[0][0]
@@ -155,35 +166,73 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str) -> None:
             SELECT DISTINCT month FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL"""
         )
         con.execute(f"DELETE FROM record_arrivals WHERE feed = {f}")
-        vkeys, qkeys, scope = "_key IS NOT NULL", "business_key IS NOT NULL", ""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _ra_new AS {_arrivals_sql(feed, '_key IS NOT NULL', 'business_key IS NOT NULL')}")
     else:
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _arr_months AS
-            SELECT DISTINCT strftime(first_received, '%Y-%m') AS month FROM record_arrivals
+            f"""CREATE OR REPLACE TEMP TABLE _ra_old AS
+            SELECT rowid AS _rid, dept, business_key, first_received FROM record_arrivals
             WHERE feed = {f} AND business_key IN (SELECT _key FROM _aff)"""
         )
-        con.execute(f"DELETE FROM record_arrivals WHERE feed = {f} AND business_key IN (SELECT _key FROM _aff)")
-        vkeys, qkeys = "_key IN (SELECT _key FROM _aff)", "business_key IN (SELECT _key FROM _aff)"
-        scope = "AND business_key IN (SELECT _key FROM _aff)"
-    con.execute(
-        f"""INSERT INTO record_arrivals
-        SELECT {f}, dept, k, min(day) FROM (
-            SELECT coalesce(_dept, '') AS dept, _key AS k, _received_date AS day FROM {vt} WHERE {vkeys}
+        con.execute("DELETE FROM record_arrivals WHERE rowid IN (SELECT _rid FROM _ra_old)")
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _arr_months AS
+            SELECT DISTINCT strftime(first_received, '%Y-%m') AS month FROM _ra_old"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ra_day AS
+            SELECT DISTINCT coalesce(_dept, '') AS dept, _key AS business_key FROM {vt}
+            WHERE _received_date = {dlit} AND _key IS NOT NULL
+            UNION
+            SELECT coalesce(dept, ''), business_key FROM quarantine_items
+            WHERE feed = {f} AND received_date = {dlit} AND business_key IS NOT NULL"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ra_redo AS
+            SELECT DISTINCT o.business_key AS _key FROM _ra_old o
+            ANTI JOIN _ra_day d ON d.dept = o.dept AND d.business_key = o.business_key
+            WHERE o.first_received = {dlit}"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _ra_new AS
+            SELECT {f} AS feed, coalesce(o.dept, d.dept) AS dept, coalesce(o.business_key, d.business_key) AS business_key,
+                   CASE WHEN o.first_received IS NULL THEN {dlit}
+                        WHEN d.business_key IS NOT NULL THEN least(o.first_received, {dlit})
+                        ELSE o.first_received END AS first_received
+            FROM (SELECT * FROM _ra_old WHERE business_key NOT IN (SELECT _key FROM _ra_redo)) o
+            FULL OUTER JOIN (SELECT * FROM _ra_day WHERE business_key NOT IN (SELECT _key FROM _ra_redo)) d
+              ON d.dept = o.dept AND d.business_key = o.business_key"""
+        )
+        if con.execute("SELECT count(*) FROM _ra_redo").fetchall()[0][0]:
+            con.execute(
+                f"""INSERT INTO _ra_new {_arrivals_sql(
+                    feed, '_key IN (SELECT _key FROM _ra_redo)', 'business_key IN (SELECT _key FROM _ra_redo)')}"""
+            )
+    con.execute("INSERT INTO record_arrivals SELECT * FROM _ra_new")
+    con.execute("INSERT INTO _arr_months SELECT DISTINCT strftime(first_received, '%Y-%m') FROM _ra_new")
+
+
+def _arrivals_sql(feed: str, vkeys: str, qkeys: str) -> str:
+    """record_arrivals rows (feed, dept, business_key, first_received) from versions and quarantine items."""
+    f = lit(feed)
+    return f"""SELECT {f} AS feed, dept, k AS business_key, min(day) AS first_received FROM (
+            SELECT coalesce(_dept, '') AS dept, _key AS k, _received_date AS day FROM {q(versions_table(feed))} WHERE {vkeys}
             UNION ALL
             SELECT coalesce(dept, ''), business_key, received_date FROM quarantine_items
             WHERE feed = {f} AND {qkeys}
         ) GROUP BY dept, k"""
-    )
-    con.execute(
-        f"""INSERT INTO _arr_months SELECT DISTINCT strftime(first_received, '%Y-%m') FROM record_arrivals
-        WHERE feed = {f} {scope}"""
-    )
 
 
 def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract], feed: str) -> None:
     """metrics_monthly for ``feed`` and the months in TEMP table ``_months``."""
     f = lit(feed)
     decl = _declarations_sql(contracts, feed)
+    # record_arrivals by date ranges (zone maps prune, no strftime over the whole table)
+    months = [r[0] for r in con.execute("SELECT DISTINCT month FROM _months WHERE month IS NOT NULL ORDER BY 1").fetchall()]
+    ranges = " OR ".join(
+        f"(first_received >= DATE {lit(m + '-01')} AND first_received < DATE {lit(m + '-01')} + INTERVAL 1 MONTH)"
+        for m in months
+        if len(m) == 7 and m[4] == "-"
+    ) or "FALSE"
     con.execute(f"DELETE FROM metrics_monthly WHERE feed = {f} AND month IN (SELECT month FROM _months)")
     con.execute(
         f"""INSERT INTO metrics_monthly
@@ -201,7 +250,7 @@ def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Cont
         ), r AS (
             SELECT dept, strftime(first_received, '%Y-%m') AS month, count(*) AS records
             FROM record_arrivals
-            WHERE feed = {f} AND strftime(first_received, '%Y-%m') IN (SELECT month FROM _months)
+            WHERE feed = {f} AND ({ranges})
             GROUP BY ALL
         ), base AS (
             SELECT dept, month FROM m UNION SELECT dept, month FROM d UNION SELECT dept, month FROM r
@@ -261,25 +310,21 @@ def measure_day(
                     UNION SELECT business_key FROM record_arrivals
                           WHERE feed = {fl} AND first_received = {dlit}"""
                 )
+                res = update_timeliness(con, contract, calendar)  # leaves _tl_old / _tl_new
+                fm.records_timed, fm.provisional_records, fm.provisional_years = res["rows"], res["provisional"], res["provisional_years"]
+                # days: the night's, and the 归集 days the affected keys' timeliness moved from or to
                 con.execute(
                     f"""CREATE OR REPLACE TEMP TABLE _days AS
                     SELECT {dlit} AS day
-                    UNION SELECT first_received FROM timeliness
-                          WHERE feed = {fl} AND business_key IN (SELECT _key FROM _aff) AND first_received IS NOT NULL"""
-                )
-                res = update_timeliness(con, contract, calendar)
-                fm.records_timed, fm.provisional_records, fm.provisional_years = res["rows"], res["provisional"], res["provisional_years"]
-                con.execute(
-                    f"""INSERT INTO _days SELECT DISTINCT first_received FROM timeliness
-                    WHERE feed = {fl} AND business_key IN (SELECT _key FROM _aff) AND first_received IS NOT NULL
-                      AND first_received NOT IN (SELECT day FROM _days)"""
+                    UNION SELECT first_received FROM _tl_old WHERE first_received IS NOT NULL
+                    UNION SELECT first_received FROM _tl_new WHERE first_received IS NOT NULL"""
                 )
                 owed = owed_departments(registry, feed)
                 con.execute("CREATE OR REPLACE TEMP TABLE _owed (dept VARCHAR)")
                 if owed:
                     con.executemany("INSERT INTO _owed VALUES (?)", [[d] for d in owed])
                 _recompute_daily(con, feed)
-                _update_arrivals(con, feed)
+                _update_arrivals(con, feed, day)
                 # months: of the recomputed days, and wherever the ledger disagrees with the table
                 decl = _declarations_sql(contracts, feed)
                 con.execute(

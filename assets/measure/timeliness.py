@@ -55,9 +55,20 @@ def load_calendar_table(con: duckdb.DuckDBPyConnection, calendar: WorkCalendar, 
 
 
 def update_timeliness(con: duckdb.DuckDBPyConnection, contract: Contract, calendar: WorkCalendar) -> dict:
-    """Recompute timeliness for the keys in TEMP table ``_aff``. Returns counts."""
+    """Recompute timeliness for the keys in TEMP table ``_aff``. Returns counts.
+
+    Leaves TEMP tables ``_tl_old(business_key, first_received)`` (the rows replaced) and
+    ``_tl_new`` (the rows written, timeliness columns) for the caller. The big table is scanned
+    once, for the rowids of the affected keys' rows; deleting by rowid and counting from
+    ``_tl_new`` avoid further scans (cost: the night's keys, plus one key probe of the table)."""
     feed = contract.feed
-    con.execute(f"DELETE FROM timeliness WHERE feed = {lit(feed)} AND business_key IN (SELECT _key FROM _aff)")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _tl_old AS
+        SELECT rowid AS _rid, business_key, first_received FROM timeliness
+        WHERE feed = {lit(feed)} AND business_key IN (SELECT _key FROM _aff)"""
+    )
+    con.execute("DELETE FROM timeliness WHERE rowid IN (SELECT _rid FROM _tl_old)")
+    con.execute("CREATE OR REPLACE TEMP TABLE _tl_new AS SELECT * FROM timeliness WHERE FALSE")
     if not has_deadline(contract):
         return {"rows": 0, "provisional": 0, "provisional_years": []}
     rule = contract.deadline
@@ -97,7 +108,7 @@ def update_timeliness(con: duckdb.DuckDBPyConnection, contract: Contract, calend
     if rule.kind == "calendar":
         prov_cond = f"(r.fvr > d.deadline AND {prov_cond})"
     con.execute(
-        f"""INSERT INTO timeliness
+        f"""INSERT INTO _tl_new
         WITH d AS (
             SELECT r._key, {deadline_expr} AS deadline FROM _rec r {deadline_join}
         )
@@ -111,8 +122,6 @@ def update_timeliness(con: duckdb.DuckDBPyConnection, contract: Contract, calend
         LEFT JOIN _cal cf ON cf.day = r.fvr
         LEFT JOIN _cal cdl ON cdl.day = d.deadline"""
     )
-    rows, prov = con.execute(
-        f"""SELECT count(*), count(*) FILTER (WHERE provisional) FROM timeliness
-            WHERE feed = {lit(feed)} AND business_key IN (SELECT _key FROM _aff)"""
-    ).fetchall()[0]
+    con.execute("INSERT INTO timeliness SELECT * FROM _tl_new")
+    rows, prov = con.execute("SELECT count(*), count(*) FILTER (WHERE provisional) FROM _tl_new").fetchall()[0]
     return {"rows": rows, "provisional": prov, "provisional_years": fallback if prov else []}

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 import assets.load.load as load_mod
-from assets.load.load import load_day, month_file, rebuild_parquet
+from assets.load.load import load_day, month_file, part_file, rebuild_parquet
 from validated_builder import file_id, penalty, permit, write_validated
 from warehouse.layout import DataDir
 
@@ -101,7 +101,7 @@ def test_rerun_same_day_is_identical(dd, contracts):
     write_validated(dd, contracts["permits"], D2, passed=[permit("许A3", "2026-09-21", fid="f2")])
     load_day(dd, D2, contracts)
     before, pq_before = table_checksums(dd), parquet_bytes(dd)
-    assert pq_before  # Parquet month files exist
+    assert pq_before  # Parquet parts exist
     s = load_day(dd, D2, contracts)
     assert s.feeds["permits"].replaced_rows == 1
     load_day(dd, D1, contracts)
@@ -109,30 +109,86 @@ def test_rerun_same_day_is_identical(dd, contracts):
     assert parquet_bytes(dd) == pq_before
 
 
-def test_parquet_month_files(dd, contracts):
+def test_parquet_parts_by_month_and_received_day(dd, contracts):
     day1(dd, contracts)
     load_day(dd, D1, contracts)
-    f = month_file(dd, "permits", "2026-09")
-    assert f.exists() and "decision_month=2026-09" in str(f)
-    # a correction moves a record to another decision month: both months are rewritten
+    f = part_file(dd, "permits", "2026-09", D1)
+    assert f.exists() and f.relative_to(dd.parquet_root).as_posix() == "permits/decision_month=2026-09/received_date=2026-09-23.parquet"
+    assert f.parent == month_file(dd, "permits", "2026-09")
+    # a correction moves a record to another decision month: the old day's part is rewritten
+    # without it, the night's part is written in the new month
     write_validated(dd, contracts["permits"], D3, passed=[permit("许A2", "2026-10-09", fid="f3")])
     s = load_day(dd, D3, contracts)
     assert s.feeds["permits"].months_written == ["2026-09", "2026-10"]
+    assert s.feeds["permits"].parts_written == 2
     con = duckdb.connect()
     rows = con.execute(
-        f"SELECT decision_month, decision_no FROM read_parquet('{dd.parquet_root}/permits/*/data.parquet', hive_partitioning=true) ORDER BY 2"
+        f"SELECT decision_month, decision_no, _received_date FROM read_parquet('{dd.parquet_root}/permits/*/*.parquet', hive_partitioning=true) ORDER BY 2"
     ).fetchall()
-    assert rows == [("2026-09", "许A1"), ("2026-10", "许A2")]
-    # an untouched month is not rewritten
-    mtime = month_file(dd, "permits", "2026-10").stat().st_mtime_ns
-    write_validated(dd, contracts["permits"], date(2026, 10, 13), passed=[permit("许A9", "2026-09-30", fid="f4")])
-    s = load_day(dd, date(2026, 10, 13), contracts)
-    assert s.feeds["permits"].months_written == ["2026-09"]
-    assert month_file(dd, "permits", "2026-10").stat().st_mtime_ns == mtime
+    assert rows == [("2026-09", "许A1", D1), ("2026-10", "许A2", D3)]
+    # untouched parts are not rewritten: a new record of September adds a part of its own day
+    mtimes = {p: p.stat().st_mtime_ns for p in dd.parquet_root.rglob("*.parquet")}
+    D4 = date(2026, 10, 13)
+    write_validated(dd, contracts["permits"], D4, passed=[permit("许A9", "2026-09-30", fid="f4")])
+    s = load_day(dd, D4, contracts)
+    assert s.feeds["permits"].months_written == ["2026-09"] and s.feeds["permits"].parts_written == 1
+    assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
+    assert part_file(dd, "permits", "2026-09", D4).exists()
+    # a part whose every row is superseded is deleted, and its month directory when left empty
+    write_validated(dd, contracts["permits"], date(2026, 10, 14), passed=[permit("许A2", "2026-11-02", fid="f5")])
+    s = load_day(dd, date(2026, 10, 14), contracts)
+    assert s.feeds["permits"].parts_removed == 1 and s.feeds["permits"].months_removed == ["2026-10"]
+    assert not month_file(dd, "permits", "2026-10").exists()
     # rebuild gives the same bytes
     before = parquet_bytes(dd)
     rebuild_parquet(dd, contracts)
     assert parquet_bytes(dd) == before
+
+
+def test_part_that_only_lost_rows_is_rewritten_from_its_file(dd, contracts):
+    """An older part that lost rows to the night is its own file minus the night's keys (same bytes
+    as a rewrite from the current table); a file out of line with the current table (a crash
+    between commit and rename) is rewritten from the table instead."""
+    rows = [permit(f"许B{i:03d}", "2026-09-20", row=i + 2) for i in range(40)]
+    write_validated(dd, contracts["permits"], D1, passed=rows)
+    load_day(dd, D1, contracts)
+    old = part_file(dd, "permits", "2026-09", D1)
+    write_validated(dd, contracts["permits"], D2, passed=[permit("许B007", "2026-09-20", fid="f2", permit_content="改")])
+    s = load_day(dd, D2, contracts)
+    assert s.feeds["permits"].parts_written == 2
+    got = parquet_bytes(dd)
+    rebuild_parquet(dd, contracts)
+    assert parquet_bytes(dd) == got
+    assert q(dd, "SELECT count(*) FROM permits_current WHERE _received_date = DATE '2026-09-23'") == [(39,)]
+    # the D1 part on disk is stale (still holds 许B011); the next night's rewrite notices
+    stale = old.read_bytes()
+    write_validated(dd, contracts["permits"], D3, passed=[permit("许B011", "2026-09-20", fid="f3")])
+    load_day(dd, D3, contracts)
+    good = parquet_bytes(dd)
+    old.write_bytes(stale)  # as if the rename of D3's night never happened
+    write_validated(dd, contracts["permits"], date(2026, 10, 13), passed=[permit("许B012", "2026-09-20", fid="f4")])
+    load_day(dd, date(2026, 10, 13), contracts)
+    after = parquet_bytes(dd)
+    rebuild_parquet(dd, contracts)
+    assert parquet_bytes(dd) == after and after != good
+    con = duckdb.connect()
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{dd.parquet_root}/permits/*/*.parquet')").fetchall()
+    assert n == [(40,)]
+
+
+def test_whole_month_layout_is_converted_to_parts(dd, contracts):
+    """A warehouse written in the earlier layout (decision_month=<M>/data.parquet) gets parts on the
+    next load, with no leftover month file (no row read twice)."""
+    day1(dd, contracts)
+    load_day(dd, D1, contracts)
+    expected = parquet_bytes(dd)
+    legacy = month_file(dd, "permits", "2026-09") / "data.parquet"
+    part_file(dd, "permits", "2026-09", D1).rename(legacy)
+    load_day(dd, D1, contracts)
+    assert parquet_bytes(dd) == expected and not legacy.exists()
+    part_file(dd, "permits", "2026-09", D1).rename(legacy)
+    rebuild_parquet(dd, contracts)
+    assert parquet_bytes(dd) == expected
 
 
 def test_crash_mid_load_keeps_previous_state(dd, contracts, monkeypatch):
@@ -144,14 +200,14 @@ def test_crash_mid_load_keeps_previous_state(dd, contracts, monkeypatch):
     write_validated(dd, contracts["penalties"], D2, passed=[penalty("罚1", D1)])
     write_validated(dd, contracts["permits"], D2, passed=[permit("许A1", D1, fid="f2", permit_content="改")],
                     quarantined=[permit("许A7", D1, fid="f2", row=3, decision_doc_name=None)])
-    real = load_mod._write_month_tmp
+    real = load_mod._write_part_tmp
 
-    def boom(con, data_dir, contract, month):
+    def boom(con, data_dir, contract, month, day):
         if contract.feed == "permits":
             raise RuntimeError("injected failure")
-        return real(con, data_dir, contract, month)
+        return real(con, data_dir, contract, month, day)
 
-    monkeypatch.setattr(load_mod, "_write_month_tmp", boom)
+    monkeypatch.setattr(load_mod, "_write_part_tmp", boom)
     with pytest.raises(RuntimeError, match="injected"):
         load_day(dd, D2, contracts)
     assert table_checksums(dd) == before
@@ -176,11 +232,11 @@ def test_killed_subprocess_leaves_previous_state(dd, contracts, tmp_path):
         import os
         import assets.load.load as m
         from contracts.loader import load_contracts
-        real = m._write_month_tmp
+        real = m._write_part_tmp
         def die(*a, **k):
             real(*a, **k)
             os._exit(9)   # the process dies hard: no rollback, no cleanup
-        m._write_month_tmp = die
+        m._write_part_tmp = die
         m.load_day({str(dd.root)!r}, "{D2}", load_contracts())
     """))
     r = subprocess.run([sys.executable, str(script)], capture_output=True)
