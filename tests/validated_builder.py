@@ -10,22 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# the failures schema is the interface (ARCHITECTURE.md, "Validated rows"): take it from the
+# stage that produces it rather than restating it here
+from assets.validate.engine import FAILURE_SCHEMA
 from contracts.model import Contract
 from warehouse.layout import DataDir
-
-FAILURE_SCHEMA = pa.schema(
-    [
-        ("_file_id", pa.string()),
-        ("_row_no", pa.int64()),
-        ("_dept", pa.string()),
-        ("feed", pa.string()),
-        ("rule_id", pa.string()),
-        ("field", pa.string()),
-        ("severity", pa.string()),
-        ("message", pa.string()),
-        ("value", pa.string()),
-    ]
-)
 
 
 def file_id(name: str) -> str:
