@@ -210,6 +210,19 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
     return df.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
+RATE_COLUMNS = ("合规率", "及时率", "迟报率", "上报率")
+
+
+def _xlsx_value(v, rate: bool):
+    """Cell value: rates become numbers (percent, two decimals shown) so Excel can sort and sum
+    them; an unknown rate stays an empty cell, never 0."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return None
+    if rate:
+        return float(v) if v != "" else None
+    return v.item() if hasattr(v, "item") else v
+
+
 def _xlsx_bytes(sheets: list[tuple[str, pd.DataFrame]]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
@@ -221,8 +234,12 @@ def _xlsx_bytes(sheets: list[tuple[str, pd.DataFrame]]) -> bytes:
         ws.append(list(df.columns))
         for cell in ws[1]:
             cell.font = Font(bold=True)
+        rate_cols = {i for i, c in enumerate(df.columns) if c in RATE_COLUMNS}
         for row in df.itertuples(index=False):
-            ws.append([None if (isinstance(v, float) and pd.isna(v)) else (v.item() if hasattr(v, "item") else v) for v in row])
+            ws.append([_xlsx_value(v, i in rate_cols) for i, v in enumerate(row)])
+        for i in sorted(rate_cols):
+            for (cell,) in ws.iter_rows(min_row=2, min_col=i + 1, max_col=i + 1):
+                cell.number_format = "0.00"
         for i, col in enumerate(df.columns, start=1):
             width = max([len(str(col))] + [len(str(v)) for v in df.iloc[:, i - 1].tolist()[:500]]) + 2
             ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width * 1.6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date
 
@@ -152,6 +154,12 @@ def test_export_files_deterministic_and_masked(loaded, contracts, registry, tmp_
     wb = openpyxl.load_workbook(x1)
     assert wb.sheetnames == ["监测指标", "迟报记录", "未整改问题", "说明"]
     assert [c.value for c in wb["监测指标"][1]] == COLUMNS
+    # in the workbook rates are numbers (sortable in Excel) with two decimals shown; unknown stays empty
+    csv_rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))[1:]
+    for cells, text in zip(wb["监测指标"].iter_rows(min_row=2), csv_rows):
+        for cell, expected in zip(cells[6:10], text[6:10]):
+            assert cell.value == (float(expected) if expected else None)
+            assert cell.value is None or cell.number_format == "0.00"
     late = [[c.value for c in r] for r in wb["迟报记录"].iter_rows(min_row=2)]
     assert any(r[0] == "行政许可" and r[3].startswith("L1|") for r in late)
     open_items = [[c.value for c in r] for r in wb["未整改问题"].iter_rows(min_row=2)]
