@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import time
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -418,6 +420,7 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
 
     layout = DataDir(data_dir)
     index = layout.data_docs / "index.html"
+    started = time.time() - 1  # file systems with coarse mtimes: pages written this build are newer
     context = get_context(data_dir)
     root = Path(context.root_directory)
     state = docs_state.load(root)
@@ -474,10 +477,36 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
         # nothing new to render (an empty list would mean "everything"): rebuild the index only
         context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[
             ExpectationSuiteIdentifier(name=next(iter(compiled.values())).name)])
+    _localise_pages(layout.data_docs, since=started)
     state["fingerprint"] = docs_state.fingerprint(contracts)
     docs_state.save(root, state)
     assert index.exists(), index
     return index
+
+
+_REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets\.s3[^\"')\s]*")
+
+
+def _localise_pages(site: Path, since: float) -> int:
+    """Point the pages GE just wrote at the site's own logo instead of GE's hosted one.
+
+    GE's templates load their logo from a public bucket with the data context id in the query
+    string: a request to the internet every time a data officer opens a page. The site ships the
+    same image under static/images/. Only pages written by this build are touched (retention keeps
+    the site bounded). Styles still come from public CDNs; offline, pages render unstyled but whole.
+    """
+    logo = site / "static" / "images" / "logo-long.png"
+    changed = 0
+    for page in site.rglob("*.html"):
+        if page.stat().st_mtime < since:
+            continue
+        text = page.read_text(encoding="utf-8")
+        local = os.path.relpath(logo, page.parent).replace(os.sep, "/")
+        new = _REMOTE_LOGO.sub(local, text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+            changed += 1
+    return changed
 
 
 def _batch_identifier(result, feed: str) -> str:

@@ -110,3 +110,15 @@ def test_screenshot_is_a_real_png(site, tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 900)
     assert len(data) > 10_000  # a blank page compresses to a few hundred bytes
+
+
+def test_pages_use_the_sites_own_logo_not_a_hosted_one(site):
+    """Opening a page must not call GE's public bucket with the data context id."""
+    _root, index, _fed = site
+    pages = list(index.parent.rglob("*.html"))
+    assert (index.parent / "static" / "images" / "logo-long.png").exists()
+    assert pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "great-expectations-web-assets" not in text, page
+        assert "dataContextId" not in text, page
