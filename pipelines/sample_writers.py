@@ -19,7 +19,7 @@ from datetime import date
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from assets.publish.templates import workbook_bytes
+from warehouse.files import workbook_bytes
 from contracts.model import Contract, Delivery, Field
 from pipelines.sample_defects import Row
 from pipelines.sample_oracle import parse_date

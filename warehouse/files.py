@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
+import zipfile
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+
+XLSX_TIME = datetime(2000, 1, 1)  # document times written into every workbook we produce
 
 
 @contextmanager
@@ -39,3 +47,29 @@ def write_bytes(data: bytes, target: str | Path) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return Path(target)
+
+
+def workbook_bytes(wb: "Workbook") -> bytes:
+    """Serialise a workbook reproducibly: fixed document times and fixed ZIP entry times.
+
+    openpyxl's ``save`` stamps the current time into docProps/core.xml and every ZIP entry, so
+    two saves of the same content differ; templates, feedback workbooks, exports and sample
+    feeds must not. ``ExcelWriter`` is called directly because ``save`` overwrites ``modified``.
+    """
+    from openpyxl.writer.excel import ExcelWriter
+
+    wb.properties.created = XLSX_TIME
+    wb.properties.modified = XLSX_TIME
+    wb.properties.creator = "credit-etl"
+    wb.properties.lastModifiedBy = "credit-etl"
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        ExcelWriter(wb, archive).save()
+    out = io.BytesIO()
+    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            dst.writestr(entry, src.read(info.filename))
+    return out.getvalue()

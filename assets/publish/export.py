@@ -22,9 +22,7 @@ through ``scrub``: an 18/15-digit resident ID that is not a valid USCC is masked
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
 from calendar import monthrange
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -37,7 +35,7 @@ from assets.measure.calendar import describe_rule
 from contracts.model import Contract, Registry
 from warehouse.db import connect
 from warehouse.feed_tables import lit, mask_python
-from warehouse.files import write_bytes
+from warehouse.files import workbook_bytes, write_bytes
 from warehouse.layout import DataDir
 
 COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
@@ -244,30 +242,7 @@ def _xlsx_bytes(sheets: list[tuple[str, pd.DataFrame]]) -> bytes:
             width = max([len(str(col))] + [len(str(v)) for v in df.iloc[:, i - 1].tolist()[:500]]) + 2
             ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width * 1.6)
         ws.freeze_panes = "A2"
-    fixed = pd.Timestamp("2000-01-01").to_pydatetime()
-    wb.properties.creator = "credit-etl"
-    wb.properties.created = fixed
-    buf = io.BytesIO()
-    wb.save(buf)
-    return _normalise_zip(buf.getvalue())
-
-
-def _normalise_zip(data: bytes) -> bytes:
-    """Rewrite an XLSX with fixed entry dates and without the save-time timestamp."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                body = re.sub(
-                    rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>2000-01-01T00:00:00Z\g<2>", body
-                )
-            zi = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o600 << 16
-            dst.writestr(zi, body)
-    return out.getvalue()
+    return workbook_bytes(wb)
 
 
 def write_export(

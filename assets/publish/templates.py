@@ -9,9 +9,6 @@ start in row 2, so a filled-in template is read back by ingest with no title row
 
 from __future__ import annotations
 
-import io
-import zipfile
-from datetime import datetime
 from pathlib import Path
 
 from openpyxl import Workbook
@@ -19,7 +16,6 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter, quote_sheetname
 from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.writer.excel import ExcelWriter
 
 from assets.publish.catalog_docs import (
     describe_deadline,
@@ -28,35 +24,12 @@ from assets.publish.catalog_docs import (
     describe_values,
 )
 from contracts.model import Contract, Field
+from warehouse.files import workbook_bytes
 
-FIXED_TIME = datetime(2026, 1, 1, 0, 0, 0)
 TEMPLATE_ROWS = 1000  # rows that carry drop-downs and prompts
 LIST_SHEET = "取值"
 REQUIRED_FILL = PatternFill("solid", fgColor="FCE4D6")
 OPTIONAL_FILL = PatternFill("solid", fgColor="DDEBF7")
-
-
-def workbook_bytes(wb: Workbook) -> bytes:
-    """Serialise a workbook reproducibly: fixed document times and fixed ZIP entry times.
-
-    openpyxl's ``save`` stamps the current time into docProps/core.xml and every ZIP entry,
-    so two saves of the same content differ; published artefacts and sample feeds must not.
-    """
-    wb.properties.created = FIXED_TIME
-    wb.properties.modified = FIXED_TIME
-    wb.properties.creator = "credit-etl"
-    wb.properties.lastModifiedBy = "credit-etl"
-    raw = io.BytesIO()
-    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-        ExcelWriter(wb, archive).save()
-    out = io.BytesIO()
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o600 << 16
-            dst.writestr(entry, src.read(info.filename))
-    return out.getvalue()
 
 
 def field_note(contract: Contract, f: Field) -> str:

@@ -7,15 +7,12 @@ no full ID number of a natural person appears in them.
 
 Safety: a cell whose text begins with ``= + - @``, a tab or a carriage return is stored as a
 *string* cell with Excel's quote prefix, so Excel shows it as text and never evaluates it.
-Determinism: fixed workbook properties and fixed ZIP timestamps, so a rerun writes the same bytes.
+Determinism: saved through `warehouse.files.workbook_bytes`, so a rerun writes the same bytes.
 """
 
 from __future__ import annotations
 
-import io
-import re
-import zipfile
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Mapping
 
@@ -25,12 +22,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
 from contracts import Contract, Registry
-from warehouse.files import write_bytes
+from warehouse.files import workbook_bytes, write_bytes
 from warehouse.layout import DataDir
 
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-FIXED_TIME = datetime(2000, 1, 1, 0, 0, 0)
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 SEVERITY_ZH = {"error": "错误", "warning": "提示"}
 
@@ -61,25 +56,6 @@ def _reasons(failures: pd.DataFrame) -> dict[tuple[str, int], str]:
     for fid, row_no, rule_id, sev, msg in failures[["_file_id", "_row_no", "rule_id", "severity", "message"]].itertuples(index=False):
         out.setdefault((fid, int(row_no)), []).append(f"[{SEVERITY_ZH.get(sev, sev)}] {rule_id}：{msg}")
     return {k: "\n".join(v) for k, v in out.items()}
-
-
-def _deterministic_zip(data: bytes) -> bytes:
-    """Rewrite the XLSX package with fixed entry timestamps and a fixed core.xml 'modified' time
-    (openpyxl stamps the current time on save)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    stamp = FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ")
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o600 << 16
-            content = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)",
-                                 rb"\g<1>" + stamp.encode() + rb"\g<2>", content)
-            dst.writestr(fixed, content)
-    return buf.getvalue()
 
 
 def write_feedback(data_dir: str | Path, received: date | str, contracts: Mapping[str, Contract],
@@ -137,14 +113,8 @@ def write_feedback(data_dir: str | Path, received: date | str, contracts: Mappin
             r += 1
         summary.column_dimensions["A"].width = 16
         summary.column_dimensions["D"].width = 60
-        wb.properties.creator = "credit-etl"
-        wb.properties.created = FIXED_TIME
-        wb.properties.modified = FIXED_TIME
-        wb.properties.lastModifiedBy = "credit-etl"
-        buf = io.BytesIO()
-        wb.save(buf)
         target = layout.feedback_file(dept, day)
-        write_bytes(_deterministic_zip(buf.getvalue()), target)
+        write_bytes(workbook_bytes(wb), target)
         written.append(target)
     return written
 
