@@ -75,6 +75,8 @@ class Field(_Strict):
     not_future: bool = False  # a date may not lie after the day the row was received
     long_term_sentinel: str | None = None  # e.g. 2099-12-31 means 长期 and is allowed
     privacy: PrivacyClass = "public"
+    # how a personal value is masked wherever it is shown (warehouse.masking); inferred when unset
+    mask: Literal["id", "account", "phone", "address"] | None = None
     description: str = ""
     example: str | None = None
 

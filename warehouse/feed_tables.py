@@ -37,6 +37,7 @@ from __future__ import annotations
 import duckdb
 
 from contracts.model import Condition, Contract, Field
+from warehouse.masking import kind_for_field, mask_sql, scrub_sql
 
 KEY_SEPARATOR = "|"
 
@@ -236,54 +237,21 @@ def unpublished_tier_sql(contract: Contract, prefix: str = "") -> str:
     return "COALESCE(" + (" OR ".join(clauses) if clauses else "FALSE") + ", FALSE)"
 
 
-def mask_kind(f: Field) -> str:
-    """How a personal field is masked: 'id' (keep 6 + 4), 'phone' (keep 3 + 4) or 'text'."""
-    if (f.identifier and f.identifier.kind == "ric") or f.name.endswith("id_no") or "证件" in f.label:
-        return "id"
-    if "phone" in f.name or "mobile" in f.name or "电话" in f.label or "手机" in f.label:
-        return "phone"
-    return "text"
-
-
-def mask_sql(expr: str, kind: str) -> str:
-    """SQL masking ``expr`` (VARCHAR). IDs: first 6 + '*' + last 4 (500237********1234);
-    phones: first 3 + '****' + last 4; other text (addresses): first 6 characters + '****'.
-    Values too short to keep anything are fully starred."""
-    e = f"CAST({expr} AS VARCHAR)"
-    if kind == "id":
-        return (
-            f"CASE WHEN {e} IS NULL THEN NULL WHEN length({e}) > 10 THEN "
-            f"left({e}, 6) || repeat('*', length({e}) - 10) || right({e}, 4) "
-            f"ELSE repeat('*', length({e})) END"
-        )
-    if kind == "phone":
-        return (
-            f"CASE WHEN {e} IS NULL THEN NULL WHEN length({e}) >= 8 THEN "
-            f"left({e}, 3) || '****' || right({e}, 4) ELSE repeat('*', length({e})) END"
-        )
-    return (
-        f"CASE WHEN {e} IS NULL THEN NULL WHEN length({e}) > 8 THEN left({e}, 6) || '****' "
-        f"ELSE repeat('*', length({e})) END"
-    )
-
-
-def mask_python(value: str | None, kind: str) -> str | None:
-    """The same masking in Python (for exports built outside SQL)."""
-    if value is None:
-        return None
-    v = str(value)
-    if kind == "id":
-        return v[:6] + "*" * (len(v) - 10) + v[-4:] if len(v) > 10 else "*" * len(v)
-    if kind == "phone":
-        return v[:3] + "****" + v[-4:] if len(v) >= 8 else "*" * len(v)
-    return v[:6] + "****" if len(v) > 8 else "*" * len(v)
+def _free_text(f: Field) -> bool:
+    """Public text a clerk types freely (违法事实, 备注 …): scrubbed of IDs, phones and cards."""
+    return f.type == "string" and not f.enum and f.identifier is None and f.pattern is None
 
 
 def public_columns_sql(contract: Contract, prefix: str = "c.") -> list[str]:
     cols = []
     for f in contract.fields:
         ref = f"{prefix}{q(f.name)}"
-        cols.append(f"{mask_sql(ref, mask_kind(f))} AS {q(f.name)}" if f.privacy == "personal" else f"{ref} AS {q(f.name)}")
+        if f.privacy == "personal":
+            cols.append(f"{mask_sql(ref, kind_for_field(f))} AS {q(f.name)}")
+        elif _free_text(f):
+            cols.append(f"{scrub_sql(ref)} AS {q(f.name)}")
+        else:
+            cols.append(f"{ref} AS {q(f.name)}")
     return cols
 
 

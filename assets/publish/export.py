@@ -29,12 +29,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
-from stdnum.cn import uscc as _uscc
 
 from assets.measure.calendar import describe_rule
 from contracts.model import Contract, Registry
 from warehouse.db import connect
-from warehouse.feed_tables import lit, mask_python
+from warehouse.feed_tables import lit
+from warehouse.masking import mask, scrub_text
 from warehouse.files import workbook_bytes, write_bytes
 from warehouse.layout import DataDir
 
@@ -45,21 +45,9 @@ SHEET_OPEN = "未整改问题"
 SHEET_NOTES = "说明"
 TOTAL_CODE, TOTAL_NAME = "ALL", "全部"
 
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
-
-
 def scrub(value):
-    """Mask resident-ID-like numbers in text (valid USCCs, which are public, are kept)."""
-    if not isinstance(value, str):
-        return value
-
-    def repl(m: re.Match) -> str:
-        s = m.group(1)
-        if len(s) == 18 and _uscc.is_valid(s):
-            return s
-        return mask_python(s, "id")
-
-    return _ID_RE.sub(repl, value)
+    """Free text as it may leave the office (the one masking policy, warehouse.masking)."""
+    return scrub_text(value)
 
 
 def _rate(num: int, den: int | None) -> str:

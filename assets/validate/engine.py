@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from contracts import Contract
 from warehouse.files import atomic_path
 from warehouse.layout import DataDir
+from warehouse.masking import kind_for_field, mask
 
 from assets.validate.rules import CompiledRule, compile_rules, evaluate
 
@@ -40,18 +41,9 @@ FAILURE_SCHEMA = pa.schema(
 )
 
 
-def mask_value(value: str | None) -> str | None:
-    """Privacy mask for personal values: first 6 and last 4 characters of long values
-    (``500237********1234``); shorter values keep a quarter at each end (``13*******34``)."""
-    if value is None:
-        return None
-    text = str(value)
-    n = len(text)
-    if n >= 15:
-        keep_head, keep_tail = 6, 4
-    else:
-        keep_head = keep_tail = n // 4
-    return text[:keep_head] + "*" * (n - keep_head - keep_tail) + (text[n - keep_tail:] if keep_tail else "")
+def mask_value(value: str | None, kind: str = "id") -> str | None:
+    """A personal value as it may be shown (the one policy in ``warehouse.masking``)."""
+    return mask(value, kind)
 
 
 @dataclass
@@ -76,7 +68,7 @@ def _lineage(df: pd.DataFrame, name: str, idx: np.ndarray, default=None) -> np.n
 
 def _failures(contract: Contract, df: pd.DataFrame, rules: list[CompiledRule], masks: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """One row per (row, failing rule), ordered by row then rule order."""
-    personal = set(contract.personal_fields)
+    personal = {f.name: kind_for_field(f) for f in contract.fields if f.privacy == "personal"}
     positions: list[np.ndarray] = []
     orders: list[np.ndarray] = []
     values: list[pd.Series] = []
@@ -88,7 +80,7 @@ def _failures(contract: Contract, df: pd.DataFrame, rules: list[CompiledRule], m
             raw = df[r.field].iloc[idx].to_numpy(dtype=object)  # failing rows only
             vals = [None if (v is None or v != v) else str(v) for v in raw]
             if r.field in personal:
-                vals = [mask_value(v) for v in vals]
+                vals = [mask(v, personal[r.field]) for v in vals]
         else:
             vals = [None] * len(idx)
         positions.append(idx)

@@ -42,7 +42,7 @@ def test_validate_frame_shapes_and_masking(contracts):
 
 def test_mask_value():
     assert mask_value("500237199001011234") == "500237********1234"
-    assert mask_value("13812345678") == "13*******78"
+    assert mask_value("13812345678", "phone") == "138****5678"
     assert mask_value("ab") == "**"
     assert mask_value(None) is None
 

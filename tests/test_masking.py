@@ -1,0 +1,62 @@
+"""The one masking policy: Python and SQL agree, free text is scrubbed, fields mask by kind."""
+
+import duckdb
+import pytest
+
+from contracts import load_contracts
+from warehouse.masking import find_unmasked, kind_for_field, mask, mask_field_value, mask_sql, scrub_sql, scrub_text
+
+CASES = [
+    ("id", "500237199001011234", "500237********1234"),
+    ("id", "50023719900101123X", "500237********123X"),
+    ("id", "410101800101123", "410101*****1123"),
+    ("id", "E1234567", "********"),
+    ("account", "6222021234567890123", "622202*********0123"),
+    ("phone", "13812345678", "138****5678"),
+    ("phone", "023-5681234", "023****1234"),
+    ("address", "重庆市巫山县高唐街道广东中路1号", "重庆市巫山县****"),
+    ("address", "巫山县", "***"),
+]
+
+
+@pytest.mark.parametrize("kind,value,expected", CASES)
+def test_python_and_sql_mask_alike(kind, value, expected):
+    assert mask(value, kind) == expected
+    got = duckdb.connect().execute(f"SELECT {mask_sql('$1', kind)}", [value]).fetchone()[0]
+    assert got == expected
+
+
+TEXTS = [
+    ("当事人王某（身份证号500237199001011234）无证经营", "当事人王某（身份证号500237********1234）无证经营"),
+    ("联系电话13812345678，卡号6222021234567890123。", "联系电话138****5678，卡号622202*********0123。"),
+    ("旧证410101800101123", "旧证410101*****1123"),
+    ("两人500237199001011234 500237199001011235", "两人500237********1234 500237********1235"),
+    ("统一社会信用代码91500237MA5U1234X5，罚款5000元", "统一社会信用代码91500237MA5U1234X5，罚款5000元"),
+    ("决定书文号巫市监罚〔2026〕123号", "决定书文号巫市监罚〔2026〕123号"),
+]
+
+
+@pytest.mark.parametrize("text,expected", TEXTS)
+def test_free_text_scrubbed_alike_in_python_and_sql(text, expected):
+    assert scrub_text(text) == expected
+    assert duckdb.connect().execute(f"SELECT {scrub_sql('$1')}", [text]).fetchone()[0] == expected
+    assert find_unmasked(expected) == []
+
+
+def test_none_and_empty_pass_through():
+    assert mask(None) is None and scrub_text(None) is None and scrub_text("") == ""
+    assert duckdb.connect().execute(f"SELECT {scrub_sql('NULL')}").fetchone()[0] is None
+
+
+def test_unknown_kind_is_an_error():
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        mask("x", "secret")
+
+
+def test_every_personal_field_of_every_contract_has_a_kind():
+    for contract in load_contracts().values():
+        for f in contract.fields:
+            if f.privacy == "personal":
+                assert kind_for_field(f) in ("id", "account", "phone", "address")
+                shown = mask_field_value("500237199001011234", f)
+                assert "199001011" not in shown
