@@ -29,7 +29,8 @@ from warehouse.layout import DataDir
 
 RETENTION_DAYS = 62
 STATE_NAME = "credit_docs_state.json"
-_COMPILERS = ("suites.py", "rules.py", "expectations.py", "identifiers.py")
+_COMPILERS = ("suites.py", "rules.py", "expectations.py", "identifiers.py", "docs_site.py")
+_TEMPLATES = "datadocs_templates"  # page templates: a change re-renders every page
 
 
 def state_path(gx_root: str | Path) -> Path:
@@ -73,6 +74,9 @@ def fingerprint(contracts: Mapping[str, Contract]) -> str:
     for name in _COMPILERS:
         h.update(name.encode())
         h.update((here / name).read_bytes())
+    for path in sorted((here / _TEMPLATES).glob("*")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
     for feed in sorted(contracts):
         h.update(feed.encode())
         h.update(contracts[feed].model_dump_json().encode("utf-8"))

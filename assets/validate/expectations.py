@@ -39,6 +39,9 @@ from great_expectations.expectations.metrics.map_metric_provider.multicolumn_con
     multicolumn_condition_partial,
 )
 
+from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent  # noqa: E402
+from great_expectations.render.renderer.renderer import renderer  # noqa: E402
+
 from contracts import Contract, catalog  # noqa: E402
 from assets.validate import identifiers, rules  # noqa: E402
 
@@ -121,44 +124,86 @@ class RowsPassCreditRule(MulticolumnMapMetricProvider):
         return pd.Series(~rule.mask(column_list), index=column_list.index)
 
 
+# ---- how the custom expectations read in Data Docs -------------------------------------------------
+def _zh_text(template: str, params: dict) -> list[RenderedStringTemplateContent]:
+    return [RenderedStringTemplateContent(
+        content_block_type="string_template",
+        string_template={"template": template, "params": params,
+                         "styling": {"params": {k: {"classes": ["badge", "badge-secondary"]} for k in params}}},
+    )]
+
+
+class _ZhColumnRendering:
+    """Prescriptive text in Chinese for a custom column check (GE's fallback prints the raw call).
+    The rule id and the contract's message are added in front by docs_site's renderers."""
+
+    zh_description: ClassVar[str] = ""
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
+        kw = configuration.kwargs if configuration is not None else {}
+        params = {"column": kw.get("column") or ""}
+        template = "字段 $column：" + cls.zh_description
+        cond = kw.get("row_condition")
+        if isinstance(cond, dict):  # GE 1.24 stores {"type": "pass_through", "pass_through_filter": ...}
+            cond = cond.get("pass_through_filter") or str(cond)
+        if cond:
+            params["row_condition"] = str(cond)
+            template += "（仅当 $row_condition）"
+        return _zh_text(template, params)
+
+
 # ---- expectations ------------------------------------------------------------------------------
-class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidUscc(_ZhColumnRendering, ColumnMapExpectation):
     """统一社会信用代码 GB 32100-2015 (python-stdnum)."""
+
+    zh_description: ClassVar[str] = "统一社会信用代码校验位正确（GB 32100）"
 
     map_metric = "column_values.credit_valid_uscc"
     success_keys: ClassVar[Tuple[str, ...]] = ("mostly",)
 
 
-class ExpectColumnValuesToBeValidRic(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidRic(_ZhColumnRendering, ColumnMapExpectation):
     """居民身份证号码 GB 11643-1999 (python-stdnum, 15-digit and lenient area; see identifiers.py)."""
+
+    zh_description: ClassVar[str] = "居民身份证号码校验位正确（GB 11643）"
 
     map_metric = "column_values.credit_valid_ric"
     success_keys: ClassVar[Tuple[str, ...]] = ("mostly",)
 
 
-class ExpectColumnValuesToBeValidOrgCode(ColumnMapExpectation):
+class ExpectColumnValuesToBeValidOrgCode(_ZhColumnRendering, ColumnMapExpectation):
     """组织机构代码 GB 11714 check character."""
+
+    zh_description: ClassVar[str] = "组织机构代码校验位正确（GB 11714）"
 
     map_metric = "column_values.credit_valid_org_code"
     success_keys: ClassVar[Tuple[str, ...]] = ("mostly",)
 
 
-class ExpectColumnValuesToHaveKnownUsccDivision(ColumnMapExpectation):
+class ExpectColumnValuesToHaveKnownUsccDivision(_ZhColumnRendering, ColumnMapExpectation):
     """USCC positions 3–8 in the MCA province/prefecture list (valid USCCs only)."""
+
+    zh_description: ClassVar[str] = "统一社会信用代码中的行政区划代码存在"
 
     map_metric = "column_values.credit_known_uscc_division"
     success_keys: ClassVar[Tuple[str, ...]] = ("mostly",)
 
 
-class ExpectColumnValuesToBeIsoDates(ColumnMapExpectation):
+class ExpectColumnValuesToBeIsoDates(_ZhColumnRendering, ColumnMapExpectation):
     """A real day written YYYY-MM-DD."""
+
+    zh_description: ClassVar[str] = "日期为真实日期，格式 YYYY-MM-DD"
 
     map_metric = "column_values.credit_iso_date"
     success_keys: ClassVar[Tuple[str, ...]] = ("mostly",)
 
 
-class ExpectColumnValuesToBeDecimalText(ColumnMapExpectation):
+class ExpectColumnValuesToBeDecimalText(_ZhColumnRendering, ColumnMapExpectation):
     """Text that reads as a finite decimal (an integer when ``integer``)."""
+
+    zh_description: ClassVar[str] = "取值为数字"
 
     integer: bool = False
     map_metric = "column_values.credit_decimal_text"
@@ -173,6 +218,13 @@ class ExpectRowsToPassCreditRule(MulticolumnMapExpectation):
     ignore_row_if: Literal["all_values_are_missing", "any_value_is_missing", "never"] = "never"
     map_metric = "multicolumn_values.credit_rule"
     success_keys: ClassVar[Tuple[str, ...]] = ("mostly", "feed", "rule_id")
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
+        kw = configuration.kwargs if configuration is not None else {}
+        columns = [c for c in kw.get("column_list") or [] if not str(c).startswith("_")]
+        return _zh_text("合同规则 $rule_id，涉及字段：$columns", {"rule_id": kw.get("rule_id") or "", "columns": "、".join(columns) or "—"})
 
 
 CUSTOM_EXPECTATIONS = [

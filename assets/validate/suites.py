@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import time
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -39,12 +37,17 @@ from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuil
 from contracts import Condition, Contract  # noqa: E402
 from warehouse.layout import DataDir  # noqa: E402
 
-from assets.validate import docs_state  # noqa: E402
+from assets.validate import docs_site, docs_state  # noqa: E402
 from assets.validate import expectations as cx  # noqa: E402
 from assets.validate.rules import CompiledRule, compile_rules  # noqa: E402
 
 LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra"]
 SITE_NAME = "credit_docs"
+# What a Data Docs result keeps: counts plus a bounded sample of failing values (masked) and their
+# row positions. The row-level outcome is in validated/ (quarantine is by index), so no full
+# unexpected lists, no whole rows and no index queries are computed or stored.
+DOCS_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 10,
+                      "include_unexpected_rows": False, "return_unexpected_index_query": False}
 DATASOURCE = "credit_frames"
 
 
@@ -159,9 +162,10 @@ def _site_config(layout: DataDir) -> dict[str, Any]:
     return {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(layout.data_docs)},
-        "site_index_builder": {"class_name": "CreditSiteIndexBuilder", "module_name": __name__},
-        # we never profile: no profiling section to list and filter every night
-        "site_section_builders": {"profiling": "None"},
+        "site_index_builder": {"class_name": "CreditSiteIndexBuilder", "module_name": __name__,
+                               "view": docs_site.index_view()},
+        # offline assets, Chinese text, rule ids + messages; no profiling section (we never profile)
+        "site_section_builders": docs_site.section_builders(),
     }
 
 
@@ -188,6 +192,7 @@ def get_context(data_dir: str | Path):
         changed = True
     if changed:
         context.variables.save()
+    docs_site.guard_store(context)  # nothing unmasked reaches reports/gx or a page
     return context
 
 
@@ -420,11 +425,12 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
 
     layout = DataDir(data_dir)
     index = layout.data_docs / "index.html"
-    started = time.time() - 1  # file systems with coarse mtimes: pages written this build are newer
     context = get_context(data_dir)
     root = Path(context.root_directory)
     state = docs_state.load(root)
-    full = not index.exists() or not docs_state.state_path(root).exists()
+    fingerprint = docs_state.fingerprint(contracts)
+    # first build, or suites/templates/renderers changed: every page is rendered once again
+    full = not index.exists() or not docs_state.state_path(root).exists() or state["fingerprint"] != fingerprint
 
     compiled, stored_suites = _sync_suites(context, contracts, state)
     new_keys = [_store(context, res, state) for res in results]
@@ -448,7 +454,7 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
                 suite = compiled[feed]
                 vd = _definition(context, contracts[feed], suite)
                 res = vd.run(batch_parameters={"dataframe": frame}, run_id=run_id,
-                             result_format={"result_format": "SUMMARY"})
+                             result_format=DOCS_RESULT_FORMAT)
                 key = ValidationResultIdentifier(
                     expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
                     run_id=run_id,
@@ -477,36 +483,11 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
         # nothing new to render (an empty list would mean "everything"): rebuild the index only
         context.build_data_docs(site_names=[SITE_NAME], resource_identifiers=[
             ExpectationSuiteIdentifier(name=next(iter(compiled.values())).name)])
-    _localise_pages(layout.data_docs, since=started)
-    state["fingerprint"] = docs_state.fingerprint(contracts)
+    docs_site.install_static(layout.data_docs)
+    state["fingerprint"] = fingerprint
     docs_state.save(root, state)
     assert index.exists(), index
     return index
-
-
-_REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets\.s3[^\"')\s]*")
-
-
-def _localise_pages(site: Path, since: float) -> int:
-    """Point the pages GE just wrote at the site's own logo instead of GE's hosted one.
-
-    GE's templates load their logo from a public bucket with the data context id in the query
-    string: a request to the internet every time a data officer opens a page. The site ships the
-    same image under static/images/. Only pages written by this build are touched (retention keeps
-    the site bounded). Styles still come from public CDNs; offline, pages render unstyled but whole.
-    """
-    logo = site / "static" / "images" / "logo-long.png"
-    changed = 0
-    for page in site.rglob("*.html"):
-        if page.stat().st_mtime < since:
-            continue
-        text = page.read_text(encoding="utf-8")
-        local = os.path.relpath(logo, page.parent).replace(os.sep, "/")
-        new = _REMOTE_LOGO.sub(local, text)
-        if new != text:
-            page.write_text(new, encoding="utf-8")
-            changed += 1
-    return changed
 
 
 def _batch_identifier(result, feed: str) -> str:
