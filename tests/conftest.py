@@ -3,9 +3,14 @@ files; fixtures that several stages need belong here."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Partitions start at $CREDIT_ETL_FIRST_DAY (default: first day of last month); the tests use
+# fixed days in 2026, so they pin the start before any Dagster definition is imported.
+os.environ.setdefault("CREDIT_ETL_FIRST_DAY", "2026-01-01")
 
 from contracts import CONTRACTS_DIR, load_contracts, load_registry
 

@@ -18,14 +18,31 @@ REPO = Path(__file__).resolve().parents[1]
 CST = ZoneInfo("Asia/Shanghai")
 
 
-def test_definitions_load_and_validate():
+STAGES = ("received_rows", "validated_rows", "warehouse_records", "daily_metrics")
+
+
+def test_definitions_load_and_validate_with_an_asset_per_feed_and_stage():
+    from contracts import load_contracts
+
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {
-        "received_rows", "validated_rows", "warehouse_records", "daily_metrics",
-        "feedback_workbooks", "data_docs", "monthly_indicators",
-    }
+    feeds = list(load_contracts())  # generated from the contracts, not listed by hand
+    assert len(feeds) >= 5
+    assert keys == {f"{f}/{s}" for f in feeds for s in STAGES} | {"feedback_workbooks", "data_docs", "monthly_indicators"}
+    # each feed's lineage stands on its own: received → validated → loaded → measured
+    for feed in feeds:
+        for up, down in zip(STAGES, STAGES[1:]):
+            parents = {p.to_user_string() for p in graph.get(dg.AssetKey([feed, down])).parent_keys}
+            assert parents == {f"{feed}/{up}"}, (feed, down, parents)
+    docs_parents = {p.to_user_string() for p in graph.get(dg.AssetKey("data_docs")).parent_keys}
+    assert docs_parents == {f"{f}/validated_rows" for f in feeds}
+
+
+def test_a_night_stays_one_step_per_stage():
+    job = defs.resolve_job_def("nightly_collection")
+    steps = sorted(node.name for node in job.graph.node_defs)
+    assert steps == sorted([*STAGES, "feedback_workbooks", "data_docs"])
 
 
 def test_dagster_cli_validates_the_code_location(tmp_path):
@@ -41,32 +58,60 @@ def test_dagster_cli_validates_the_code_location(tmp_path):
 
 def test_every_asset_explains_itself():
     for asset in ALL_ASSETS:
-        spec = next(iter(asset.specs))
-        assert spec.description and any("\u4e00" <= ch <= "\u9fff" for ch in spec.description), spec.key
-        assert spec.owners, spec.key
-        assert spec.kinds, spec.key
-        assert spec.group_name in {"ingest", "validate", "load", "measure", "publish", "export"}, spec.key
+        for spec in asset.specs:
+            assert spec.description and any("\u4e00" <= ch <= "\u9fff" for ch in spec.description), spec.key
+            assert spec.owners, spec.key
+            assert spec.kinds, spec.key
+            assert spec.group_name in {"ingest", "validate", "load", "measure", "publish", "export"}, spec.key
 
 
-def test_duckdb_writers_share_one_pool_and_checks_sit_next_to_assets():
-    by_key = {next(iter(a.specs)).key.to_user_string(): a for a in ALL_ASSETS}
+def test_duckdb_writers_share_one_pool_and_checks_sit_next_to_each_feeds_asset():
+    from contracts import load_contracts
+
+    by_op = {a.op.name: a for a in ALL_ASSETS}
     for name in ("received_rows", "warehouse_records", "daily_metrics"):
-        assert by_key[name].op.pool == "duckdb_writer", name
+        assert by_op[name].op.pool == "duckdb_writer", name
     checks = {(c.asset_key.to_user_string(), c.name, c.blocking) for a in ALL_ASSETS for c in a.check_specs}
-    assert ("validated_rows", "rows_conserved", True) in checks
-    assert ("warehouse_records", "loaded_equals_passed", True) in checks
-    assert ("validated_rows", "compliance_rate_100", False) in checks
-    assert ("received_rows", "every_file_readable", False) in checks
+    for feed in load_contracts():
+        assert (f"{feed}/validated_rows", "rows_conserved", True) in checks
+        assert (f"{feed}/warehouse_records", "loaded_equals_passed", True) in checks
+        assert (f"{feed}/validated_rows", "compliance_rate_100", False) in checks
+        assert (f"{feed}/received_rows", "every_file_readable", False) in checks
+        assert (f"{feed}/daily_metrics", "calendar_not_provisional", False) in checks
 
 
-def test_instance_config_turns_telemetry_off_and_limits_duckdb_writers(tmp_path):
-    (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    instance = dg.DagsterInstance.from_config(str(tmp_path))
+def test_instance_config_turns_telemetry_and_the_community_popup_off_and_limits_duckdb_writers(tmp_path):
+    from pipelines.instance import get_instance
+
+    # a fresh instance, created the way `credit-etl ui/run/demo` create it
+    instance = get_instance(tmp_path)
     try:
+        assert (tmp_path / "dagster_home" / "dagster.yaml").read_text() == (REPO / "dagster.yaml").read_text()
         assert instance.get_settings("telemetry") == {"enabled": False}
+        assert instance.get_settings("nux") == {"enabled": False}
+        assert instance.nux_enabled is False  # what the webserver asks before showing the pop-up
         assert instance.get_settings("concurrency")["pools"]["default_limit"] == 1
     finally:
         instance.dispose()
+
+
+def test_partitions_start_at_the_configured_first_day(tmp_path):
+    from datetime import date
+
+    from assets.partitions import FIRST_DAY_ENV, first_day
+
+    assert first_day({FIRST_DAY_ENV: "2026-03-01"}) == date(2026, 3, 1)
+    # unset: the first day of the previous month (the month `credit-etl demo` generates)
+    assert first_day({}, today=date(2026, 11, 29)) == date(2026, 10, 1)
+    assert first_day({}, today=date(2026, 1, 5)) == date(2025, 12, 1)
+    with pytest.raises(ValueError, match=FIRST_DAY_ENV):
+        first_day({FIRST_DAY_ENV: "2026/03/01"})
+    # the code location honours it in a fresh process: no partitions before the first day
+    code = ("from assets.partitions import daily_partitions as d, monthly_partitions as m;"
+            "print(d.get_first_partition_key(), m.get_first_partition_key())")
+    env = dict(os.environ, CREDIT_ETL_FIRST_DAY="2026-09-15")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2026-09-15", "2026-09-01"]
 
 
 def test_nightly_schedule_targets_the_previous_received_day():

@@ -5,6 +5,7 @@ from datetime import date
 
 import dagster as dg
 
+from assets.feeds import stage_keys
 from assets.metadata import counts_metadata
 from assets.partitions import OWNERS, daily_partitions, monthly_partitions
 from assets.publish.export import write_export
@@ -15,7 +16,7 @@ from warehouse.resource import WarehouseResource
 @dg.asset(
     name="feedback_workbooks",
     group_name="publish",
-    deps=["validated_rows"],
+    deps=stage_keys("validated_rows"),
     partitions_def=daily_partitions,
     kinds={"excel"},
     owners=OWNERS,
@@ -39,7 +40,7 @@ def feedback_workbooks(context: dg.AssetExecutionContext, warehouse: WarehouseRe
 @dg.asset(
     name="data_docs",
     group_name="publish",
-    deps=["validated_rows"],
+    deps=stage_keys("validated_rows"),
     partitions_def=daily_partitions,
     kinds={"great_expectations", "html"},
     owners=OWNERS,
@@ -58,7 +59,7 @@ def data_docs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
 @dg.asset(
     name="monthly_indicators",
     group_name="export",
-    deps=["daily_metrics"],
+    deps=stage_keys("daily_metrics"),
     partitions_def=monthly_partitions,
     kinds={"excel", "csv"},
     owners=OWNERS,
