@@ -74,10 +74,14 @@ def test_ui_serves_the_code_location_on_the_persistent_instance(ui):
             break
         time.sleep(1)
     groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
-    assert groups.get("received_rows") == "ingest"
+    assert groups.get("penalties/received_rows") == "ingest"
+    assert groups.get("penalties/daily_metrics") == "measure"
     assert groups.get("monthly_indicators") == "export"
     assert (data_dir / "dagster_home" / "dagster.yaml").exists()
     assert "telemetry" in (data_dir / "dagster_home" / "dagster.yaml").read_text()
+    # the instance the webserver serves says: no community/newsletter pop-up
+    data = _graphql(base, "{ instance { hasInfo } shouldShowNux }")
+    assert data["data"]["shouldShowNux"] is False, data
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (CI installs Debian's chromium)")
@@ -97,6 +101,69 @@ def test_headless_browser_shows_the_asset_graph(ui, tmp_path):
     dom = subprocess.run(
         [CHROMIUM, *flags, "--dump-dom", f"{base}/assets"], capture_output=True, text=True, timeout=120
     ).stdout
-    assert "received_rows" in dom and "validated_rows" in dom
+    assert "received_rows" in dom and "validated_rows" in dom and "penalties" in dom
     subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", f"{base}/assets"], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def _port_free(port: int) -> bool:
+    """Nobody listens on the port: a new server (which sets SO_REUSEADDR, as uvicorn does) can
+    bind and listen. Closed connections in TIME_WAIT do not count."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_ui_stops_its_whole_process_tree_on_a_signal(tmp_path, sig):
+    """A service manager (or Ctrl+C) stops `credit-etl ui`: webserver, daemon and code servers go
+    with it and the port is free again. The signal goes to the credit-etl process only."""
+    import psutil
+
+    port = _free_port()
+    tree: list = []
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "--data-dir", str(tmp_path), "ui", "--port", str(port)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            assert proc.poll() is None, "credit-etl ui exited early"
+            tree = psutil.Process(proc.pid).children(recursive=True)
+            names = " ".join(" ".join(p.cmdline()) for p in tree if p.is_running())
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+                    pass
+                if "dagster-daemon" in names or "daemon" in names:
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("the Dagster UI (webserver and daemon) did not start within 120 s")
+        assert len(tree) >= 2 and not _port_free(port)
+
+        os.kill(proc.pid, sig)  # the parent only, as systemd's KillMode=mixed or a shell's kill would
+        assert proc.wait(timeout=60) == 0
+        _gone, alive = psutil.wait_procs(tree, timeout=30)
+        assert alive == [], [" ".join(p.cmdline()) for p in alive]
+        for _ in range(20):
+            if _port_free(port):
+                break
+            time.sleep(0.5)
+        assert _port_free(port), f"port {port} still bound"
+    finally:  # a failing run must not leave servers behind (only the processes this test started)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in tree:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
