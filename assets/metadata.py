@@ -1,7 +1,9 @@
 """Metadata every stage attaches to its materialisations, so the Dagster UI explains a night.
 
 Row counts go under ``dagster/row_count`` and column lists under ``dagster/column_schema``,
-the keys the UI understands; per-feed and per-department breakdowns are plain JSON.
+the keys the UI understands. Each feed has its own assets (``assets/feeds.py``), and rates and
+per-department figures are separate numeric entries (``合规率``, ``合规率/<部门代码>`` …), never JSON
+blobs, so the UI plots each of them over the partitions.
 """
 
 from __future__ import annotations

@@ -145,8 +145,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_check(args.file, args.feed, fmt=args.format, received=args.received)
     if cmd == "run":
+        from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
         from pipelines.nightly import run_night
 
+        if args.date.isoformat() < FIRST_DAY:
+            print(f"{args.date} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
+                  f"{args.date} is before the first partition day {FIRST_DAY}; set {FIRST_DAY_ENV} earlier",
+                  file=sys.stderr)
+            return 2
         result = run_night(data_dir, args.date)
         print(result.describe())
         # an error-severity check (e.g. an unreadable delivery) needs an officer even when the

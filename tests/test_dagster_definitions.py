@@ -166,3 +166,13 @@ def test_inbox_sensor_requests_each_new_received_day_once(tmp_path, monkeypatch)
 def test_resources_follow_the_configured_data_dir(data_dir):
     resources = build_definitions(data_dir).resources
     assert str(resources["warehouse"].layout.root) == data_dir
+
+
+def test_run_before_the_first_partition_day_says_how_to_reach_it(tmp_path, capsys):
+    from assets.partitions import FIRST_DAY
+    from pipelines.cli import main
+
+    assert FIRST_DAY == os.environ["CREDIT_ETL_FIRST_DAY"]
+    assert main(["--data-dir", str(tmp_path), "run", "--date", "2025-12-31"]) == 2
+    err = capsys.readouterr().err
+    assert "CREDIT_ETL_FIRST_DAY" in err and "早于分区起始日" in err
