@@ -370,6 +370,17 @@ class CreditSiteIndexBuilder(DefaultSiteIndexBuilder):
             docs_state.save(root, state)
 
 
+def _remask_stored(context) -> int:
+    """Store every kept result again so the masking store guard (``docs_site.guard_store``)
+    masks results written by a version without it; runs with a full rebuild only (bounded by
+    the retention of ``docs_state.RETENTION_DAYS`` days)."""
+    store = context.validation_results_store
+    keys = store.list_keys()
+    for key in keys:
+        store.set(key, store.get(key))
+    return len(keys)
+
+
 def _result_day(key: ValidationResultIdentifier) -> date:
     """The received day a stored result belongs to: its run name (ISO date) when it has one,
     otherwise the day it ran (results written before run names were set)."""
@@ -433,6 +444,8 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
     full = not index.exists() or not docs_state.state_path(root).exists() or state["fingerprint"] != fingerprint
 
     compiled, stored_suites = _sync_suites(context, contracts, state)
+    if full:
+        _remask_stored(context)
     new_keys = [_store(context, res, state) for res in results]
 
     day = None
