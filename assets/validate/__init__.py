@@ -28,7 +28,9 @@ takes the quarantine from the masks and runs GE (SUMMARY format) only to feed Da
 Data Docs are built incrementally (``suites.build_data_docs``, ``docs_state.py``): per night only
 the day's validation result pages (and the pages of suites whose compiled JSON changed) are
 rendered, the index is rebuilt from a cached row per result, and validation results are kept for
-``docs_state.RETENTION_DAYS`` (62) received days. 31 nights of sample feeds, 25 rows a day: the
+``docs_state.RETENTION_DAYS`` (62) received days. ``docs_site.py`` makes the site readable
+offline and in Chinese (shipped scripts and styles, rule ids with the contracts' messages) and
+masks personal values in every stored result before it is written or rendered. 31 nights of sample feeds, 25 rows a day: the
 step went from 5 s (night 1) / 18 s (night 15) / 16 s (night 31), growing with history, to a flat
 cost set by the night's feeds (GE validating each received feed is most of it).
 """

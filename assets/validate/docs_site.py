@@ -27,7 +27,6 @@ builder's ``view``), rather than rewriting pages after the build:
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import types
@@ -222,6 +221,7 @@ def rule_label(meta: dict | None) -> RenderedStringTemplateContent | None:
         content_block_type="string_template",
         string_template={
             "template": "$rule_id $message （$severity）",
+            "tag": "div",  # a line of its own above GE's description
             "params": {"rule_id": str(meta["rule_id"]), "message": str(meta.get("message") or ""), "severity": severity},
             "styling": {"params": {
                 "rule_id": {"classes": ["badge", "badge-info", "credit-rule-id"]},
@@ -383,7 +383,3 @@ def guard_store(context) -> None:
 
     store.set = types.MethodType(masked_set, store)
     store._credit_masked = True
-
-
-def relpath(target: Path, start: Path) -> str:
-    return os.path.relpath(target, start).replace(os.sep, "/")
