@@ -43,7 +43,7 @@ from assets.validate import docs_state  # noqa: E402
 from assets.validate import expectations as cx  # noqa: E402
 from assets.validate.rules import CompiledRule, compile_rules  # noqa: E402
 
-LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra"]
+LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra", "_notes"]
 SITE_NAME = "credit_docs"
 DATASOURCE = "credit_frames"
 
