@@ -302,8 +302,12 @@ def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Cont
 
 
 def latest_received(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The last received day the warehouse holds (the default "as of" date of a figure)."""
-    return con.execute("SELECT max(received_date) FROM ingest_manifest").fetchall()[0][0]
+    """The last received day the warehouse holds (the default "as of" date of a figure): the
+    latest delivery in the manifest or night measured, whichever is later."""
+    return con.execute(
+        """SELECT max(d) FROM (SELECT max(received_date) AS d FROM ingest_manifest
+                              UNION ALL SELECT max(day) FROM metrics_daily)"""
+    ).fetchall()[0][0]
 
 
 def report_counts(
