@@ -211,5 +211,5 @@ def describe_rule(rule: Deadline) -> str:
     """Chinese description of a deadline rule, for exports."""
     if rule.kind == "working":
         return f"决定日期后第{rule.days}个工作日（决定当日不计，节假日及调休按国务院安排）内首次有效报送为及时"
-    extend = "；期限末日为法定休假日的顺延至其后第一个工作日（《民法典》第二百零三条）" if rule.extend_over_holidays else ""
+    extend = "；期限末日为法定休假日的，顺延至其后第一个工作日，依据《民法典》第二百零三条" if rule.extend_over_holidays else ""
     return f"决定日期后{rule.days}个自然日（决定当日不计{extend}）内首次有效报送为及时"
