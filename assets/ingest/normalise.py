@@ -15,6 +15,12 @@ which validation rejects as sentinels); other bare numbers such as ``2026`` are 
 because reading a year as a serial would invent a plausible wrong date. A value that matches a
 format but is not a real day (``2026-02-30``) or matches none is left exactly as received (after
 trimming) so validation can report it. Sentinels (``1900-01-01``) are converted like any date.
+
+Amounts: a decimal field with a contract ``unit`` (元/万元/亿元) converts a value explicitly
+marked with another unit to its own ("5000元" in 罚款金额（万元） → ``0.5``; "0.5万元" in
+欠费金额（元） → ``5000``) and the mapping stage notes the original text for a warning; a bare
+number is taken to be in the field's unit; a unit mark on a field without ``unit`` is left as
+received for validation to report (never silently stripped).
 """
 
 from __future__ import annotations
