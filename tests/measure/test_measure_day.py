@@ -228,6 +228,14 @@ def test_report_rate_counts_by_decision_month_as_of_the_export(dd, contracts, re
     assert report("2026-10") == ("100.00", "截至2026-11-05")
     # November: only N1 (decided in November) → 1 of 1, not 2 of 1
     assert report("2026-11") == ("100.00", "截至2026-11-05")
+    # the command line takes the as-of day too
+    from pipelines.cli import main
+
+    out = dd.root / "oct.csv"
+    assert main(["export", "--data-dir", str(dd.root), "--month", "2026-10", "--format", "csv",
+                 "--out", str(out), "--as-of", "2026-11-02"]) == 0
+    line = next(x for x in out.read_text(encoding="utf-8-sig").splitlines() if x.startswith("2026-10,scjgj,") and ",行政许可," in x)
+    assert line.endswith(",66.67,截至2026-11-02")
     # the warehouse's monthly table holds the same figures as of the last night
     m = monthly(dd)
     assert m["2026-10"][1:] == (3, 3, 1.0)
