@@ -38,11 +38,23 @@ def fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
+def second_columns(contract: Contract) -> list[tuple[Field, str]]:
+    """2016 layout: a multi-value field whose v1 header ends in 1 (处罚类别1) and that also
+    accepts the header ending in 2 (处罚类别2) is written over both columns."""
+    out = []
+    for f in contract.fields:
+        if f.multi_value_separator and f.v1_label and f.v1_label.endswith("1"):
+            second = f.v1_label[:-1] + "2"
+            if second in f.aliases:
+                out.append((f, second))
+    return out
+
+
 def headers(contract: Contract, style: str) -> list[str]:
     if style == "code":
         names = [f.code or f.label for f in contract.fields]
     elif style == "v1":
-        names = [f.v1_label or f.label for f in contract.fields] + V1_EXTRAS
+        names = [f.v1_label or f.label for f in contract.fields] + V1_EXTRAS + [h for _, h in second_columns(contract)]
     else:
         names = [f.label for f in contract.fields]
     return names
@@ -101,9 +113,19 @@ class Renderer:
         return self._spaces(v)
 
     def row(self, contract: Contract, row: Row, style: str, region_code: str, stamp: str) -> list:
-        cells = [self.cell(f, row.rec.get(f.name), f.name in row.raw) for f in contract.fields]
+        rec = dict(row.rec)
+        seconds = []
         if style == "v1":
-            cells += [region_code, stamp]
+            for f, _ in second_columns(contract):
+                parts = (rec.get(f.name) or "").split(f.multi_value_separator)
+                if f.name not in row.raw and len(parts) > 1:
+                    rec[f.name] = parts[0]  # 处罚类别1; the rest in 处罚类别2
+                    seconds.append(self.cell(f, f.multi_value_separator.join(parts[1:]), False))
+                else:
+                    seconds.append(None if self.target == "json" else "")
+        cells = [self.cell(f, rec.get(f.name), f.name in row.raw) for f in contract.fields]
+        if style == "v1":
+            cells += [region_code, stamp] + seconds
         return cells
 
 

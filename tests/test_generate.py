@@ -295,6 +295,13 @@ def test_the_issue_11_rules_are_exercised(data, truth):
     assert any(re.fullmatch(r"9[123]\w{16}", c) for c in subsidies)
     assert any(c.endswith(("合作社", "家庭农场", "有限公司")) for c in subsidies)
     assert "未缴清" in cells
+    # the 2016 layout's second category column (处罚类别2) carries the further categories
+    v1 = [p for p in (data / "inbox").rglob("*.csv") if "penalties" in p.parts and "jtysj" in p.parts]
+    table = [row for p in v1 for row in csv.reader(io.StringIO(p.read_bytes().decode("gbk")))]
+    heads = [r for r in table if "处罚类别2" in r]
+    assert heads
+    col = heads[0].index("处罚类别2")
+    assert any(len(r) > col and r[col].strip() for r in table if r not in heads)
     # decisions of one month received in the next (the 上报率 case) and decisions before 2026-04-01
     dated = [r for r in truth if r["decision_date"] and r["feed"] not in ("declarations", "repairs")]
     assert any(r["decision_date"][:7] != r["received_date"][:7] for r in dated)
