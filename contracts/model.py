@@ -20,6 +20,12 @@ Severity = Literal["error", "warning"]
 
 SNAKE = r"^[a-z][a-z0-9_]*$"
 
+# Amount units a cell may be marked with, in yuan. A field with ``unit`` set converts a value
+# explicitly marked with another of these units to its own unit (with a warning naming the
+# original text); a bare number is taken to be in the field's unit.
+UNIT_FACTORS = {"元": 1, "万元": 10_000, "亿元": 100_000_000}
+Unit = Literal["元", "万元", "亿元"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -34,14 +40,15 @@ class Condition(_Strict):
     not_in: list[str] | None = None
     contains_any: list[str] | None = None  # for multi-value fields: any listed value present
     subset_of: list[str] | None = None  # for multi-value fields: every value is one of these
+    at_least: float | None = None  # numeric fields: value >= at_least
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _one_test(self) -> "Condition":
-        tests = [self.equals, self.in_, self.not_in, self.contains_any, self.subset_of]
+        tests = [self.equals, self.in_, self.not_in, self.contains_any, self.subset_of, self.at_least]
         if sum(t is not None for t in tests) != 1:
-            raise ValueError("a condition needs exactly one of: equals, in, not_in, contains_any, subset_of")
+            raise ValueError("a condition needs exactly one of: equals, in, not_in, contains_any, subset_of, at_least")
         return self
 
 
@@ -51,6 +58,38 @@ class Identifier(_Strict):
     severity: Severity = "error"
 
 
+class CodeTable(_Strict):
+    """A code table a department's system uses for an enum field ("1" -> 有效), with its source.
+
+    Code tables differ between provinces and systems, so none is guessed: a code not in the
+    table is refused (enum rule) until the deployment adds the table it actually receives."""
+
+    source: str  # the standard or local code table the codes come from
+    codes: dict[str, str]
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "CodeTable":
+        if not self.source.strip():
+            raise ValueError("a code table needs its source")
+        return self
+
+
+class InferRule(_Strict):
+    """One way to infer a missing column's value from another field of the same row."""
+
+    field: str  # the row's value of this field must be filled
+    prefix: str | None = None  # ... and start with this prefix, when given
+    value: str  # the inferred value
+
+
+class Inference(_Strict):
+    """How to fill a field whose column a delivery lacks entirely (first matching rule wins);
+    every inferred cell carries the warning ``<field>.inferred``."""
+
+    basis: str  # why inferring is acceptable (which real files lack the column)
+    rules: list[InferRule]
+
+
 class Field(_Strict):
     name: Annotated[str, PydField(pattern=SNAKE)]
     label: str  # Chinese name as in the national standard
@@ -58,12 +97,15 @@ class Field(_Strict):
     aliases: list[str] = []  # older (2016) header names and common variants
     v1_label: str | None = None  # the 2016 ("v1") standard's header, when it differs from label
     type: FieldType = "string"
-    national: bool = True  # part of the national layout (false: provincial/local extension)
+    # part of the layout the contract follows (the national standard for 双公示, else the local
+    # catalog); false: a provincial/local extension. Unset: part of the layout.
+    national: bool | None = None
     required: bool = False
     required_when: Condition | None = None
     empty_when: Condition | None = None  # must be empty, e.g. USCC for 自然人
     enum: list[str] | None = None
     enum_aliases: dict[str, str] = {}  # accepted spellings/codes -> canonical enum value ("1" -> 有效)
+    code_table: CodeTable | None = None  # codes a system sends for the enum values, with source
     enum_allow_prefix: list[str] = []  # e.g. "其他-" admits 其他-<name>
     pattern: str | None = None  # regular expression the normalised value must match
     multi_value_separator: str | None = None  # e.g. 处罚类别 "罚款;没收违法所得"
@@ -72,11 +114,13 @@ class Field(_Strict):
     max_length: int | None = None
     minimum: float | None = None
     maximum: float | None = None
+    unit: Unit | None = None  # amount unit of a decimal field (元/万元): marked values are converted
     not_future: bool = False  # a date may not lie after the day the row was received
     long_term_sentinel: str | None = None  # e.g. 2099-12-31 means 长期 and is allowed
     privacy: PrivacyClass = "public"
     # how a personal value is masked wherever it is shown (warehouse.masking); inferred when unset
     mask: Literal["id", "account", "phone", "address"] | None = None
+    infer_when_missing: Inference | None = None  # a delivery without this column: infer per row
     description: str = ""
     example: str | None = None
 
@@ -86,9 +130,17 @@ class Field(_Strict):
             raise ValueError("use either required or required_when, not both")
         if self.enum is not None and len(set(self.enum)) != len(self.enum):
             raise ValueError("enum has duplicate values")
-        for alias, target in self.enum_aliases.items():
+        for alias, target in self.all_enum_aliases.items():
             if not self.enum or target not in self.enum:
-                raise ValueError(f"enum_aliases maps {alias!r} to {target!r}, which is not in enum")
+                raise ValueError(f"enum_aliases/code_table maps {alias!r} to {target!r}, which is not in enum")
+        if self.code_table and set(self.code_table.codes) & set(self.enum_aliases):
+            raise ValueError("a code is both in enum_aliases and code_table")
+        if self.unit and self.type != "decimal":
+            raise ValueError("unit applies only to decimal fields")
+        if self.infer_when_missing:
+            for r in self.infer_when_missing.rules:
+                if not self.enum or r.value not in self.enum:
+                    raise ValueError(f"infer_when_missing value {r.value!r} is not in enum")
         if self.pattern:
             try:
                 re.compile(self.pattern)
@@ -99,6 +151,11 @@ class Field(_Strict):
         if (self.minimum is not None or self.maximum is not None) and self.type not in ("decimal", "integer"):
             raise ValueError("minimum/maximum apply only to decimal or integer fields")
         return self
+
+    @property
+    def all_enum_aliases(self) -> dict[str, str]:
+        """Accepted spellings plus the code table's codes -> canonical enum value."""
+        return {**self.enum_aliases, **(self.code_table.codes if self.code_table else {})}
 
     @property
     def header_names(self) -> list[str]:
@@ -120,6 +177,13 @@ class DisplayTier(_Strict):
 class DisplayRegime(_Strict):
     effective_from: date
     tiers: list[DisplayTier]
+    basis: str  # the rule that sets these ranges
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "DisplayRegime":
+        if not self.basis.strip():
+            raise ValueError("a display regime needs its basis")
+        return self
 
 
 class DisplayPolicy(_Strict):
@@ -140,7 +204,24 @@ class DisplayPolicy(_Strict):
 class Deadline(_Strict):
     days: Annotated[int, PydField(gt=0)]
     kind: Literal["working", "calendar"]
-    basis: str = ""  # the document the rule comes from
+    basis: str  # the document the rule comes from (required: say where each feed's deadline is set)
+    # calendar kind: a period whose last day is a statutory holiday ends on the first day after
+    # the holiday (民法典 第二百零三条); working-day deadlines skip holidays anyway
+    extend_over_holidays: bool = True
+
+    @model_validator(mode="after")
+    def _sourced(self) -> "Deadline":
+        if not self.basis.strip():
+            raise ValueError("a deadline needs its basis (the document that sets it)")
+        return self
+
+
+class PublicLimit(_Strict):
+    """Longest time a record is shown publicly, counted from a date field of the record."""
+
+    months: Annotated[int, PydField(gt=0)]
+    from_field: str
+    basis: str
 
 
 class Rule(_Strict):
@@ -154,15 +235,24 @@ class Rule(_Strict):
         "display_period",  # 公示截止期 within its tier's range (see display policy)
         "unique_key",  # business key unique within one delivery
         "not_greater",  # fields[0] <= sum of fields[1:] (with `minus` fields subtracted)
+        "requires_any",  # at least one group of `any_of` holds entirely (e.g. a listing threshold)
     ]
     fields: list[str] = []
     when: Condition | None = None
+    any_of: list[list[Condition]] = []  # requires_any: groups of conditions, all of a group must hold
     prefix: str | None = None
     category_field: str | None = None
     category_value: str | None = None
     minus: list[str] = []
     severity: Severity = "error"
     message: str  # Chinese, for a department clerk
+    basis: str = ""  # the rule's source, when it is not the national standard
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Rule":
+        if self.kind == "requires_any" and (not self.any_of or not self.fields):
+            raise ValueError(f"{self.id}: requires_any needs any_of groups and the fields it reports on")
+        return self
 
 
 class Contract(_Strict):
@@ -173,6 +263,9 @@ class Contract(_Strict):
     role: Literal["records", "ledger", "repair"] = "records"
     category: str = ""
     legal_basis: str
+    # the national field standard the layout follows (双公示: 发改办财金〔2018〕790号); empty for
+    # feeds defined by local catalogs only, whose fields are then not marked 国标
+    standard: str = ""
     catalog_item: str = ""
     enabled: bool = True
     business_key: list[str]
@@ -182,6 +275,7 @@ class Contract(_Strict):
     status_field: str | None = None  # 当前状态 / 公示状态
     revoked_values: list[str] = []  # values of status_field that end publication
     display: DisplayPolicy | None = None
+    public_limit: PublicLimit | None = None  # longest public display, from a date of the record
     fields: list[Field]
     rules: list[Rule] = []
     description: str = ""
@@ -220,9 +314,20 @@ class Contract(_Strict):
                 need(f.identifier.when.field, f"field {f.name!r} identifier.when")
             if f.type == "date" and f.long_term_sentinel and not re.match(r"^\d{4}-\d{2}-\d{2}$", f.long_term_sentinel):
                 raise ValueError(f"field {f.name!r} long_term_sentinel must be YYYY-MM-DD")
+        for f in self.fields:
+            if f.infer_when_missing:
+                for ir in f.infer_when_missing.rules:
+                    need(ir.field, f"field {f.name!r} infer_when_missing")
+        if self.public_limit:
+            need(self.public_limit.from_field, "public_limit.from_field")
+            if self.field(self.public_limit.from_field).type != "date":
+                raise ValueError("public_limit.from_field must be a date field")
         for r in self.rules:
             for n in r.fields + r.minus:
                 need(n, f"rule {r.id}")
+            for group in r.any_of:
+                for c in group:
+                    need(c.field, f"rule {r.id} any_of")
             need(r.category_field, f"rule {r.id}")
             if r.when:
                 need(r.when.field, f"rule {r.id} when")
@@ -249,7 +354,13 @@ class Contract(_Strict):
 
     @property
     def national_fields(self) -> list[Field]:
-        return [f for f in self.fields if f.national]
+        """Fields of the layout the contract follows (what templates carry): every field not
+        marked ``national: false``. Whether that layout is a national standard: ``is_national``."""
+        return [f for f in self.fields if f.national is not False]
+
+    def is_national(self, f: Field) -> bool:
+        """A field of a national standard (国标): the contract names one and the field is in it."""
+        return bool(self.standard) and f.national is not False
 
     @property
     def personal_fields(self) -> list[str]:

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
     p.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="格式 / format")
     p.add_argument("--out", type=Path, default=None, help="输出文件 / output file (default under reports/exports)")
+    p.add_argument("--as-of", type=_date, default=None, dest="as_of",
+                   help="上报率的数据截止日 / 上报率 counts records received up to this day (default: last received day)")
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
@@ -165,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "export":
         from assets.publish.export import write_export
 
-        path = write_export(data_dir, args.month, fmt=args.format, out=args.out)
+        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of)
         print(f"已导出 / exported: {path}")
         return 0
     if cmd == "ui":

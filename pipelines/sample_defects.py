@@ -15,7 +15,7 @@ from typing import Callable
 
 from contracts.model import Contract, Field
 from pipelines import sample_ids as ids
-from pipelines.sample_oracle import display_range, holds, parse_date, parse_num
+from pipelines.sample_oracle import display_range, holds, parse_date, parse_num, row_errors
 
 Record = dict[str, str | None]
 
@@ -30,6 +30,8 @@ class Row:
     defect: str = ""
     intended: frozenset[str] = frozenset()
     duplicate_of: "Row | None" = None
+    decided: date | None = None  # the intended decision date (the ledger counts by its month)
+    resend: bool = False  # a later version of an earlier record (e.g. arrears now paid)
 
 
 def _referenced(contract: Contract) -> set[str]:
@@ -168,7 +170,9 @@ def out_of_range(rng, contract, row):
     row.rec[f.name] = "0" if f.minimum > 0 else "-" + (row.rec[f.name] or "1").lstrip("-")
     if row.rec[f.name] in ("-0", "-0.0", "-0.00"):
         row.rec[f.name] = "-1"
-    return {f"{f.name}.range"}
+    # a 0 or negative amount is also below a listing threshold that reads the field
+    below = {r.id for r in _rules(contract, "requires_any") if f.name in r.fields}
+    return {f"{f.name}.range"} | (below & row_errors(contract, row.rec, row.received))
 
 
 def too_long(rng, contract, row):
@@ -245,6 +249,30 @@ def area_over_cap(rng, contract, row):
     return {r.id}
 
 
+def listing_not_met(rng, contract, row):
+    """A record below every alternative of a requires_any rule (e.g. arrears under the listing
+    threshold): each at_least field lowered below its smallest threshold, or emptied when the
+    rule does not need it."""
+    rules = [r for r in _rules(contract, "requires_any") if all(row.rec.get(n) is not None for n in r.fields)]
+    if not rules:
+        return None
+    r = rng.choice(rules)
+    limits: dict[str, float] = {}
+    for group in r.any_of:
+        for c in group:
+            if c.at_least is not None:
+                limits[c.field] = min(limits.get(c.field, c.at_least), c.at_least)
+    for name, limit in limits.items():
+        f = contract.field(name)
+        if name not in r.fields:
+            row.rec[name] = None
+        elif f.type == "integer":
+            row.rec[name] = str(max(int(limit) - 1, int(f.minimum or 0)))
+        else:
+            row.rec[name] = f"{max(limit * rng.uniform(0.2, 0.9), f.minimum or 0.01):.2f}"
+    return {r.id}
+
+
 # name -> (function, weight). "duplicate" is handled by the file assembler (needs two rows).
 DEFECTS: dict[str, tuple[Defect, int]] = {
     "missing_required": (missing_required, 14),
@@ -264,6 +292,7 @@ DEFECTS: dict[str, tuple[Defect, int]] = {
     "prefix_mismatch": (prefix_mismatch, 5),
     "display_out_of_range": (display_out_of_range, 8),
     "area_over_cap": (area_over_cap, 10),
+    "listing_not_met": (listing_not_met, 8),
     "duplicate": (None, 6),  # type: ignore[dict-item]
 }
 

@@ -8,8 +8,13 @@ HTTP departments), injects a controlled share of single defects, and writes:
 - ``truth.csv``: one line per written row (feed, dept, file, row_no, received_date,
   business_key, decision_date, valid, rule_ids, late, defect), so every later stage can be
   checked against it;
-- ``truth_declarations.csv``: what each department declared in its monthly ledger, next to
-  what was actually generated (the basis of 上报率).
+- ``truth_declarations.csv``: what each department declared in its monthly ledger (records by
+  the month of their *decision* date), next to what was actually generated (the basis of 上报率).
+  Ledgers are filed on the 1st of the following month (or the last generated day); some
+  departments declare more than they send, some fewer (a ledger mismatch: 上报率 > 100%).
+
+Records of feeds with a status field are sometimes sent again later with an ending status
+(arrears 已缴清 with the payment date, a permit 无效, a penalty 撤销): the record's later version.
 
 Output depends only on the arguments: same seed, same bytes.
 """
@@ -94,7 +99,13 @@ class _Generator:
         self.generated: Counter = Counter()  # (dept, feed, YYYY-MM) -> records (duplicate copies excluded)
         self.repairable: list[tuple[date, str, dict]] = []  # (received, feed, rec) of valid records
         self.late_share = {d.code: self.rng.choice(LATE_SHARES) for d in registry.departments}
-        self.under_reports = {d.code: self.rng.random() < 0.5 for d in registry.departments}
+        # ledger habit per department: declares more than it sends, fewer (a mismatch), or exactly
+        ledgers = {c.feed for c in contracts.values() if c.role == "ledger"}
+        keeping = [d for d in registry.departments if ledgers & set(d.feeds)]
+        habits = (["more", "fewer", "exact", "more", "exact"] * len(keeping))[: len(keeping)]
+        self.rng.shuffle(habits)
+        self.under_reports = {d.code: "exact" for d in registry.departments} | {d.code: h for d, h in zip(keeping, habits)}
+        self.endable: dict[tuple[str, str], list[tuple[date, dict]]] = {}  # (dept, feed) -> valid records
         self._candidates: dict[tuple[str, date], tuple[list[date], list[date]]] = {}
         self._ledgered: set[str] = set()
         self.declarations: list[dict] = []
@@ -115,13 +126,21 @@ class _Generator:
                     late.append(d)
             self._candidates[key] = (on, late)
         on, late = self._candidates[key]
+        if contract.display and self.rng.random() < 0.02:
+            # a backlog record decided over half a year ago (before 2026-04-01 in the demo month):
+            # judged under the display rules in force on its decision date
+            d = received - timedelta(days=self.rng.randint(200, 400))
+            while not oracle.is_workday(d):
+                d -= timedelta(days=1)
+            return d
         pool = late if (self.rng.random() < self.late_share[dept] and late) else on
         return self.rng.choice(pool or [received - timedelta(days=1)])
 
     # -- rows --------------------------------------------------------------------------
     def _row(self, contract: Contract, dept: Department, received: date) -> defects.Row:
-        rec = build(self.ctx, contract, dept, self._decided(contract, received, dept.code))
-        row = defects.Row(rec, received, set())
+        decided = self._decided(contract, received, dept.code)
+        rec = build(self.ctx, contract, dept, decided)
+        row = defects.Row(rec, received, set(), decided=decided)
         # known feeds' clean rows are re-checked (strictly) when truth is written; a feed with
         # only the generic builder may produce rows that fail, and truth must say so
         base = oracle.row_errors(contract, rec, received) if contract.feed not in BUILDERS else set()
@@ -142,9 +161,29 @@ class _Generator:
             trial = defects.Row(dict(rec), received, set())
             intended = fn(self.rng, contract, trial)
             if intended and oracle.row_errors(contract, trial.rec, received) == intended:
-                trial.defect, trial.intended = name, frozenset(intended)
+                trial.defect, trial.intended, trial.decided = name, frozenset(intended), decided
                 return trial
         return row
+
+    def _ended(self, contract: Contract, dept: Department, received: date) -> defects.Row | None:
+        """Now and then, an earlier valid record of the department sent again with the status
+        that ends its publication (已缴清 / 无效 / 撤销), fields required by it filled in."""
+        pool = self.endable.get((dept.code, contract.feed))
+        if not pool or not contract.status_field or not contract.revoked_values or self.rng.random() > 0.25:
+            return None
+        first, old = pool.pop(self.rng.randrange(len(pool)))
+        if first >= received:
+            return None
+        rec = dict(old)
+        rec[contract.status_field] = contract.revoked_values[0]
+        clock = oracle.parse_date(rec.get(contract.clock_field)) if contract.clock_field else None
+        for fl in contract.fields:
+            if rec.get(fl.name) is None and fl.type == "date" and fl.required_when and oracle.holds(fl.required_when, rec, contract):
+                lo = max(clock or first, first)
+                rec[fl.name] = (lo + timedelta(days=self.rng.randint(0, max((received - lo).days, 0)))).isoformat()
+        if oracle.row_errors(contract, rec, received):
+            return None
+        return defects.Row(rec, received, set(), resend=True)
 
     @staticmethod
     def _unique_fields(contract: Contract) -> list[str]:
@@ -154,7 +193,10 @@ class _Generator:
         for _ in range(n):
             row = self._row(f.contract, f.dept, f.received)
             f.rows.append(row)
-            self.generated[(f.dept.code, f.contract.feed, f"{f.received:%Y-%m}")] += 1
+            self.generated[(f.dept.code, f.contract.feed, f"{row.decided or f.received:%Y-%m}")] += 1
+        ended = self._ended(f.contract, f.dept, f.received)
+        if ended is not None:
+            f.rows.insert(self.rng.randint(0, len(f.rows)), ended)
         for row in [r for r in f.rows if r.defect == "duplicate"]:
             copy = defects.Row(dict(row.rec), row.received, set(row.raw), "duplicate", row.intended, duplicate_of=row)
             pos = f.rows.index(row) + 1 + self.rng.randint(0, len(f.rows) - f.rows.index(row) - 1)
@@ -215,8 +257,9 @@ class _Generator:
             self.summary.rows[contract.feed] += 1
             self.summary.defective[contract.feed] += bool(row.defect)
             self.summary.late += bool(late)
-            if contract.role == "records" and not errors and row.duplicate_of is None and clock:
+            if contract.role == "records" and not errors and row.duplicate_of is None and clock and not row.resend:
                 self.repairable.append((row.received, contract.feed, row.rec))
+                self.endable.setdefault((f.dept.code, contract.feed), []).append((row.received, row.rec))
 
     def _file_name(self, contract: Contract, dept: Department, day: date, part: int, fmt: str) -> str:
         suffix = "" if part == 0 else "_补报"
@@ -285,31 +328,36 @@ class _Generator:
                 and need <= set(self.contracts[f].field_names)}
 
     def _ledgers(self, day: date) -> None:
-        """Monthly ledger: filed on the 1st of the next month, or on the last generated day."""
+        """Monthly ledgers of the decisions made in each month, written once the walk is over
+        (a ledger declares decisions, some of which arrive only after it is filed): each is
+        received on the 1st of the following month, or on the last generated day."""
         last = self.start + timedelta(days=self.days - 1)
-        if day == last:
-            months = sorted({m for (_d, _f, m) in self.generated} | {f"{day:%Y-%m}"})
-            months = [m for m in months if m not in self._ledgered]
-        elif day.day == 1 and day > self.start:
-            months = [f"{day - timedelta(days=1):%Y-%m}"]
-        else:
+        if day != last:
             return
         ledger = next((c for c in self.contracts.values() if c.role == "ledger"), None)
         if ledger is None:
             return
+        # the walk's months and the month before (decisions arriving in the walk); a backlog
+        # record decided long ago belongs to a ledger filed long before the sample begins
+        before = self.start.replace(day=1) - timedelta(days=1)
+        months = sorted({f"{before:%Y-%m}"} | {f"{self.start + timedelta(days=i):%Y-%m}" for i in range(self.days)})
         for month in months:
             self._ledgered.add(month)
+            first = date.fromisoformat(month + "-01")
+            filed = (first + timedelta(days=32)).replace(day=1)
+            filed = filed if self.start <= filed <= last else last
             for dept in self.registry.departments:
                 if ledger.feed not in dept.feeds:
                     continue
-                f = _File(dept, ledger, day, f"{ledger.title}_{dept.name}_{month}.{dept.delivery_for(ledger.feed).format or 'csv'}")
+                f = _File(dept, ledger, filed, f"{ledger.title}_{dept.name}_{month}.{dept.delivery_for(ledger.feed).format or 'csv'}")
                 for feed in dept.feeds:
                     if self.contracts.get(feed) is None or self.contracts[feed].role != "records":
                         continue
                     made = self.generated[(dept.code, feed, month)]
-                    extra = self.rng.randint(1, 3) if self.under_reports[dept.code] and made else 0
+                    habit = self.under_reports[dept.code]
+                    extra = (self.rng.randint(1, 3) if habit == "more" else -1 if habit == "fewer" and made >= 2 else 0) if made else 0
                     rec = {"month": month, "target_feed": feed, "declared_count": str(made + extra)}
-                    f.rows.append(defects.Row(rec, day, set()))
+                    f.rows.append(defects.Row(rec, filed, set()))
                     self.declarations.append({"dept": dept.code, "target_feed": feed, "month": month,
                                               "declared_count": made + extra, "generated_count": made})
                 if f.rows:

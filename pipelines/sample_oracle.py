@@ -65,6 +65,9 @@ def holds(c: Condition | None, rec: dict[str, str | None], contract: Contract) -
         return v not in c.not_in
     if c.contains_any is not None:
         return bool(ps & set(c.contains_any))
+    if c.at_least is not None:
+        n = parse_num(v)
+        return n is not None and n >= Decimal(str(c.at_least))
     return bool(ps) and ps <= set(c.subset_of or [])
 
 
@@ -91,7 +94,10 @@ def deadline(contract: Contract, decided: date) -> date | None:
         return None
     n = contract.deadline.days
     if contract.deadline.kind == "calendar":
-        return decided + timedelta(days=n)
+        d = decided + timedelta(days=n)
+        while contract.deadline.extend_over_holidays and not is_workday(d):  # 民法典 第二百零三条
+            d += timedelta(days=1)
+        return d
     d = decided
     while n:
         d += timedelta(days=1)
@@ -175,7 +181,8 @@ def display_range(contract: Contract, rec: dict[str, str | None]) -> tuple[date,
     if decided is None:
         return None
     tiers = {t.tier: t for t in pol.regime_for(decided).tiers}
-    t = tiers.get(_tier(contract, rec))
+    # a tier the regime in force lacks (轻微 before 2026-04-01) is judged as the default tier
+    t = tiers.get(_tier(contract, rec)) or tiers.get(pol.default_tier)
     if t is None:
         return None
     return add_months(decided, t.min_months), add_months(decided, t.max_months)
@@ -211,6 +218,13 @@ def row_errors(contract: Contract, rec: dict[str, str | None], received: date) -
                 cap = sum((parse_num(rec.get(n)) or 0 for n in r.fields[1:]), Decimal(0))
                 cap -= sum((parse_num(rec.get(n)) or 0 for n in r.minus), Decimal(0))
                 fire = first > cap
+        elif r.kind == "requires_any":
+            have = all(
+                (parse_num(rec.get(n)) is not None) if contract.field(n).type in ("decimal", "integer")
+                else rec.get(n) is not None
+                for n in r.fields
+            )
+            fire = have and not any(all(holds(c, rec, contract) for c in g) for g in r.any_of)
         else:  # unique_key: see duplicate_keys
             fire = False
         if fire:

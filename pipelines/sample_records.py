@@ -62,6 +62,7 @@ CATEGORY_MIX = [
     (["罚款", "没收违法所得"], 10, True), (["通报批评"], 3, True), (["没收非法财物"], 3, True),
     (["责令停产停业"], 4, False), (["吊销许可证件"], 3, False), (["暂扣许可证件", "罚款"], 3, False),
     (["警告"], 6, True),  # second 警告 entry: 简易程序 cases are common
+    (["暂扣或者吊销许可证件", "罚款"], 2, False),  # the 2016 law's category, still in older systems
 ]
 
 
@@ -146,20 +147,22 @@ def penalty(ctx: Ctx, contract: Contract, dept: Department, decided: date) -> Re
         amount = round(rng.uniform(0.01, 2), 2)
         rec["confiscated_amount"] = wan(amount)
         content.append(f"没收违法所得及非法财物共计人民币{wan(amount * 10000)}元")
-    if {"暂扣许可证件", "吊销许可证件"} & set(cats):
+    if {"暂扣许可证件", "吊销许可证件", "暂扣或者吊销许可证件"} & set(cats):
         rec["suspended_licence"] = f"营业执照（{rec.get('subject_uscc') or '无'}）"
     content += [c for c in cats if c not in ("罚款", "没收违法所得", "没收非法财物")]
     rec["penalty_content"] = "；".join(content)
     simple = cats == ["警告"] and rng.random() < 0.6 or ("罚款" in cats and kind == "自然人" and rng.random() < 0.5)
     rec["procedure_kind"] = "简易程序" if simple else "一般程序"
     minor = simple or set(cats) <= {"警告", "通报批评"}
-    tier = "轻微" if minor else ("严重" if {"吊销许可证件", "责令停产停业"} & set(cats) else "一般")
+    tier = "轻微" if minor else ("严重" if {"吊销许可证件", "责令停产停业", "暂扣或者吊销许可证件"} & set(cats) else "一般")
     if rng.random() < 0.4 or (tier == "严重"):
         rec["severity_tier"] = tier  # otherwise the tier is inferred exactly as the policy says
     rec["decision_date"] = decided.isoformat()
     rec["penalty_valid_until"] = ("2099-12-31" if rng.random() < 0.1 else add_months(decided, rng.choice([6, 12, 36])).isoformat())
     regime = contract.display.regime_for(decided) if contract.display else None
     t = next((x for x in regime.tiers if x.tier == tier), None) if regime else None
+    if t is None and regime:  # 轻微 before 2026-04-01: that regime judges it as the default tier
+        t = next((x for x in regime.tiers if x.tier == contract.display.default_tier), None)
     if t is not None:
         months = rng.randint(t.min_months, t.max_months - 1)
         rec["display_end"] = (add_months(decided, months) + timedelta(days=rng.randint(1, 25))).isoformat()
@@ -210,8 +213,16 @@ def utility_arrears(ctx: Ctx, contract: Contract, dept: Department, decided: dat
     period = add_months(decided.replace(day=1), -rng.randint(2, 6))
     rec["billing_period"] = f"{period:%Y-%m}"
     low = 500 if kind == "自然人" else 1000
-    rec["arrears_amount"] = money(rng.uniform(low, low * 8))
-    rec["reminder_count"] = str(rng.randint(2, 5))
+    if rng.random() < 0.15:  # listed for repeated arrears (3+ episodes), whatever the amount
+        rec["arrears_count"] = str(rng.randint(3, 6))
+        rec["arrears_amount"] = money(rng.uniform(50, low * 2))
+        rec["reminder_count"] = str(rng.randint(0, 5))
+    else:
+        rec["arrears_amount"] = money(rng.uniform(low, low * 8))
+        rec["reminder_count"] = str(rng.randint(2, 5))
+        if rng.random() < 0.3:
+            rec["arrears_count"] = str(rng.randint(1, 2))
+    rec["payment_status"] = "未缴清" if rng.random() < 0.5 else None
     rec["determination_date"] = decided.isoformat()
     rec["determination_reason"] = "经两次以上催缴仍未缴纳，欠费金额达到认定标准"
     rec["determining_unit"] = dept.name
@@ -230,8 +241,19 @@ def agri_subsidy(ctx: Ctx, contract: Contract, dept: Department, decided: date) 
     rec["county"] = ctx.region
     rec["township"] = rng.choice(TOWNSHIPS)
     rec["village"] = f"{rng.choice(VILLAGES)}村{rng.randint(1, 9)}组"
-    rec["recipient_name"] = fake.name()
-    rec["recipient_id_no"] = ids.make_ric(rng, today=date(2026, 1, 1), min_age=25)
+    # 农机购置补贴 and 种粮大户补贴 also go to cooperatives (93), companies (91) and family farms
+    # registered as individual businesses (92)
+    who = "自然人" if kind == "耕地地力保护补贴" else rng.choices(["自然人", "合作社", "企业", "家庭农场"], weights=[60, 20, 10, 10])[0]
+    if who == "自然人":
+        rec["recipient_kind"] = "自然人"
+        rec["recipient_name"] = fake.name()
+        rec["recipient_id_no"] = ids.make_ric(rng, today=date(2026, 1, 1), min_age=25)
+    else:
+        village = rng.choice(VILLAGES)
+        rec["recipient_kind"] = "个体工商户" if who == "家庭农场" else "法人及非法人组织"
+        rec["recipient_name"] = {"合作社": f"{ctx.region}{village}种植专业合作社", "企业": f"重庆{fake.company_prefix()}农业发展有限公司",
+                                 "家庭农场": f"{ctx.region}{village}{fake.last_name()}家庭农场"}[who]
+        rec["recipient_uscc"] = ids.make_uscc(rng, {"合作社": "93", "企业": "91", "家庭农场": "92"}[who])
     rec["subsidy_type"] = kind
     if kind == "农机购置补贴":
         item, model, price = rng.choice([("微耕机", "1WG-4.0", 3200), ("旋耕机", "1GQN-125", 8600),

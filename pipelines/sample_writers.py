@@ -4,7 +4,8 @@ Real files differ from the catalog in ways ingest must undo, so the writers add 
 differences and nothing that changes a value's meaning: several date spellings (and real date
 cells in XLSX), enum aliases (“1” for 有效, 个体户), lower-case x in ID numbers, full-width
 characters and stray spaces in codes, old (v1) or code headers, title rows above the header,
-extra unknown columns, legacy encodings. Fields listed in ``Row.raw`` carry a deliberate defect
+extra unknown columns, legacy encodings, amounts marked with another unit ("5000元" in a 万元
+column), local status codes from the contract's code tables. Fields listed in ``Row.raw`` carry a deliberate defect
 and are written verbatim. Output bytes depend only on the rng state, so reruns are identical.
 """
 
@@ -15,12 +16,13 @@ import io
 import json
 import random
 from datetime import date
+from decimal import Decimal
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 from warehouse.files import workbook_bytes
-from contracts.model import Contract, Delivery, Field
+from contracts.model import UNIT_FACTORS, Contract, Delivery, Field
 from pipelines.sample_defects import Row
 from pipelines.sample_oracle import parse_date
 
@@ -36,11 +38,23 @@ def fullwidth(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
+def second_columns(contract: Contract) -> list[tuple[Field, str]]:
+    """2016 layout: a multi-value field whose v1 header ends in 1 (处罚类别1) and that also
+    accepts the header ending in 2 (处罚类别2) is written over both columns."""
+    out = []
+    for f in contract.fields:
+        if f.multi_value_separator and f.v1_label and f.v1_label.endswith("1"):
+            second = f.v1_label[:-1] + "2"
+            if second in f.aliases:
+                out.append((f, second))
+    return out
+
+
 def headers(contract: Contract, style: str) -> list[str]:
     if style == "code":
         names = [f.code or f.label for f in contract.fields]
     elif style == "v1":
-        names = [f.v1_label or f.label for f in contract.fields] + V1_EXTRAS
+        names = [f.v1_label or f.label for f in contract.fields] + V1_EXTRAS + [h for _, h in second_columns(contract)]
     else:
         names = [f.label for f in contract.fields]
     return names
@@ -58,7 +72,7 @@ class Renderer:
         rng = self.rng
 
         def one(part: str) -> str:
-            aliases = [k for k, t in f.enum_aliases.items() if t == part]
+            aliases = [k for k, t in f.all_enum_aliases.items() if t == part]
             return rng.choice(aliases) if aliases and rng.random() < 0.15 else part
 
         if f.multi_value_separator:
@@ -81,6 +95,11 @@ class Renderer:
             return d if self.date_cells else fmt_date(d, self.date_style)
         if f.enum:
             return self._spaces(self._enum(f, v))
+        if f.unit and rng.random() < 0.08:
+            # an amount marked with the other unit ("5000元" in a 万元 column): ingest converts it
+            other = "元" if f.unit != "元" else "万元"
+            amount = Decimal(v) * UNIT_FACTORS[f.unit] / UNIT_FACTORS[other]
+            return format(amount.normalize(), "f") + other
         if f.type in ("decimal", "integer"):
             if self.target == "csv":
                 return v
@@ -94,9 +113,19 @@ class Renderer:
         return self._spaces(v)
 
     def row(self, contract: Contract, row: Row, style: str, region_code: str, stamp: str) -> list:
-        cells = [self.cell(f, row.rec.get(f.name), f.name in row.raw) for f in contract.fields]
+        rec = dict(row.rec)
+        seconds = []
         if style == "v1":
-            cells += [region_code, stamp]
+            for f, _ in second_columns(contract):
+                parts = (rec.get(f.name) or "").split(f.multi_value_separator)
+                if f.name not in row.raw and len(parts) > 1:
+                    rec[f.name] = parts[0]  # 处罚类别1; the rest in 处罚类别2
+                    seconds.append(self.cell(f, f.multi_value_separator.join(parts[1:]), False))
+                else:
+                    seconds.append(None if self.target == "json" else "")
+        cells = [self.cell(f, rec.get(f.name), f.name in row.raw) for f in contract.fields]
+        if style == "v1":
+            cells += [region_code, stamp] + seconds
         return cells
 
 

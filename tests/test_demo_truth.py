@@ -17,8 +17,13 @@ and feed):
   arrival with a decision date (truth's ``late`` is true/false). Records only ever received
   invalid are open quarantine items, not timed records.
 - 迟报率 = 100.00 − 及时率 as printed (so the two add up to 100), empty with it.
-- 上报率 = records of the month ÷ the department's declared count; empty when it declared none
-  (or 0). A row with an empty business-key part would not be a record (it is not counted).
+- 上报率 = records whose DECISION date falls in the month (truth's ``decision_date``: the ledger
+  declares decisions made in a month), first received on or before the export's as-of date (the
+  last received day), ÷ the department's declared count; empty when it declared none (or 0). A
+  row with an empty business-key part would not be a record (it is not counted). A decision of
+  late September received in October counts for September, not October.
+- 上报率说明 = "截至<as-of>", plus "；台账不符：报送记录N条多于台账申报M条，请核对台账" when the rate
+  is above 100% (shown as computed, never capped).
 - 合计 rows: sums over the departments owing the feed; 上报率 only when every one declared.
 - Rates are percentages with two decimals, rounded half up; empty when the denominator is 0.
 """
@@ -39,7 +44,7 @@ MONTH = "2026-10"
 TODAY = date(2026, 11, 5)
 ROWS_PER_DAY = 4
 DEMO_DAYS = 10  # a shortened month keeps the test short; the export still covers October
-COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
+COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率", "上报率说明"]
 
 
 def pct(num: int, den: int | None) -> str:
@@ -88,6 +93,16 @@ def expected_export(root) -> pd.DataFrame:
         .rename(columns={"received_date": "first_valid"})
     )
     recs = first.to_frame().join(first_valid, how="left").reset_index()
+    # the decision month of a record: every row of one key carries the same decision date in the
+    # sample (resends repeat it), so any row's usable date will do
+    for c in records_feeds:
+        assert c.period_field == c.clock_field, c.feed  # truth's decision_date is the clock field
+    decided = keyed[keyed["decision_date"] != ""].groupby(["dept", "feed", "business_key"])["decision_date"].agg(set)
+    assert (decided.map(len) == 1).all()
+    decision_month = decided.map(lambda s: next(iter(s))[:7]).rename("decision_month")
+    as_of = truth["received_date"].max()
+    reported = first.to_frame().join(decision_month, how="left").reset_index()
+    reported = reported[(reported["decision_month"] == MONTH) & (reported["first_received"] <= as_of)]
     recs = recs[recs["first_received"].str[:7] == MONTH]
 
     out, totals = [], {}
@@ -97,11 +112,12 @@ def expected_export(root) -> pd.DataFrame:
                 continue
             r = rows[(rows["dept"] == dept.code) & (rows["feed"] == feed)]
             k = recs[(recs["dept"] == dept.code) & (recs["feed"] == feed)]
+            rep = reported[(reported["dept"] == dept.code) & (reported["feed"] == feed)]
             timed = k[k["late"].isin(["true", "false"])]
             c = {
                 "received": len(r), "valid": int(r["valid"].sum()),
                 "timed": len(timed), "on_time": int((timed["late"] == "false").sum()),
-                "records": len(k), "declared": declared.get((dept.code, feed)),
+                "records": len(rep), "declared": declared.get((dept.code, feed)),
             }
             out.append((dept.code, dept.name, feed, c))
             t = totals.setdefault(feed, {"received": 0, "valid": 0, "timed": 0, "on_time": 0, "records": 0, "declared": 0})
@@ -122,6 +138,9 @@ def expected_export(root) -> pd.DataFrame:
             "及时率": timely,
             "迟报率": "" if timely == "" else str(Decimal("100.00") - Decimal(timely)),
             "上报率": "" if c["declared"] is None else pct(c["records"], c["declared"]),
+            "上报率说明": f"截至{as_of}" + (
+                f"；台账不符：报送记录{c['records']}条多于台账申报{c['declared']}条，请核对台账"
+                if c["declared"] is not None and c["records"] > c["declared"] else ""),
         })
     return pd.DataFrame(lines, columns=COLUMNS)
 
@@ -144,6 +163,9 @@ def test_export_equals_truth(demo):
     assert (want["合规率"].replace("", "100.00") != "100.00").any()
     assert (want["迟报率"].replace("", "0.00") != "0.00").any()
     assert (want["上报率"] != "").any()
+    # a ledger mismatch (more records than declared) is shown above 100%, not capped
+    assert (want["上报率"].replace("", "0").astype(float) > 100).any()
+    assert want["上报率说明"].str.contains("台账不符").any()
 
 
 def test_rows_in_equal_rows_out_every_feed_and_day(demo):

@@ -5,8 +5,10 @@ For every feed contract ``<feed>``:
 ``<feed>_versions``  every accepted (passed) row ever loaded: one row per version.
 ``<feed>_current``   one row per business key: the latest version.
 ``public_<feed>``    (role ``records`` only) what may be shown to the public: current, not
-                     revoked, not repaired, inside its 公示期, not an unpublished 轻微 penalty,
-                     personal fields masked, no lineage columns.
+                     revoked (status in ``revoked_values``: 撤销, 无效, 已缴清 …), not repaired,
+                     inside its 公示期 (``display`` end date, and the contract's
+                     ``public_limit`` counted from its date field), not an unpublished 轻微
+                     penalty, personal fields masked, no lineage columns.
 
 Columns of ``<feed>_versions``, in order:
 
@@ -201,6 +203,8 @@ def condition_sql(cond: Condition, contract: Contract, prefix: str = "") -> str:
         expr = f"{col} NOT IN ({', '.join(lit(v) for v in cond.not_in)})"
     elif cond.contains_any is not None:
         expr = f"list_has_any({parts}, [{', '.join(lit(v) for v in cond.contains_any)}])"
+    elif cond.at_least is not None:
+        expr = f"TRY_CAST({col} AS DOUBLE) >= {float(cond.at_least)!r}"
     else:
         expr = f"list_has_all([{', '.join(lit(v) for v in cond.subset_of or [])}], {parts})"
     return f"COALESCE({col} IS NOT NULL AND ({expr}), FALSE)"
@@ -277,6 +281,11 @@ def public_view_sql(contract: Contract, contracts: dict[str, Contract]) -> str:
         end = f"c.{q(contract.display.end_field)}"
         where.append(f"({end} IS NULL OR {end} >= current_date)")
         where.append(f"NOT {unpublished_tier_sql(contract, 'c.')}")
+    if contract.public_limit:
+        pl = contract.public_limit
+        start = f"c.{q(pl.from_field)}"
+        # shown up to and including the day the limit is reached (like 公示截止期)
+        where.append(f"({start} IS NULL OR CAST({start} + INTERVAL {int(pl.months)} MONTH AS DATE) >= current_date)")
     for other in contracts.values():
         if other.role == "repair":
             clause = _repair_match_sql(contract, other)

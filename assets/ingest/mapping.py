@@ -5,6 +5,15 @@ Headers are matched by label, snake_case name, code, alias or v1 label, compared
 A second column mapping to a field already taken is kept in ``_extra`` under its own header.
 Columns with no header and no data are dropped; other unknown columns go to ``_extra`` as a JSON
 object (trimmed text, empty cells left out; null when a row has nothing extra).
+
+Exceptions, all declared in the contract:
+- a second column of a *multi-value* field (the 2016 layout's 处罚类别1 + 处罚类别2) is joined to
+  the first with ``;`` instead of going to ``_extra``;
+- a field with ``infer_when_missing`` whose column the delivery lacks entirely is inferred per
+  row (e.g. 行政相对人类别 from which identifier is filled) instead of refusing the file;
+- a decimal field with a ``unit`` converts cells marked with another unit ("5000元" → 0.5 万元).
+The last two leave a note per cell in ``_notes`` (JSON object ``{"<field>.<check>": original
+text}``), which validation turns into the warnings ``<field>.unit`` / ``<field>.inferred``.
 """
 
 from __future__ import annotations
@@ -20,11 +29,11 @@ import pyarrow.compute as pc
 
 from contracts.model import Contract
 from assets.ingest.errors import IngestError
-from assets.ingest.normalise import clean_text, normalise_column
+from assets.ingest.normalise import clean_text, converted_units, normalise_column
 from assets.ingest import readers
 from assets.ingest.readers import RawTable, _header_key, missing_header_error
 
-LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra"]
+LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra", "_notes"]
 
 PARALLEL_MIN_ROWS = 50_000  # below this, threads cost more than they save
 
@@ -51,6 +60,7 @@ def staged_schema(contract: Contract) -> pa.Schema:
         pa.field("_received_date", pa.date32()),
         pa.field("_source_name", pa.string()),
         pa.field("_extra", pa.string()),
+        pa.field("_notes", pa.string()),
     ]
     return pa.schema(fields)
 
@@ -136,6 +146,10 @@ def map_to_contract(
         if name is not None and raw.format == "json":  # records keyed by label in one place, code in another
             by_field[name] = pc.coalesce(by_field[name], col)
             continue
+        if name is not None and contract.field(name).multi_value_separator:
+            # 2016 layout: 处罚类别1 / 处罚类别2 — one multi-value field over two columns
+            by_field[name] = _join_values(by_field[name], col)
+            continue
         if col.null_count == len(col) and (not str(header).strip() or str(header).startswith("第")):
             continue  # an empty unnamed column (trailing delimiters, formatted spreadsheet columns)
         key = str(header).strip() or f"第{len(extras) + 1}列"
@@ -143,7 +157,8 @@ def map_to_contract(
         unknown.append(key)
     # JSON records may leave out keys whose value is empty: a missing key is a null, reported per
     # row by validation; records_table already refused deliveries with no recognisable key at all.
-    missing = [n for n in contract.required_columns() if n not in by_field]
+    inferable = {f.name for f in contract.fields if f.infer_when_missing}
+    missing = [n for n in contract.required_columns() if n not in by_field and n not in inferable]
     if missing and raw.format != "json":
         raise missing_header_error(contract, set(by_field))
 
@@ -164,11 +179,25 @@ def map_to_contract(
         row_no = raw.row_no
     n = len(row_no)
 
+    notes: list[tuple[str, pa.Array]] = []
+
     def normalised(f):
         col = by_field.get(f.name)
-        return pa.nulls(n, pa.string()) if col is None else normalise_column(col, f)
+        if col is None:
+            return pa.nulls(n, pa.string())
+        orig = converted_units(col, f)
+        if orig is not None:
+            notes.append((f"{f.name}.unit", orig))
+        return normalise_column(col, f)
 
     arrays = _pmap(normalised, contract.fields, n)
+    for i, f in enumerate(contract.fields):
+        if f.infer_when_missing and f.name not in by_field:
+            values, note = _infer(f, contract, dict(zip(contract.field_names, arrays)), n)
+            arrays[i] = values
+            if note is not None:
+                notes.append((f"{f.name}.inferred", note))
+    notes.sort(key=lambda kv: kv[0])  # threads append in any order
     arrays += [
         _const(file_id, pa.string(), n),
         row_no.cast(pa.int64()),
@@ -177,5 +206,36 @@ def map_to_contract(
         _const(received, pa.date32(), n),
         _const(source_name, pa.string(), n),
         _extra_json(extras, n),
+        _extra_json(notes, n),
     ]
     return pa.Table.from_arrays(arrays, schema=staged_schema(contract)), unknown
+
+
+def _join_values(a: pa.Array, b: pa.Array) -> pa.Array:
+    """Row-wise ``a;b`` of two cleaned text columns, either side may be null."""
+    both = pc.binary_join_element_wise(a, b, ";")
+    return pc.coalesce(both, a, b)
+
+
+def _infer(f, contract: Contract, cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, pa.Array | None]:
+    """Values of a missing column from the contract's ``infer_when_missing`` rules (first match
+    wins; null where none applies, so the required rule still reports the row) and a note per
+    inferred cell naming the field it was inferred from."""
+    inf = f.infer_when_missing
+    value = pa.nulls(n, pa.string())
+    note = pa.nulls(n, pa.string())
+    done = pa.repeat(pa.scalar(False), n) if n else pa.array([], pa.bool_())
+    for r in inf.rules:
+        src = cols[r.field]
+        hit = pc.is_valid(src)
+        if r.prefix:
+            hit = pc.and_(hit, pc.fill_null(pc.starts_with(src, r.prefix), False))
+        hit = pc.and_(hit, pc.invert(done))
+        label = contract.field(r.field).label
+        text = f"文件无“{f.label}”列，按“{label}”已填写推定为“{r.value}”"
+        value = pc.if_else(hit, pa.scalar(r.value), value)
+        note = pc.if_else(hit, pa.scalar(text), note)
+        done = pc.or_(done, hit)
+    if n == 0 or not pc.any(done).as_py():
+        return value, None
+    return value, note

@@ -15,18 +15,25 @@ which validation rejects as sentinels); other bare numbers such as ``2026`` are 
 because reading a year as a serial would invent a plausible wrong date. A value that matches a
 format but is not a real day (``2026-02-30``) or matches none is left exactly as received (after
 trimming) so validation can report it. Sentinels (``1900-01-01``) are converted like any date.
+
+Amounts: a decimal field with a contract ``unit`` (元/万元/亿元) converts a value explicitly
+marked with another unit to its own ("5000元" in 罚款金额（万元） → ``0.5``; "0.5万元" in
+欠费金额（元） → ``5000``) and the mapping stage notes the original text for a warning; a bare
+number is taken to be in the field's unit; a unit mark on a field without ``unit`` is left as
+received for validation to report (never silently stripped).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contracts.model import Contract, Field, to_halfwidth
+from contracts.model import UNIT_FACTORS, Contract, Field, to_halfwidth
 
 # ---------------------------------------------------------------------------------------------
 # scalar helpers
@@ -77,23 +84,67 @@ def normalise_date(value: str | None) -> str | None:
     return value
 
 
-_AMOUNT_UNIT = re.compile(r"\s*(?:万元|元)$")
+_AMOUNT_UNIT = re.compile(r"\s*(亿元|万元|元)$")
+_UNIT_MARKED = r"(亿元|万元|元)\s*$"
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 
 
-def normalise_number(value: str | None) -> str | None:
-    """Amount/count cell: full-width digits, thousands separators and a trailing 元/万元 removed.
+def _plain(d: Decimal) -> str:
+    """A Decimal as plain text without exponent or trailing zeros (5E+3 -> 5000, 0.50 -> 0.5)."""
+    text = format(d.normalize(), "f")
+    return text if text != "-0" else "0"
 
-    Anything that still is not a plain number is returned (trimmed) for validation to report.
+
+def normalise_number(value: str | None, unit: str | None = None) -> str | None:
+    """Amount/count cell: full-width digits and thousands separators removed.
+
+    With ``unit`` (the field's amount unit, e.g. 万元) a trailing 元/万元/亿元 is removed and a value
+    marked with a *different* unit is converted to the field's unit ("5000元" in a 万元 field ->
+    "0.5"); the caller records a warning for converted cells. A bare number is taken to be in the
+    field's unit (an ambiguous number stays as is). Without ``unit`` a unit mark is left in place,
+    so validation reports the cell rather than guessing its scale. Anything that still is not a
+    plain number is returned (trimmed) for validation to report.
     """
     if value is None:
         return None
     text = to_halfwidth(value).strip().replace("，", ",").replace("。", ".")
-    text = _AMOUNT_UNIT.sub("", text).strip()
+    marked = None
+    if unit is not None:
+        m = _AMOUNT_UNIT.search(text)
+        if m:
+            marked = m.group(1)
+            text = text[: m.start()].strip()
     compact = text.replace(" ", "")
     if _THOUSANDS.match(compact):
         compact = compact.replace(",", "")
-    return compact if compact else None
+    if not compact:
+        return None
+    if marked and marked != unit:
+        try:
+            n = Decimal(compact)
+        except InvalidOperation:
+            return value.strip()  # e.g. "约5000元": not a number, reported as received
+        if not n.is_finite():
+            return value.strip()
+        return _plain(n * UNIT_FACTORS[marked] / UNIT_FACTORS[unit])
+    return compact
+
+
+def converted_units(arr: pa.Array, field: Field) -> pa.Array | None:
+    """Original text of the cells whose explicit unit differs from the field's (they are
+    converted by :func:`normalise_number`); None when there are none. Input: cleaned text."""
+    if field.unit is None or len(arr) == 0 or arr.null_count == len(arr):
+        return None
+    marked = pc.fill_null(pc.match_substring_regex(arr, _UNIT_MARKED), False)
+    if not pc.any(marked).as_py():
+        return None
+    own = pc.fill_null(pc.match_substring_regex(arr, r"(?:^|[^万亿])" + re.escape(field.unit) + r"\s*$"), False)
+    if field.unit == "元":
+        own = pc.and_(own, pc.invert(pc.match_substring_regex(arr, r"(万|亿)元\s*$")))
+    differs = pc.and_(marked, pc.invert(own))
+    if not pc.any(differs).as_py():
+        return None
+    return pc.if_else(differs, arr, pa.scalar(None, pa.string()))
 
 
 _MULTI_SPLIT = re.compile(r"[；，,、;]")
@@ -102,7 +153,7 @@ _MULTI_SPLIT = re.compile(r"[；，,、;]")
 def make_enum_normaliser(field: Field) -> Callable[[str | None], str | None]:
     """Enum cell: aliases mapped to canonical values; multi-value separators unified to ``;``."""
     aliases: dict[str, str] = {}
-    for alias, target in field.enum_aliases.items():
+    for alias, target in field.all_enum_aliases.items():
         aliases[alias] = target
         aliases.setdefault(to_halfwidth(alias).strip(), target)
         aliases.setdefault(to_halfwidth(alias).strip().casefold(), target)
@@ -126,7 +177,9 @@ def make_enum_normaliser(field: Field) -> Callable[[str | None], str | None]:
         def multi(value: str | None) -> str | None:
             if value is None:
                 return None
-            parts = [one(p) for p in _MULTI_SPLIT.split(value) if p.strip()]
+            # a value named twice (2016's "暂扣或者吊销许可证、暂扣或者吊销执照" maps both halves
+            # to one category) is kept once, in first-seen order
+            parts = list(dict.fromkeys(one(p) for p in _MULTI_SPLIT.split(value) if p.strip()))
             return ";".join(parts) if parts else None
 
         return multi
@@ -189,7 +242,7 @@ def normalise_column(arr: pa.Array, field: Field) -> pa.Array:
         return _map_distinct(arr, normalise_date)
     if field.type in ("decimal", "integer"):
         need = pc.match_substring_regex(arr, r"[^0-9.+\-]")
-        return _map_where(arr, need, normalise_number)
+        return _map_where(arr, need, lambda v, u=field.unit: normalise_number(v, u))
     if field.type == "code":
         # Full-width characters are never ASCII: an all-ASCII column (most code columns) skips
         # the regex, and its upper-casing is the ASCII one (same result, ~10x cheaper).

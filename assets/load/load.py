@@ -283,11 +283,13 @@ def _load_feed(
                 WHERE severity = 'error'
                 GROUP BY _file_id, CAST(_row_no AS BIGINT))"""
         src = f"read_parquet({lit(str(quarantined))})"
+        from warehouse.feed_tables import period_expr
+
         con.execute(
             f"""INSERT INTO quarantine_items
             SELECT {lit(feed)}, s._dept, s._file_id, CAST(s._row_no AS BIGINT), CAST(s._received_date AS DATE),
-                   s._source_name, s._bk, f.rule_ids, f.messages, 'open', NULL, NULL
-            FROM (SELECT *, {key_expr(contract, qcols)} AS _bk FROM {src}) s
+                   s._source_name, s._bk, f.rule_ids, f.messages, 'open', NULL, NULL, s._pm
+            FROM (SELECT *, {key_expr(contract, qcols)} AS _bk, {period_expr(contract, qcols)} AS _pm FROM {src}) s
             LEFT JOIN {fail_sql} f ON f._file_id = s._file_id AND f._row_no = CAST(s._row_no AS BIGINT)"""
         )
         out.quarantined_rows = con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]

@@ -13,7 +13,9 @@ Sources, per year, first match wins:
 
 The counting rule (shared REFERENCE §5): the decision day is not counted; a ``working``
 deadline of N days is the N-th working day after the decision date; a ``calendar`` deadline is
-the decision date + N days. A record first received validly on or before the deadline is on
+the decision date + N days, moved to the next working day when that day is a rest day and the
+rule says ``extend_over_holidays`` (民法典 第二百零三条: a period whose last day is a 法定休假日
+ends on the day after it; weekends count as rest days, make-up working days do not). A record first received validly on or before the deadline is on
 time.
 """
 
@@ -177,7 +179,13 @@ class WorkCalendar:
     def deadline(self, decided: date, rule: Deadline) -> tuple[date, bool]:
         """(deadline, provisional) for a decision date under a contract deadline rule."""
         if rule.kind == "calendar":
-            return decided + timedelta(days=rule.days), False
+            due = decided + timedelta(days=rule.days)
+            if not rule.extend_over_holidays:
+                return due, False
+            start = due
+            while not self.is_workday(due):
+                due += timedelta(days=1)
+            return due, bool(self.provisional_years(start, due))
         due = self.add_working_days(decided, rule.days)
         return due, bool(self.provisional_years(decided, due))
 
@@ -203,4 +211,5 @@ def describe_rule(rule: Deadline) -> str:
     """Chinese description of a deadline rule, for exports."""
     if rule.kind == "working":
         return f"决定日期后第{rule.days}个工作日（决定当日不计，节假日及调休按国务院安排）内首次有效报送为及时"
-    return f"决定日期后{rule.days}个自然日（决定当日不计）内首次有效报送为及时"
+    extend = "；期限末日为法定休假日的，顺延至其后第一个工作日，依据《民法典》第二百零三条" if rule.extend_over_holidays else ""
+    return f"决定日期后{rule.days}个自然日（决定当日不计{extend}）内首次有效报送为及时"

@@ -12,12 +12,17 @@ Definitions (shared REFERENCE §5; tables in ``warehouse/sql/030_measure.sql``):
   an open quarantine item, not a timed record). 迟报率 = 1 − 及时率.
 - 上报率 = received_records of the month ÷ the department's declared count for the feed and month
   in the ``declarations`` ledger (role ``ledger``: fields month, target_feed, declared_count).
-  ``received_records`` counts records, not rows: the distinct business keys (``_key``) the
-  department sent for the feed whose first arrival from it (valid or quarantined) falls in the
-  month (table ``record_arrivals``), so resending a record, correcting it or a duplicate row in a
-  delivery does not raise it. A row whose key is NULL (a key part missing) cannot be identified
-  as a record: it counts in 归集量 (a row received) but not in received_records. NULL when the
-  department declared nothing (never assumed 100%) or declared 0.
+  The ledger declares decisions *made* in a month, so ``received_records`` counts records by the
+  month of their decision date (the contract's ``period_field``), not of their arrival: the
+  distinct business keys (``_key``) the department sent for the feed (valid or quarantined)
+  whose decision date falls in the month (``record_arrivals.period_month``), received so far.
+  A decision of late October that arrives in November raises October's figure once it arrives;
+  the export recomputes the figure as of its own date (``report_counts``). Resending a record,
+  correcting it or a duplicate row in a delivery does not raise it. A row whose key is NULL (a
+  key part missing) cannot be identified as a record: it counts in 归集量 (a row received) but
+  not in received_records. Above 1 when the department sent more records than it declared (a
+  ledger mismatch: shown, never capped). NULL when the department declared nothing (never
+  assumed 100%) or declared 0.
 - Any rate with a zero denominator is NULL.
 
 Only feeds with role ``records`` are measured. Every department that owes a feed (registry) gets
@@ -46,7 +51,7 @@ from assets.measure.calendar import WorkCalendar
 from assets.measure.timeliness import is_measured, update_timeliness
 from contracts.model import Contract, Registry
 from warehouse.db import connect
-from warehouse.feed_tables import current_table, ensure_feed_tables, lit, q, versions_table
+from warehouse.feed_tables import VERSION_ORDER, current_table, ensure_feed_tables, lit, q, versions_table
 from warehouse.layout import DataDir
 
 log = logging.getLogger(__name__)
@@ -158,25 +163,29 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> No
     f = lit(feed)
     dlit = f"DATE {lit(day.isoformat())}"
     legacy = con.execute(
-        f"SELECT count(*) FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL"
+        f"""SELECT (SELECT count(*) FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL)
+                 + (SELECT count(*) FROM record_arrivals WHERE feed = {f} AND period_month = '?')"""
     ).fetchall()[0][0]
     if legacy:
+        # rows from before received_records / period_month existed: rebuild the feed's arrivals
+        # and recompute every month it has (the decision months are not known beforehand)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _arr_months AS
-            SELECT DISTINCT month FROM metrics_monthly WHERE feed = {f} AND received_records IS NULL"""
+            SELECT DISTINCT month FROM metrics_monthly WHERE feed = {f}"""
         )
         con.execute(f"DELETE FROM record_arrivals WHERE feed = {f}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _ra_new AS {_arrivals_sql(feed, '_key IS NOT NULL', 'business_key IS NOT NULL')}")
     else:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _ra_old AS
-            SELECT rowid AS _rid, dept, business_key, first_received FROM record_arrivals
+            SELECT rowid AS _rid, dept, business_key, first_received, period_month FROM record_arrivals
             WHERE feed = {f} AND business_key IN (SELECT _key FROM _aff)"""
         )
         con.execute("DELETE FROM record_arrivals WHERE rowid IN (SELECT _rid FROM _ra_old)")
         con.execute(
             """CREATE OR REPLACE TEMP TABLE _arr_months AS
-            SELECT DISTINCT strftime(first_received, '%Y-%m') AS month FROM _ra_old"""
+            SELECT DISTINCT strftime(first_received, '%Y-%m') AS month FROM _ra_old
+            UNION SELECT period_month FROM _ra_old WHERE period_month IS NOT NULL"""
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _ra_day AS
@@ -198,7 +207,7 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> No
                    CASE WHEN o.first_received IS NULL THEN {dlit}
                         WHEN d.business_key IS NOT NULL THEN least(o.first_received, {dlit})
                         ELSE o.first_received END AS first_received
-            FROM (SELECT * FROM _ra_old WHERE business_key NOT IN (SELECT _key FROM _ra_redo)) o
+            FROM (SELECT * EXCLUDE (period_month) FROM _ra_old WHERE business_key NOT IN (SELECT _key FROM _ra_redo)) o
             FULL OUTER JOIN (SELECT * FROM _ra_day WHERE business_key NOT IN (SELECT _key FROM _ra_redo)) d
               ON d.dept = o.dept AND d.business_key = o.business_key"""
         )
@@ -207,8 +216,26 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> No
                 f"""INSERT INTO _ra_new {_arrivals_sql(
                     feed, '_key IN (SELECT _key FROM _ra_redo)', 'business_key IN (SELECT _key FROM _ra_redo)')}"""
             )
-    con.execute("INSERT INTO record_arrivals SELECT * FROM _ra_new")
-    con.execute("INSERT INTO _arr_months SELECT DISTINCT strftime(first_received, '%Y-%m') FROM _ra_new")
+    # the record's decision month: its current version's, else its latest readable quarantined row's
+    con.execute(
+        f"""INSERT INTO record_arrivals
+        WITH qm AS (
+            SELECT business_key, arg_max(period_month, (received_date, file_id, row_no)) AS pm
+            FROM quarantine_items
+            WHERE feed = {f} AND period_month IS NOT NULL AND business_key IN (SELECT business_key FROM _ra_new)
+            GROUP BY business_key
+        ), cur AS (
+            SELECT _key, _period_month FROM {q(current_table(feed))} WHERE _key IN (SELECT business_key FROM _ra_new)
+        )
+        SELECT n.feed, n.dept, n.business_key, n.first_received, coalesce(cur._period_month, qm.pm)
+        FROM _ra_new n LEFT JOIN cur ON cur._key = n.business_key LEFT JOIN qm ON qm.business_key = n.business_key"""
+    )
+    con.execute(
+        f"""INSERT INTO _arr_months
+        SELECT DISTINCT strftime(first_received, '%Y-%m') FROM _ra_new
+        UNION SELECT DISTINCT period_month FROM record_arrivals
+        WHERE feed = {f} AND period_month IS NOT NULL AND business_key IN (SELECT business_key FROM _ra_new)"""
+    )
 
 
 def _arrivals_sql(feed: str, vkeys: str, qkeys: str) -> str:
@@ -226,13 +253,10 @@ def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Cont
     """metrics_monthly for ``feed`` and the months in TEMP table ``_months``."""
     f = lit(feed)
     decl = _declarations_sql(contracts, feed)
-    # record_arrivals by date ranges (zone maps prune, no strftime over the whole table)
+    # record_arrivals of the months' decisions (literals, so the scan prunes by zone maps)
     months = [r[0] for r in con.execute("SELECT DISTINCT month FROM _months WHERE month IS NOT NULL ORDER BY 1").fetchall()]
-    ranges = " OR ".join(
-        f"(first_received >= DATE {lit(m + '-01')} AND first_received < DATE {lit(m + '-01')} + INTERVAL 1 MONTH)"
-        for m in months
-        if len(m) == 7 and m[4] == "-"
-    ) or "FALSE"
+    in_months = "(" + ", ".join(lit(m) for m in months if len(m) == 7 and m[4] == "-") + ")"
+    in_months = in_months if in_months != "()" else "(NULL)"
     con.execute(f"DELETE FROM metrics_monthly WHERE feed = {f} AND month IN (SELECT month FROM _months)")
     con.execute(
         f"""INSERT INTO metrics_monthly
@@ -248,9 +272,9 @@ def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Cont
         ), d AS (
             SELECT * FROM {decl} WHERE month IN (SELECT month FROM _months)
         ), r AS (
-            SELECT dept, strftime(first_received, '%Y-%m') AS month, count(*) AS records
+            SELECT dept, period_month AS month, count(*) AS records
             FROM record_arrivals
-            WHERE feed = {f} AND ({ranges})
+            WHERE feed = {f} AND period_month IN {in_months}
             GROUP BY ALL
         ), base AS (
             SELECT dept, month FROM m UNION SELECT dept, month FROM d UNION SELECT dept, month FROM r
@@ -275,6 +299,47 @@ def _recompute_monthly(con: duckdb.DuckDBPyConnection, contracts: dict[str, Cont
                records
         FROM j"""
     )
+
+
+def latest_received(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The last received day the warehouse holds (the default "as of" date of a figure): the
+    latest delivery in the manifest or night measured, whichever is later."""
+    return con.execute(
+        """SELECT max(d) FROM (SELECT max(received_date) AS d FROM ingest_manifest
+                              UNION ALL SELECT max(day) FROM metrics_daily)"""
+    ).fetchall()[0][0]
+
+
+def report_counts(
+    con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract], month: str, as_of: date
+) -> dict[tuple[str, str], tuple[int, int | None]]:
+    """上报率 inputs of ``month`` as of ``as_of``: (feed, dept) -> (records, declared count).
+
+    records: distinct keys the department sent for the feed whose decision date falls in the
+    month and that first arrived on or before ``as_of`` (``record_arrivals``); declared: the
+    department's ledger count for the month in the latest ledger version received on or before
+    ``as_of`` (None when it declared nothing). Read-only: works on a read-only connection."""
+    out: dict[tuple[str, str], list] = {}
+    day = f"DATE {lit(as_of.isoformat())}"
+    feeds = [c.feed for c in contracts.values() if is_measured(c)]
+    if feeds:
+        in_feeds = "(" + ", ".join(lit(x) for x in feeds) + ")"
+        for feed, dept, n in con.execute(
+            f"""SELECT feed, dept, count(*) FROM record_arrivals
+            WHERE feed IN {in_feeds} AND period_month = {lit(month)} AND first_received <= {day}
+            GROUP BY ALL"""
+        ).fetchall():
+            out[(feed, dept)] = [n, None]
+    ledger = _ledger(contracts)
+    if ledger is not None:
+        for feed, dept, declared in con.execute(
+            f"""SELECT target_feed, coalesce(_dept, ''), arg_max(CAST(declared_count AS BIGINT), ({VERSION_ORDER}))
+            FROM {q(versions_table(ledger.feed))}
+            WHERE month = {lit(month)} AND _received_date <= {day}
+            GROUP BY ALL"""
+        ).fetchall():
+            out.setdefault((feed, dept), [0, None])[1] = declared
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def measure_day(

@@ -100,12 +100,21 @@ def update_timeliness(con: duckdb.DuckDBPyConnection, contract: Contract, calend
         )
         deadline_expr = "cd.day"
         span = ("r.decision_date", "greatest(d.deadline, r.fvr)")
+    elif rule.extend_over_holidays:
+        # 民法典 第二百零三条: a last day that is a rest day (holiday or weekend, per the State
+        # Council calendar; make-up working days are working days) moves to the next working day
+        deadline_join = (
+            f"LEFT JOIN _cal c0 ON c0.day = CAST(r.decision_date + INTERVAL {rule.days} DAY AS DATE) "
+            "LEFT JOIN _cal cd ON cd.is_workday AND cd.cum = c0.cum + CASE WHEN c0.is_workday THEN 0 ELSE 1 END"
+        )
+        deadline_expr = "cd.day"
+        span = ("r.decision_date", "greatest(d.deadline, r.fvr)")
     else:
         deadline_join = ""
         deadline_expr = f"CAST(r.decision_date + INTERVAL {rule.days} DAY AS DATE)"
         span = ("d.deadline", "r.fvr")  # only the working days late depend on the calendar
     prov_cond = f"list_has_any(range(year({span[0]}), year({span[1]}) + 1)::INTEGER[], {fb})"
-    if rule.kind == "calendar":
+    if rule.kind == "calendar" and not rule.extend_over_holidays:
         prov_cond = f"(r.fvr > d.deadline AND {prov_cond})"
     con.execute(
         f"""INSERT INTO _tl_new

@@ -33,6 +33,8 @@ def describe_condition(contract: Contract, c: Condition) -> str:
         return f"{who}不为“{'/'.join(c.not_in)}”"
     if c.contains_any is not None:
         return f"{who}含“{'/'.join(c.contains_any)}”"
+    if c.at_least is not None:
+        return f"{who}不少于{_num(c.at_least)}"
     return f"{who}仅含“{'/'.join(c.subset_of or [])}”"
 
 
@@ -71,6 +73,8 @@ def describe_format(f: Field) -> str:
         parts.append(f"至少{f.min_length}字符")
     if f.minimum is not None or f.maximum is not None:
         parts.append(f"取值范围 {_num(f.minimum)}–{_num(f.maximum)}")
+    if f.unit:
+        parts.append(f"单位：{f.unit}（标明其他金额单位的按单位换算并提示）")
     if f.identifier:
         check = CHECK_TEXT[f.identifier.kind]
         parts.append(check + ("（不符仅提示）" if f.identifier.severity == "warning" else ""))
@@ -97,11 +101,31 @@ def describe_deadline(contract: Contract) -> str:
     unit = "个工作日" if d.kind == "working" else "日（自然日）"
     clock = _label(contract, contract.clock_field) if contract.clock_field else "决定日期"
     text = f"自{clock}起 {d.days} {unit}内报送（决定当日不计入）"
+    if d.kind == "calendar" and d.extend_over_holidays:
+        text += "；期限末日为法定节假日的，顺延至节假日后第一日（《民法典》第二百零三条）"
     return text + (f"；依据：{d.basis}" if d.basis else "")
 
 
 def describe_rule(contract: Contract, r: Rule) -> str:
-    return r.message
+    text = r.message
+    if r.kind == "requires_any":
+        groups = ["且".join(describe_condition(contract, c) for c in g) for g in r.any_of]
+        text += "（满足其一：" + "；或 ".join(groups) + "）"
+    return text + (f"（依据：{r.basis}）" if r.basis else "")
+
+
+def describe_codes(f: Field) -> str:
+    """Code table and inference of a field, in words (empty when it has neither)."""
+    parts = []
+    if f.code_table:
+        codes = "、".join(f"{k}={v}" for k, v in f.code_table.codes.items())
+        parts.append(f"代码表：{codes}（来源：{f.code_table.source}）")
+    if f.infer_when_missing:
+        rules = "；".join(
+            f"{r.field}{('以' + r.prefix + '开头') if r.prefix else '已填'}→{r.value}" for r in f.infer_when_missing.rules
+        )
+        parts.append(f"文件缺此列时推定：{rules}（{f.infer_when_missing.basis}）")
+    return "；".join(parts)
 
 
 def _cell(text: object) -> str:
@@ -116,9 +140,15 @@ def _feed_section(contract: Contract) -> list[str]:
         ("法律依据", contract.legal_basis),
         ("目录事项", contract.catalog_item or "—"),
         ("业务主键", "＋".join(_label(contract, k) for k in contract.business_key)),
+        ("字段标准", contract.standard or "无国家字段标准（按地方目录）"),
         ("报送时限", describe_deadline(contract)),
         ("启用", "是" if contract.enabled else "否（本部署不归集）"),
     ]
+    if contract.status_field and contract.revoked_values:
+        meta.append(("停止公示", f"{_label(contract, contract.status_field)}为“{'/'.join(contract.revoked_values)}”的记录停止公示（保留历史）"))
+    if contract.public_limit:
+        pl = contract.public_limit
+        meta.append(("公示期限", f"自{_label(contract, pl.from_field)}起最长{pl.months}个月；依据：{pl.basis}"))
     if contract.description:
         meta.append(("说明", contract.description))
     out += ["| 项目 | 内容 |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in meta] + [""]
@@ -127,8 +157,9 @@ def _feed_section(contract: Contract) -> list[str]:
     for i, f in enumerate(contract.fields, start=1):
         out.append("| " + " | ".join(_cell(x) for x in (
             i, f.label, f.code or "—", f"`{f.name}`", describe_format(f), describe_required(contract, f),
-            describe_values(f) or "—", "个人信息（公开时遮蔽）" if f.privacy == "personal" else "公开",
-            "是" if f.national else "扩展")) + " |")
+            "；".join(x for x in (describe_values(f), describe_codes(f)) if x) or "—",
+            "个人信息（公开时遮蔽）" if f.privacy == "personal" else "公开",
+            "是" if contract.is_national(f) else ("扩展" if f.national is False else "地方目录"))) + " |")
     out.append("")
     if contract.rules:
         out += ["### 跨字段规则", "", "| 规则编号 | 涉及字段 | 级别 | 说明 |", "|---|---|---|---|"]
@@ -138,10 +169,11 @@ def _feed_section(contract: Contract) -> list[str]:
             out.append(f"| `{r.id}` | {_cell(fields)} | {level} | {_cell(describe_rule(contract, r))} |")
         out.append("")
     if contract.display:
-        out += ["### 公示期限", "", "| 施行日期 | 失信程度 | 最短（月） | 最长（月） | 公示 |", "|---|---|---|---|---|"]
+        out += ["### 公示期限", "", "| 施行日期 | 依据 | 失信程度 | 最短（月） | 最长（月） | 公示 |", "|---|---|---|---|---|---|"]
         for regime in contract.display.regimes:
             for t in regime.tiers:
-                out.append(f"| {regime.effective_from} | {t.tier} | {t.min_months} | {t.max_months} | {'是' if t.publish else '原则上不公示'} |")
+                out.append(f"| {regime.effective_from} | {_cell(regime.basis)} | {t.tier} | {t.min_months} | {t.max_months} | {'是' if t.publish else '原则上不公示'} |")
+        out += ["", f"某施行期无对应失信程度的（如2026-04-01前的“轻微”），按{contract.display.default_tier}审核。"]
         out.append("")
     return out
 

@@ -3,13 +3,16 @@
 ``build_export(data_dir, month, contracts, registry)`` returns the indicator table: one row per
 department and feed the department owes (registry order; zero counts when nothing arrived),
 then one 合计 row per feed (部门代码 ``ALL``, 部门名称 ``全部``). Columns exactly
-``月份, 部门代码, 部门名称, 信息类别, 归集量, 清洗入库量, 合规率, 及时率, 迟报率, 上报率``; rates are
-percentages with two decimals as text ("98.50", half-up), empty when the denominator is 0 or
-(上报率) nothing was declared. 迟报率 = 100.00 − 及时率 as printed, so the two always add up.
-归集量 and 清洗入库量 count rows; 上报率 counts records: distinct business keys first received
-from the department in the month ÷ its declared count (rows without a readable key are not
-records). The 合计 rows add the departments' counts; their 上报率 is empty unless every
-department that owes the feed declared a count for the month.
+``月份, 部门代码, 部门名称, 信息类别, 归集量, 清洗入库量, 合规率, 及时率, 迟报率, 上报率, 上报率说明``;
+rates are percentages with two decimals as text ("98.50", half-up), empty when the denominator is
+0 or (上报率) nothing was declared. 迟报率 = 100.00 − 及时率 as printed, so the two always add up.
+归集量 and 清洗入库量 count rows received in the month; 上报率 counts records: distinct business
+keys whose *decision date* falls in the month (the month the ledger declares decisions for),
+received by the export's as-of date, ÷ the declared count (rows without a readable key are not
+records). 上报率说明 says "截至 <as-of>" and, when the rate is above 100%, that the ledger and the
+records disagree (台账不符): the rate is shown as computed, never capped. The as-of date defaults
+to the last received day in the warehouse. The 合计 rows add the departments' counts; their
+上报率 is empty unless every department that owes the feed declared a count for the month.
 
 ``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``:
 CSV in UTF-8 with BOM; XLSX with sheets 监测指标, 迟报记录 (late records of the month),
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from assets.measure import latest_received, report_counts
 from assets.measure.calendar import describe_rule
 from contracts.model import Contract, Registry
 from warehouse.db import connect
@@ -38,7 +42,7 @@ from warehouse.masking import mask, scrub_text
 from warehouse.files import workbook_bytes, write_bytes
 from warehouse.layout import DataDir
 
-COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
+COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率", "上报率说明"]
 SHEET_INDICATORS = "监测指标"
 SHEET_LATE = "迟报记录"
 SHEET_OPEN = "未整改问题"
@@ -76,7 +80,15 @@ def _monthly(con, month: str) -> dict[tuple[str, str], dict]:
     return {(r[0], r[1]): dict(zip(keys, r[2:])) for r in rows}
 
 
-def _row(month: str, code: str, name: str, title: str, m: dict) -> dict:
+def _report_note(m: dict, as_of: date | None) -> str:
+    """截至 <as-of>, plus 台账不符 when more records arrived than the ledger declares."""
+    note = f"截至{as_of.isoformat()}" if as_of else "无数据"
+    if m["declared"] is not None and m["records"] is not None and m["records"] > m["declared"]:
+        note += f"；台账不符：报送记录{int(m['records'])}条多于台账申报{int(m['declared'])}条，请核对台账"
+    return note
+
+
+def _row(month: str, code: str, name: str, title: str, m: dict, as_of: date | None = None) -> dict:
     timely = _rate(m["on_time"], m["timed"])
     late = "" if timely == "" else str(Decimal("100.00") - Decimal(timely))
     return {
@@ -90,11 +102,20 @@ def _row(month: str, code: str, name: str, title: str, m: dict) -> dict:
         "及时率": timely,
         "迟报率": late,
         "上报率": _rate(m["records"], m["declared"]) if m["declared"] is not None and m["records"] is not None else "",
+        "上报率说明": _report_note(m, as_of),
     }
 
 
-def _indicators(con, month: str, contracts: dict[str, Contract], registry: Registry) -> tuple[pd.DataFrame, dict[str, bool]]:
+def _indicators(con, month: str, contracts: dict[str, Contract], registry: Registry,
+                as_of: date | None = None) -> tuple[pd.DataFrame, dict[str, bool]]:
     data = _monthly(con, month)
+    # 上报率 by decision month as of the export's date (metrics_monthly holds it as of the last night)
+    as_of = as_of or latest_received(con)
+    reports = report_counts(con, contracts, month, as_of) if as_of else {}
+    for key in set(data) | set(reports):
+        records, declared = reports.get(key, (0, None))
+        base = data.get(key) or {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "provisional": 0}
+        data[key] = {**base, "records": records, "declared": declared}
     zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0, "records": 0}
     feeds = _records_feeds(contracts)
     by_feed = {c.feed: c for c in feeds}
@@ -105,7 +126,7 @@ def _indicators(con, month: str, contracts: dict[str, Contract], registry: Regis
             if feed not in by_feed:
                 continue
             m = data.get((feed, dept.code), zero)
-            rows.append(_row(month, dept.code, dept.name, by_feed[feed].title, m))
+            rows.append(_row(month, dept.code, dept.name, by_feed[feed].title, m, as_of))
             t = totals[feed]
             for k in ("received", "passed", "loaded", "timed", "on_time", "provisional", "records"):
                 t[k] += int(m[k] or 0)
@@ -120,22 +141,24 @@ def _indicators(con, month: str, contracts: dict[str, Contract], registry: Regis
         t = totals[c.feed]
         t["declared"] = None if t["undeclared"] else t["declared"]
         t["records"] = None if t["unknown_records"] else t["records"]
-        rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t))
+        rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t, as_of))
         provisional[c.feed] = t["provisional"] > 0
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("归集量", "清洗入库量"):
         df[col] = df[col].astype("int64")
-    for col in ("月份", "部门代码", "部门名称", "信息类别", "合规率", "及时率", "迟报率", "上报率"):
+    for col in ("月份", "部门代码", "部门名称", "信息类别", "合规率", "及时率", "迟报率", "上报率", "上报率说明"):
         df[col] = df[col].astype(object)
     return df, provisional
 
 
-def build_export(data_dir: DataDir | str | Path, month: str, contracts: dict[str, Contract], registry: Registry) -> pd.DataFrame:
-    """The indicator table of ``month`` (YYYY-MM); see the module docstring."""
+def build_export(data_dir: DataDir | str | Path, month: str, contracts: dict[str, Contract], registry: Registry,
+                 as_of: date | None = None) -> pd.DataFrame:
+    """The indicator table of ``month`` (YYYY-MM) with 上报率 as of ``as_of`` (default: the last
+    received day in the warehouse); see the module docstring."""
     data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
     _check_month(month)
     with connect(data_dir, read_only=True) as con:
-        df, _ = _indicators(con, month, contracts, registry)
+        df, _ = _indicators(con, month, contracts, registry, as_of)
     return df.map(scrub)
 
 
@@ -178,13 +201,14 @@ def _open_items(con, month: str, contracts: dict[str, Contract], registry: Regis
     return pd.DataFrame(out, columns=cols).map(scrub)
 
 
-def _notes(contracts: dict[str, Contract], provisional: dict[str, bool]) -> pd.DataFrame:
+def _notes(contracts: dict[str, Contract], provisional: dict[str, bool], as_of: date | None = None) -> pd.DataFrame:
     rows = []
     for c in _records_feeds(contracts):
         rule = describe_rule(c.deadline) if c.deadline else "未规定报送时限"
         cal = "暂定（provisional）：部分年份无国务院节假日安排，按周一至周五计算" if provisional.get(c.feed) else "国务院节假日安排"
         rows.append([c.title, rule, c.deadline.basis if c.deadline else "", cal])
-    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=报送记录数÷部门台账申报数（记录按业务主键去重，计入该部门首次报送该主键的月份，重报、更正和重复行不重复计数；业务主键缺项无法识别的行计入归集量但不计为记录；未申报为空）", "", ""])
+    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=决定日期在本月的报送记录数÷部门台账申报的本月决定数（记录按业务主键去重，按决定日期所在月份计，截至数据截止日已接收的均计入，重报、更正和重复行不重复计数；业务主键缺项无法识别的行计入归集量但不计为记录；未申报为空；超过100%照实显示并标注台账不符）", "", ""])
+    rows.append(["数据截止日", f"上报率按截至{as_of.isoformat()}已接收的记录计算" if as_of else "仓库中尚无接收数据", "", ""])
     return pd.DataFrame(rows, columns=["信息类别", "报送时限规则", "依据", "工作日历"])
 
 
@@ -241,6 +265,7 @@ def write_export(
     *,
     contracts: dict[str, Contract] | None = None,
     registry: Registry | None = None,
+    as_of: date | None = None,
 ) -> Path:
     """Write the month's export (CSV with BOM, or XLSX with the extra sheets); return its path."""
     from contracts.loader import load_contracts, load_registry
@@ -253,7 +278,8 @@ def write_export(
     registry = registry or load_registry(contracts=contracts)
     target = Path(out) if out else data_dir.exports / f"indicators_{month}.{fmt}"
     with connect(data_dir, read_only=True) as con:
-        df, provisional = _indicators(con, month, contracts, registry)
+        as_of = as_of or latest_received(con)
+        df, provisional = _indicators(con, month, contracts, registry, as_of)
         df = df.map(scrub)
         if fmt == "csv":
             data = _csv_bytes(df)
@@ -263,7 +289,7 @@ def write_export(
                     (SHEET_INDICATORS, df),
                     (SHEET_LATE, _late_records(con, month, contracts, registry)),
                     (SHEET_OPEN, _open_items(con, month, contracts, registry)),
-                    (SHEET_NOTES, _notes(contracts, provisional)),
+                    (SHEET_NOTES, _notes(contracts, provisional, as_of)),
                 ]
             )
     return write_bytes(data, target)

@@ -23,7 +23,7 @@ from warehouse.files import atomic_path
 from warehouse.layout import DataDir
 from warehouse.masking import kind_for_field, mask
 
-from assets.validate.rules import CompiledRule, compile_rules, evaluate
+from assets.validate.rules import CompiledRule, compile_rules, evaluate, note_values
 
 FAILURE_COLUMNS = ["_file_id", "_row_no", "_dept", "feed", "rule_id", "field", "severity", "message", "value"]
 FAILURE_SCHEMA = pa.schema(
@@ -72,11 +72,18 @@ def _failures(contract: Contract, df: pd.DataFrame, rules: list[CompiledRule], m
     positions: list[np.ndarray] = []
     orders: list[np.ndarray] = []
     values: list[pd.Series] = []
+    row_messages: dict[int, list[str]] = {}  # rule order -> per-row messages (rules that vary by row)
     for order, r in enumerate(rules):
         idx = np.flatnonzero(masks[r.id])
         if not len(idx):
             continue
-        if r.field and r.field in df.columns:
+        if "messages" in r.params:
+            row_messages[order] = r.params["messages"](df, idx)
+        if r.params.get("note_key"):  # a converted or inferred cell: show what the file said
+            vals = note_values(df, r.params["note_key"], idx)
+            if r.field in personal:
+                vals = [mask(v, personal[r.field]) for v in vals]
+        elif r.field and r.field in df.columns:
             raw = df[r.field].iloc[idx].to_numpy(dtype=object)  # failing rows only
             vals = [None if (v is None or v != v) else str(v) for v in raw]
             if r.field in personal:
@@ -100,6 +107,13 @@ def _failures(contract: Contract, df: pd.DataFrame, rules: list[CompiledRule], m
         table[:] = [getattr(r, attr) for r in rules]
         return table[ords]
 
+    messages = per_rule("message")
+    if row_messages:
+        # rows of one rule keep their order through the (row, rule) sort: hand them out in turn
+        cursor = {o: iter(m) for o, m in row_messages.items()}
+        for i, o in enumerate(ords):
+            if o in cursor:
+                messages[i] = next(cursor[o])
     out = pd.DataFrame(
         {
             "_file_id": _lineage(df, "_file_id", pos),
@@ -109,7 +123,7 @@ def _failures(contract: Contract, df: pd.DataFrame, rules: list[CompiledRule], m
             "rule_id": per_rule("id"),
             "field": per_rule("field"),
             "severity": per_rule("severity"),
-            "message": per_rule("message"),
+            "message": messages,
             "value": value_col,
         }
     )

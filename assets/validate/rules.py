@@ -21,6 +21,7 @@ categories repeat a great deal in real feeds.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass, field as dc_field
@@ -184,6 +185,10 @@ def condition_mask(cond: Condition, df: pd.DataFrame) -> Mask:
     if cond.contains_any is not None:
         wanted = set(cond.contains_any)
         return _per_unique_scalar(s, lambda v: bool(wanted & set(split_parts(v))), False, bool)
+    if cond.at_least is not None:
+        x = parse_numbers(s)
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(x) & (x >= cond.at_least)
     allowed = set(cond.subset_of or [])
     return _per_unique_scalar(s, lambda v: bool(split_parts(v)) and set(split_parts(v)) <= allowed, False, bool)
 
@@ -198,6 +203,8 @@ def condition_text(cond: Condition, contract: Contract) -> str:
         return f"「{label}」不为" + "、".join(f"“{v}”" for v in cond.not_in)
     if cond.contains_any is not None:
         return f"「{label}」含" + "或".join(f"“{v}”" for v in cond.contains_any)
+    if cond.at_least is not None:
+        return f"「{label}」不少于{_fmt_num(cond.at_least)}"
     return f"「{label}」仅含" + "、".join(f"“{v}”" for v in cond.subset_of or [])
 
 
@@ -216,6 +223,26 @@ def division_known(code: str) -> bool:
     if div[:2] in MUNICIPALITIES or div[2:4] == "00":
         return True
     return div[:4] + "00" in known
+
+
+def notes_has(df: pd.DataFrame, key: str) -> Mask:
+    """Rows whose ingest ``_notes`` (JSON object) carry ``key`` (e.g. ``fine_amount.unit``)."""
+    s = column(df, "_notes")
+    return _per_unique_scalar(s, lambda v: key in _notes_obj(v), False, bool)
+
+
+def _notes_obj(v: str) -> dict:
+    try:
+        obj = json.loads(v)
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def note_values(df: pd.DataFrame, key: str, idx: np.ndarray) -> list[str | None]:
+    """The ingest note ``key`` of rows ``idx`` (the original text of a converted cell)."""
+    raw = column(df, "_notes").iloc[idx].to_numpy(dtype=object)
+    return [None if (v is None or v != v) else _notes_obj(str(v)).get(key) for v in raw]
 
 
 def add_months(days: np.ndarray, months: int) -> np.ndarray:
@@ -358,6 +385,14 @@ def _field_rules(contract: Contract, f: Field) -> list[CompiledRule]:
 
         add("range", text, range_fn, minimum=lo, maximum=hi)
 
+    if f.unit:
+        add("unit", f"{lab}带有与本字段不同的金额单位，已按单位换算为{f.unit}（原值见“值”列），请核对并按{f.unit}填报",
+            lambda df, k=f"{name}.unit": notes_has(df, k), ["_notes"], severity="warning", note_key=f"{name}.unit")
+    if f.infer_when_missing:
+        add("inferred", f"文件缺少{lab}列，已按已填写的证照号码推定（{f.infer_when_missing.basis}），请在模板中补充该列",
+            lambda df, k=f"{name}.inferred": notes_has(df, k), ["_notes"], severity="warning",
+            note_key=f"{name}.inferred")
+
     if f.type == "date":
         add("sentinel", f"{lab}是占位日期（1900-01-01 及以前，多为 Excel 空值），请填写真实日期",
             lambda df: parse_dates(column(df, name)) < SENTINEL_LIMIT)
@@ -414,6 +449,21 @@ def _tier_masks(contract: Contract, df: pd.DataFrame) -> dict[str, Mask]:
         inferred = np.where(minor, "轻微", policy.default_tier) == name
         out[name] = np.where(has_tier, (explicit == name).fillna(False).to_numpy(dtype=bool), inferred)
     return out
+
+
+def _regime_text(regime) -> str:
+    def months(m: int) -> str:
+        return f"{m // 12}年" if m and m % 12 == 0 else f"{m}个月"
+
+    parts = []
+    for t in regime.tiers:
+        if not t.publish:
+            parts.append(f"{t.tier}原则上不公示")
+        elif t.min_months == 0:
+            parts.append(f"{t.tier}最长{months(t.max_months)}")
+        else:
+            parts.append(f"{t.tier}{months(t.min_months)}至{months(t.max_months)}")
+    return f"{regime.effective_from.isoformat()}起决定的适用{regime.basis}：" + "、".join(parts)
 
 
 def _cross_rule(contract: Contract, r: Rule) -> CompiledRule:
@@ -475,8 +525,14 @@ def _cross_rule(contract: Contract, r: Rule) -> CompiledRule:
                     in_regime &= start >= lo_day
                 if hi_day is not None:
                     in_regime &= start < hi_day
+                known = {t.tier for t in regime.tiers}
+                unknown = np.zeros(len(df), dtype=bool)  # tiers this regime lacks: judged as the default
+                for name, m in tiers.items():
+                    if name not in known:
+                        unknown |= m
                 for t in regime.tiers:
-                    sel = in_regime & tiers.get(t.tier, np.zeros(len(df), dtype=bool))
+                    sel = in_regime & (tiers.get(t.tier, np.zeros(len(df), dtype=bool))
+                                       | (unknown if t.tier == policy.default_tier else False))
                     if not sel.any():
                         continue
                     s = start[sel]
@@ -485,7 +541,43 @@ def _cross_rule(contract: Contract, r: Rule) -> CompiledRule:
                     out[sel] = (e < lo) | (e > hi)
             return out
 
-        return CompiledRule(r.id, r.kind, r.severity, end_f, r.message, tuple(dict.fromkeys(cols)), fn)
+        texts = [_regime_text(g) for g in regimes]
+
+        def messages(df: pd.DataFrame, idx: np.ndarray) -> list[str]:
+            """Per row: the message with the ranges of the regime in force on its decision date."""
+            start = usable_dates(column(df, start_f))[idx]
+            out = []
+            for d in start:
+                i = 0
+                for j, g in enumerate(regimes):
+                    if not np.isnat(d) and d >= np.datetime64(g.effective_from, "D"):
+                        i = j
+                out.append(f"{r.message}（{texts[i]}，自决定日期起算）")
+            return out
+
+        return CompiledRule(r.id, r.kind, r.severity, end_f, f"{r.message}（{'；'.join(texts)}，自决定日期起算）",
+                            tuple(dict.fromkeys(cols)), fn, {"messages": messages})
+
+    if r.kind == "requires_any":
+        groups = r.any_of
+        needed = list(r.fields)
+
+        def fn(df: pd.DataFrame) -> Mask:
+            have = np.ones(len(df), dtype=bool)
+            for n in needed:
+                f = contract.field(n)
+                have &= ~np.isnan(parse_numbers(column(df, n), f.type == "integer")) if f.type in ("decimal", "integer") \
+                    else notnull(column(df, n))
+            ok = np.zeros(len(df), dtype=bool)
+            for group in groups:
+                g = np.ones(len(df), dtype=bool)
+                for c in group:
+                    g &= condition_mask(c, df)
+                ok |= g
+            return have & ~ok
+
+        cols = list(dict.fromkeys(needed + [c.field for g in groups for c in g]))
+        return CompiledRule(r.id, r.kind, r.severity, needed[0], r.message, tuple(cols), fn)
 
     if r.kind == "unique_key":
         keys = list(fs)

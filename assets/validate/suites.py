@@ -41,7 +41,7 @@ from assets.validate import docs_site, docs_state  # noqa: E402
 from assets.validate import expectations as cx  # noqa: E402
 from assets.validate.rules import CompiledRule, compile_rules  # noqa: E402
 
-LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra"]
+LINEAGE = ["_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra", "_notes"]
 SITE_NAME = "credit_docs"
 # What a Data Docs result keeps: counts plus a bounded sample of failing values (masked) and their
 # row positions. The row-level outcome is in validated/ (quarantine is by index), so no full

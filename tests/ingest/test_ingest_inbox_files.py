@@ -254,4 +254,4 @@ def test_read_staged_empty(data_dir, contracts):
     df = read_staged(data_dir, "penalties", DAY)
     assert len(df) == 0
     assert list(df.columns) == contracts["penalties"].field_names + [
-        "_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra"]
+        "_file_id", "_row_no", "_dept", "_feed", "_received_date", "_source_name", "_extra", "_notes"]

@@ -50,8 +50,8 @@ def test_date_table(raw, expected):
     [
         ("1,234.50", "1234.50"),
         ("1,234,567", "1234567"),
-        ("500元", "500"),
-        ("3.5万元", "3.5"),
+        ("500元", "500元"),  # a unit mark on a field without a unit: left for validation to report
+        ("3.5万元", "3.5万元"),
         ("１２３．５", "123.5"),
         ("1，000", "1000"),
         ("1,5", "1,5"),  # not a thousands pattern: left for validation
@@ -61,6 +61,23 @@ def test_date_table(raw, expected):
 )
 def test_number_table(raw, expected):
     assert normalise_number(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, unit, expected",
+    [
+        ("5000元", "万元", "0.5"),  # issue 11: not 5000 万元 (fifty million yuan)
+        ("0.5万元", "元", "5000"),  # issue 11: not 0.5 yuan
+        ("1,234.5元", "万元", "0.12345"),
+        ("3万元", "万元", "3"),  # marked with the field's own unit: just stripped
+        ("500 元", "元", "500"),
+        ("1.2亿元", "万元", "12000"),
+        ("0.5", "万元", "0.5"),  # a bare number is taken to be in the field's unit
+        ("约5000元", "万元", "约5000元"),  # not a number: reported by validation as received
+    ],
+)
+def test_amount_units_convert_to_the_field_unit(raw, unit, expected):
+    assert normalise_number(raw, unit) == expected
 
 
 def col(values):

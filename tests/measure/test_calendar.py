@@ -10,8 +10,9 @@ import pytest
 from assets.measure.calendar import CalendarFileError, WorkCalendar, load_calendar_file
 from contracts.model import Deadline
 
-WORKING7 = Deadline(days=7, kind="working")
-CAL7 = Deadline(days=7, kind="calendar")
+WORKING7 = Deadline(days=7, kind="working", basis="国发〔2016〕33号")
+CAL7 = Deadline(days=7, kind="calendar", basis="本县自定")
+CAL7_STRICT = Deadline(days=7, kind="calendar", basis="本县自定", extend_over_holidays=False)
 
 
 @pytest.fixture
@@ -25,6 +26,18 @@ def test_reference_examples_mid_autumn_national_day(cal):
     assert due == date(2026, 10, 10) and due.weekday() == 5 and not prov  # make-up Saturday
     assert cal.is_workday(date(2026, 10, 10)) and not cal.is_workday(date(2026, 9, 25))
     assert cal.deadline(date(2026, 9, 22), CAL7) == (date(2026, 9, 29), False)
+
+
+def test_calendar_deadline_on_a_holiday_moves_to_the_day_after():
+    """民法典 第二百零三条: 2026-09-30 + 7 calendar days = 7 Oct, a National Day holiday → 8 Oct."""
+    cal = WorkCalendar()
+    assert cal.deadline(date(2026, 9, 30), CAL7) == (date(2026, 10, 8), False)
+    assert cal.deadline(date(2026, 9, 30), CAL7_STRICT) == (date(2026, 10, 7), False)
+    # a deadline on 1 Oct (the holiday's first day) also ends after the whole holiday
+    assert cal.deadline(date(2026, 9, 24), CAL7) == (date(2026, 10, 8), False)
+    # a last day on an ordinary Sunday moves to Monday; a make-up working Saturday does not move
+    assert cal.deadline(date(2026, 11, 1), CAL7) == (date(2026, 11, 9), False)
+    assert cal.deadline(date(2026, 10, 3), CAL7) == (date(2026, 10, 10), False)  # Sat 10 Oct is a working day
     assert cal.working_days_between(date(2026, 9, 30), date(2026, 10, 12)) == 4  # 8, 9, 10 (Sat), 12
 
 

@@ -74,8 +74,15 @@ def test_calendar_days_deadline(dd, contracts, registry, cal):
            "_file_id": file_id("w1"), "_row_no": 2, "_dept": "water"}
     write_validated(dd, A, date(2026, 10, 8), passed=[row])
     run(dd, date(2026, 10, 8), contracts, registry, cal)
+    # 30 Sep + 7 natural days = 7 Oct, a National Day holiday: the period ends on 8 Oct
+    # (民法典 第二百零三条), so a record received on 8 Oct is on time
     assert q(dd, "SELECT deadline_kind, deadline, on_time, days_late, working_days_late FROM timeliness") == [
-        ("calendar", date(2026, 10, 7), False, 1, 1)  # 7 natural days; 8 Oct is a working day
+        ("calendar", date(2026, 10, 8), True, 0, 0)
+    ]
+    write_validated(dd, A, date(2026, 10, 9), passed=[{**row, "account_no": "W002", "_file_id": file_id("w2")}])
+    run(dd, date(2026, 10, 9), contracts, registry, cal)
+    assert q(dd, "SELECT deadline, on_time, days_late FROM timeliness WHERE business_key LIKE 'W002%'") == [
+        (date(2026, 10, 8), False, 1)
     ]
 
 
@@ -160,22 +167,22 @@ def monthly(dd, feed="permits", dept="scjgj"):
 
 
 def test_report_rate_counts_records_not_rows(dd, contracts, registry, cal):
-    """上报率 = distinct business keys first received in the month ÷ declared count; 归集量 stays rows."""
+    """上报率 = distinct business keys decided in the month ÷ declared count; 归集量 stays rows."""
     P = contracts["permits"]
     d0, d1, d2, d3 = date(2026, 9, 29), date(2026, 10, 9), date(2026, 10, 12), date(2026, 10, 31)
-    # 29 Sep: S1 (a September record)
+    # 29 Sep: S1 (a September decision)
     write_validated(dd, P, d0, passed=[permit("S1", "2026-09-25", fid="s0")])
     run(dd, d0, contracts, registry, cal)
     # 9 Oct: K1, K2 valid; K3 twice in one delivery (duplicate rows, both quarantined);
-    # a row without a decision number (no key: a row, not a record)
+    # a row without a decision number (no key: a row, not a record). All decided in October.
     dup = [{"_file_id": file_id("f1"), "_row_no": r, "rule_id": "PMT-KEY-UNIQUE"} for r in (4, 5)]
-    write_validated(dd, P, d1, passed=[permit("K1", "2026-09-30"), permit("K2", "2026-09-30", row=3)],
-                    quarantined=[permit("K3", "2026-09-30", row=4), permit("K3", "2026-09-30", row=5),
-                                 permit(None, "2026-09-30", row=6)],
+    write_validated(dd, P, d1, passed=[permit("K1", "2026-10-05"), permit("K2", "2026-10-05", row=3)],
+                    quarantined=[permit("K3", "2026-10-05", row=4), permit("K3", "2026-10-05", row=5),
+                                 permit(None, "2026-10-05", row=6)],
                     failures=dup + [{"_file_id": file_id("f1"), "_row_no": 6, "rule_id": "decision_no.required"}])
     run(dd, d1, contracts, registry, cal)
-    # 12 Oct: K1 resent, K3 corrected, S1 (first received in September) resent
-    write_validated(dd, P, d2, passed=[permit("K1", "2026-09-30", fid="f2"), permit("K3", "2026-09-30", fid="f2", row=3),
+    # 12 Oct: K1 resent, K3 corrected, S1 resent
+    write_validated(dd, P, d2, passed=[permit("K1", "2026-10-05", fid="f2"), permit("K3", "2026-10-05", fid="f2", row=3),
                                        permit("S1", "2026-09-25", fid="f2", row=4)])
     run(dd, d2, contracts, registry, cal)
     # 31 Oct: the ledger says 4 permits decided in October, 1 in September
@@ -185,31 +192,99 @@ def test_report_rate_counts_records_not_rows(dd, contracts, registry, cal):
     m = monthly(dd)
     # October: 8 rows received (5 + 3), records K1, K2, K3 → 3 ÷ 4 (rows would give 8 ÷ 4 = 200%)
     assert m["2026-10"] == (8, 3, 4, pytest.approx(0.75))
-    # September: S1 counts once, in the month it first arrived
+    # September: S1 counts once
     assert m["2026-09"] == (1, 1, 1, 1.0)
     assert q(dd, "SELECT count(*) FROM record_arrivals WHERE feed='permits'") == [(4,)]
-    # the export says the same
+    # the export says the same, as of the last received day
     from assets.publish.export import build_export
     df = build_export(dd, "2026-10", contracts, registry)
     row = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政许可")].iloc[0]
-    assert (row["归集量"], row["清洗入库量"], row["上报率"]) == (8, 5, "75.00")
+    assert (row["归集量"], row["清洗入库量"], row["上报率"], row["上报率说明"]) == (8, 5, "75.00", "截至2026-10-31")
 
 
-def test_report_rate_follows_first_arrival_when_days_load_out_of_order(dd, contracts, registry, cal):
+def test_report_rate_counts_by_decision_month_as_of_the_export(dd, contracts, registry, cal):
+    """Issue 11: the ledger declares decisions MADE in a month. An October decision received in
+    November counts toward October's 上报率 in an export made after it arrived, and lowers neither
+    October (before) nor inflates November."""
+    P = contracts["permits"]
+    write_validated(dd, P, date(2026, 10, 20), passed=[permit("O1", "2026-10-15"), permit("O2", "2026-10-16", row=3)])
+    run(dd, date(2026, 10, 20), contracts, registry, cal)
+    write_validated(dd, contracts["declarations"], date(2026, 11, 2),
+                    passed=[declaration("2026-10", "permits", 3), declaration("2026-11", "permits", 1, row=3)])
+    run(dd, date(2026, 11, 2), contracts, registry, cal)
+    # decided 30 Oct, received 5 Nov; N1 decided and received in November
+    write_validated(dd, P, date(2026, 11, 5), passed=[permit("O3", "2026-10-30", fid="f3"), permit("N1", "2026-11-04", fid="f3", row=3)])
+    run(dd, date(2026, 11, 5), contracts, registry, cal)
+    from assets.publish.export import build_export
+
+    def report(month, as_of=None):
+        df = build_export(dd, month, contracts, registry, as_of=as_of)
+        row = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政许可")].iloc[0]
+        return row["上报率"], row["上报率说明"]
+
+    # an export of October made on 2 Nov: O3 has not arrived yet → 2 of 3
+    assert report("2026-10", date(2026, 11, 2)) == ("66.67", "截至2026-11-02")
+    # made after it arrived (default: the last received day, 5 Nov) → 3 of 3
+    assert report("2026-10") == ("100.00", "截至2026-11-05")
+    # November: only N1 (decided in November) → 1 of 1, not 2 of 1
+    assert report("2026-11") == ("100.00", "截至2026-11-05")
+    # the command line takes the as-of day too
+    from pipelines.cli import main
+
+    out = dd.root / "oct.csv"
+    assert main(["export", "--data-dir", str(dd.root), "--month", "2026-10", "--format", "csv",
+                 "--out", str(out), "--as-of", "2026-11-02"]) == 0
+    line = next(x for x in out.read_text(encoding="utf-8-sig").splitlines() if x.startswith("2026-10,scjgj,") and ",行政许可," in x)
+    assert line.endswith(",66.67,截至2026-11-02")
+    # the warehouse's monthly table holds the same figures as of the last night
+    m = monthly(dd)
+    assert m["2026-10"][1:] == (3, 3, 1.0)
+    assert m["2026-11"][1:] == (1, 1, 1.0)
+    # 归集量 still counts rows by the month they arrived
+    assert m["2026-10"][0] == 2 and m["2026-11"][0] == 2
+
+
+def test_report_rate_above_100_is_shown_and_flagged(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    write_validated(dd, P, date(2026, 10, 9), passed=[permit(f"K{i}", "2026-10-05", row=i + 2) for i in range(3)])
+    write_validated(dd, contracts["declarations"], date(2026, 10, 9), passed=[declaration("2026-10", "permits", 2)])
+    run(dd, date(2026, 10, 9), contracts, registry, cal)
+    assert monthly(dd)["2026-10"][1:] == (3, 2, 1.5)  # never capped at 1
+    from assets.publish.export import build_export
+    df = build_export(dd, "2026-10", contracts, registry)
+    row = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政许可")].iloc[0]
+    assert row["上报率"] == "150.00"
+    assert row["上报率说明"] == "截至2026-10-09；台账不符：报送记录3条多于台账申报2条，请核对台账"
+
+
+def test_report_rate_uses_the_decision_month_of_quarantined_records(dd, contracts, registry, cal):
     P = contracts["permits"]
     write_validated(dd, contracts["declarations"], date(2026, 10, 1), passed=[declaration("2026-09", "permits", 2),
                                                                              declaration("2026-10", "permits", 2, row=3)])
-    # K1 arrives (quarantined) on 1 Oct, loaded first ...
+    # K1 decided 28 Sep arrives (quarantined) on 1 Oct, loaded first ...
     write_validated(dd, P, date(2026, 10, 1), quarantined=[permit("K1", "2026-09-28", permit_content=None)],
                     failures=[{"_file_id": file_id("f1"), "_row_no": 2, "rule_id": "permit_content.required"}])
     run(dd, date(2026, 10, 1), contracts, registry, cal)
-    assert monthly(dd)["2026-10"][1] == 1
-    # ... then 30 Sep (backfill), where K1 had already arrived: it is a September record
+    # a record only ever quarantined still counts, in the month of its decision date
+    assert monthly(dd)["2026-09"][1] == 1
+    assert monthly(dd)["2026-10"][1] == 0
+    # ... then 30 Sep (backfill) brings a valid version: still one September record
     write_validated(dd, P, date(2026, 9, 30), passed=[permit("K1", "2026-09-28", fid="f0")])
     run(dd, date(2026, 9, 30), contracts, registry, cal)
     m = monthly(dd)
     assert m["2026-09"] == (1, 1, 2, pytest.approx(0.5))
     assert m["2026-10"] == (1, 0, 2, 0.0)
+
+
+def test_a_corrected_decision_date_moves_the_record_to_its_month(dd, contracts, registry, cal):
+    P = contracts["permits"]
+    write_validated(dd, P, date(2026, 10, 9), passed=[permit("K1", "2026-10-05")])
+    run(dd, date(2026, 10, 9), contracts, registry, cal)
+    assert monthly(dd)["2026-10"][1] == 1
+    write_validated(dd, P, date(2026, 10, 12), passed=[permit("K1", "2026-09-29", fid="f2")])
+    run(dd, date(2026, 10, 12), contracts, registry, cal)
+    m = monthly(dd)
+    assert m["2026-10"][1] == 0 and m["2026-09"][1] == 1
 
 
 def test_monthly_rows_without_received_records_are_recomputed(dd, contracts, registry, cal):
@@ -220,7 +295,7 @@ def test_monthly_rows_without_received_records_are_recomputed(dd, contracts, reg
     run(dd, date(2026, 9, 10), contracts, registry, cal)
     con = duckdb.connect(str(dd.db_path))
     con.execute("UPDATE metrics_monthly SET received_records = NULL, report_rate = NULL")
-    con.execute("DELETE FROM record_arrivals")
+    con.execute("UPDATE record_arrivals SET period_month = '?'")  # as written before the column existed
     con.close()
     write_validated(dd, P, date(2026, 10, 8))  # an empty later night
     run(dd, date(2026, 10, 8), contracts, registry, cal)

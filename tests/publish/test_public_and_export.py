@@ -129,8 +129,10 @@ def test_export_columns_totals_and_rates(loaded, contracts, registry):
     assert set(totals["部门名称"]) == {"全部"}
     pen = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政处罚")].iloc[0]
     # 9 received, 8 passed; timeliness: P1 (01 Sep, received 10 Sep: 7th working day is 10 Sep) on time,
-    # older decisions late; 上报率 9 / 10
-    assert (pen["归集量"], pen["清洗入库量"], pen["合规率"], pen["上报率"]) == (9, 8, "88.89", "90.00")
+    # older decisions late; 上报率 counts records by decision month: P1, P3, P4, P9 (quarantined,
+    # still reported) were decided in September → 4 / 10 (the others belong to their own months)
+    assert (pen["归集量"], pen["清洗入库量"], pen["合规率"], pen["上报率"]) == (9, 8, "88.89", "40.00")
+    assert pen["上报率说明"] == "截至2026-09-10"
     assert float(pen["及时率"]) + float(pen["迟报率"]) == pytest.approx(100.0)
     jt = df[(df["部门代码"] == "jtysj") & (df["信息类别"] == "行政处罚")].iloc[0]
     assert (jt["归集量"], jt["合规率"], jt["及时率"], jt["迟报率"], jt["上报率"]) == (0, "", "", "", "")
@@ -167,7 +169,9 @@ def test_export_files_deterministic_and_masked(loaded, contracts, registry, tmp_
     notes = "\n".join(str(c.value) for r in wb["说明"].iter_rows() for c in r)
     assert "第7个工作日" in notes and "7个自然日" in notes and "暂定" not in notes
     # 上报率 counts records (business keys), and says what happens to rows without a key
-    assert "上报率=报送记录数÷部门台账申报数" in notes and "业务主键缺项无法识别的行计入归集量但不计为记录" in notes
+    assert "上报率=决定日期在本月的报送记录数÷部门台账申报的本月决定数" in notes
+    assert "业务主键缺项无法识别的行计入归集量但不计为记录" in notes and "超过100%照实显示并标注台账不符" in notes
+    assert "上报率按截至2026-09-10已接收的记录计算" in notes
     cells = [str(c.value) for ws in wb.worksheets for r in ws.iter_rows() for c in r if c.value is not None]
     assert unmasked_ids(cells + [raw.decode("utf-8-sig")]) == []
 

@@ -26,7 +26,8 @@ GOOD_PENALTY = dict(
     authority="巫山县市场监督管理局", authority_uscc=AUTH, source_unit="巫山县市场监督管理局", source_unit_uscc=AUTH,
 )
 GOOD_SUBSIDY = dict(
-    claim_no="BT-1", county="巫山县", township="龙门街道", recipient_name="李四", recipient_id_no="11010519491231002X",
+    claim_no="BT-1", county="巫山县", township="龙门街道", recipient_name="李四", recipient_kind="自然人",
+    recipient_id_no="11010519491231002X",
     subsidy_type="耕地地力保护补贴", contracted_area="8", transferred_in_area="1", subsidised_area="9", rate="100",
     total_subsidy="900", payment_date="2026-06-01", granting_unit="巫山县农业农村委员会",
     granting_unit_uscc="1150023740505826XK",

@@ -19,5 +19,8 @@ CREATE TABLE IF NOT EXISTS quarantine_items (
     messages          VARCHAR,   -- their Chinese messages, '；'-separated, in rule id order
     status            VARCHAR NOT NULL,   -- 'open' | 'closed'
     closed_by_file_id VARCHAR,
-    closed_on         DATE
+    closed_on         DATE,
+    period_month      VARCHAR    -- 'YYYY-MM' of the row's decision (period_field) date when readable
 );
+-- warehouses created before period_month existed get it appended (NULL for their old items)
+ALTER TABLE quarantine_items ADD COLUMN IF NOT EXISTS period_month VARCHAR;

@@ -54,22 +54,33 @@ CREATE TABLE IF NOT EXISTS metrics_daily (
 -- of the same key adds no row. Rows whose key is NULL (a key part missing, so the row cannot be
 -- identified as a record) are rows but not records: they have no row here. Maintained by
 -- measure_day for the keys a received day touched; the base of received_records/上报率.
+-- period_month: 'YYYY-MM' of the record's decision date (the contract's period_field) in its
+-- current version, or, for a record only ever quarantined, in its latest quarantined row whose
+-- date was readable; NULL when none is. 上报率 counts records by this month (the month the ledger
+-- declares decisions for), received up to the as-of date of the figure.
 CREATE TABLE IF NOT EXISTS record_arrivals (
     feed           VARCHAR NOT NULL,
     dept           VARCHAR NOT NULL,   -- '' when the row carried no department
     business_key   VARCHAR NOT NULL,
-    first_received DATE    NOT NULL
+    first_received DATE    NOT NULL,
+    period_month   VARCHAR
 );
+-- Rows written before period_month existed get the marker '?' and are rebuilt by measure_day
+-- (rows written since always carry a month or NULL).
+ALTER TABLE record_arrivals ADD COLUMN IF NOT EXISTS period_month VARCHAR DEFAULT '?';
 
 -- Per feed × department × month (归集 month: the month rows/records were first received), the
 -- sum of metrics_daily, plus:
---   received_records: records (distinct business keys) of the department whose first arrival
---     from it (valid or not) falls in the month (record_arrivals). Rows with a NULL key are
---     counted in received_rows (归集量) but are not records, so they are not in received_records.
---   declared_count: the department's declared count for the month from the declarations ledger.
+--   received_records: records (distinct business keys) of the department whose DECISION date
+--     falls in the month (record_arrivals.period_month), received so far (valid or not), i.e. as
+--     of the latest night measured. A decision of late October that arrives in November counts
+--     for October. Rows with a NULL key are counted in received_rows (归集量) but are not records.
+--   declared_count: the department's declared count for the month from the declarations ledger
+--     (decisions made in the month).
 --   report_rate 上报率 = received_records / declared_count (records, not rows: resending a record
---     or a duplicate row does not raise it); NULL when the department declared nothing for the
---     month (never assumed 100%) or declared 0.
+--     or a duplicate row does not raise it); above 1 when the department sent more records than
+--     it declared (a ledger mismatch, never capped); NULL when it declared nothing for the month
+--     (never assumed 100%) or declared 0. The export recomputes it as of its own date.
 CREATE TABLE IF NOT EXISTS metrics_monthly (
     feed                VARCHAR NOT NULL,
     dept                VARCHAR NOT NULL,
