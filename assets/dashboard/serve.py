@@ -17,6 +17,11 @@ HOST = "127.0.0.1"
 
 
 class _Quiet(SimpleHTTPRequestHandler):
+    # say the charset: browsers and clients must not guess the encoding of Chinese pages
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".html": "text/html; charset=utf-8",
+                      ".js": "text/javascript; charset=utf-8", ".json": "application/json; charset=utf-8",
+                      ".css": "text/css; charset=utf-8", ".csv": "text/csv; charset=utf-8"}
+
     def log_message(self, format, *args):  # noqa: A002 - signature of the base class
         pass
 

@@ -1,6 +1,6 @@
 """A small county built by real nights, one department silent, and a real headless Chromium.
 
-``county`` generates five received days (Monday 2026-10-12 to Friday 2026-10-16, a few rows per
+``county`` generates four received days (Tuesday 2026-10-13 to Friday 2026-10-16, a few rows per
 department and feed), removes the gas company's submissions (it owes 水电气欠费 and never sends
 anything), and runs every night through the ``nightly_collection`` Dagster job with the sample
 HTTP server, so the dashboard under test is the one the nightly asset drew.

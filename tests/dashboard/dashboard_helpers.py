@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
-START = date(2026, 10, 12)
-DAYS = 5
+START = date(2026, 10, 13)  # Tuesday
+DAYS = 4  # to Friday (the weekly rhythm); few nights keep the test short
+LAST_DAY = START + timedelta(days=DAYS - 1)
 MONTH = "2026-10"
 SILENT_DEPT = "gas"
 TOKEN = "dashboard-test-token"

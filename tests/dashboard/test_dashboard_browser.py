@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pytest
 
-from dashboard_helpers import MONTH, SILENT_DEPT, START, artifact_dir
+from dashboard_helpers import LAST_DAY, MONTH, SILENT_DEPT, START, artifact_dir
 from contracts import load_contracts, load_registry
 
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 31)
@@ -130,13 +130,14 @@ def test_department_selector_changes_the_trend_chart(index, county, open_page):
                 "SELECT day, sum(received_rows) FROM metrics_daily WHERE day BETWEEN ? AND ? "
                 + ("AND dept = ? " if dept else "") + "GROUP BY day",
                 [FIRST, LAST] + ([dept] if dept else [])).fetchall())
-            return [int(rows.get(date(2026, 10, d), 0)) for d in range(1, 17)]
+            return [int(rows.get(date(2026, 10, d), 0)) for d in range(1, LAST_DAY.day + 1)]
 
-        assert county_daily["归集量"][:16] == received_by_day(None)
+        assert county_daily["归集量"][:LAST_DAY.day] == received_by_day(None)
+        assert county_daily["归集量"][LAST_DAY.day:] == [None] * (31 - LAST_DAY.day)  # days not yet received
         page.select_option("#dept-select", "sthjj")
         assert page.evaluate("document.body.dataset.trendScope") == "sthjj"
         dept_daily = _series(page, "daily")
-        assert dept_daily["归集量"][:16] == received_by_day("sthjj")
+        assert dept_daily["归集量"][:LAST_DAY.day] == received_by_day("sthjj")
         assert dept_daily["归集量"] != county_daily["归集量"]
         assert dept_daily["合规率"] != county_daily["合规率"] or dept_daily["及时率"] != county_daily["及时率"]
         assert _series(page, "monthly")["归集量"] == [sum(received_by_day("sthjj"))]
