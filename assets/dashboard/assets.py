@@ -29,7 +29,7 @@ def quality_dashboard(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     h = out.headline
     silent = [b for b in out.banners if b["kind"] in ("never", "silent")]
     if silent:
-        context.log.warning("长期未报送 / silent departments: " + "；".join(b["text"] for b in silent))
+        context.log.info("长期未报送 / silent departments: " + "；".join(b["text"] for b in silent))
     meta = {
         "dagster/row_count": dg.MetadataValue.int(out.obligations),
         "index": dg.MetadataValue.path(str(out.index or out.month_page)),

@@ -17,8 +17,10 @@ Choices where the issue is silent (also in the README):
   and repairs (event-driven) are not owed daily.
 - A delivery is any file or HTTP delivery whose bytes arrived (``ingest_manifest.sha256`` set),
   readable or not: an unreadable file is still the department speaking. A failed HTTP pull is not.
-- Silence counts calendar days from the last delivery to the dashboard's reference day; a
-  department that never sent anything is always shown, with the days since collection began.
+- Silence counts calendar days from the last delivery to the dashboard's reference day; for a
+  department that never sent anything, from the first day collection began (the first received
+  day in the manifest), so it is named once that exceeds N too, and not on a new warehouse's
+  first nights. The freshness table lists it as 从未报送 from the start.
 - The weekly view follows the seeds' Friday rhythm: a week is on time when the department
   delivered something Monday–Friday of that week (any of its owed feeds).
 """
@@ -234,8 +236,9 @@ def _freshness(con, as_of: date, silence_days: int) -> tuple[dict, list[dict], l
             d["last_delivery"] = last.isoformat()
         if last is None:
             since = (as_of - began).days + 1 if began and began <= as_of else None
-            text = f"{name}应报送“{title}”，自开始归集以来从未报送任何数据" + (f"（已 {since} 天，自 {began} 起）" if since else "")
-            banners.append({"kind": "never", "dept": dept, "feed": feed, "days": since, "text": text})
+            if since is not None and since > silence_days:
+                banners.append({"kind": "never", "dept": dept, "feed": feed, "days": since,
+                                "text": f"{name}应报送“{title}”，自开始归集以来从未报送任何数据（已 {since} 天，自 {began} 起）"})
         elif silent > silence_days:
             banners.append({"kind": "silent", "dept": dept, "feed": feed, "days": silent,
                             "text": f"{name}已 {silent} 天未报送“{title}”（最后报送 {last}，超过 {silence_days} 天）"})

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard_helpers import CHROMIUM, DAYS, SILENT_DEPT, START, TOKEN
+from dashboard_helpers import CHROMIUM, DAYS, SILENCE_DAYS, SILENT_DEPT, START, TOKEN
 from warehouse.layout import DataDir
 
 
@@ -36,6 +36,9 @@ def county(tmp_path_factory) -> DataDir:
     registry = load_registry(contracts=load_contracts())
     tokens = {}
     with pytest.MonkeyPatch.context() as mp:
+        # the nightly asset reads N from the environment: 2 days, so four nights make the gas
+        # company (silent since the first night) overdue
+        mp.setenv("CREDIT_ETL_SILENCE_DAYS", str(SILENCE_DAYS))
         for dept in registry.departments:
             for delivery in dept.delivery.values():
                 if delivery.kind == "http":

@@ -13,6 +13,7 @@ DAYS = 4  # to Friday (the weekly rhythm); few nights keep the test short
 LAST_DAY = START + timedelta(days=DAYS - 1)
 MONTH = "2026-10"
 SILENT_DEPT = "gas"
+SILENCE_DAYS = 2  # the nights' CREDIT_ETL_SILENCE_DAYS
 TOKEN = "dashboard-test-token"
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 import requests
 
-from dashboard_helpers import CHROMIUM, LAST_DAY, MONTH, REPO, SILENT_DEPT
+from dashboard_helpers import CHROMIUM, DAYS, LAST_DAY, MONTH, REPO, SILENCE_DAYS, SILENT_DEPT
 from contracts import load_contracts, load_registry
 
 
@@ -47,7 +47,8 @@ def test_silence_threshold_is_configurable_and_counts_days(county):
         as_of = date(2026, 10, 30)
         late_view = dashboard_data(con, county, MONTH, as_of, contracts, registry, silence_days=7)
         lenient = dashboard_data(con, county, MONTH, as_of, contracts, registry, silence_days=30)
-        current = dashboard_data(con, county, MONTH, LAST_DAY, contracts, registry, silence_days=7)
+        current = dashboard_data(con, county, MONTH, LAST_DAY, contracts, registry, silence_days=DAYS - 1)
+        strict_never = dashboard_data(con, county, MONTH, LAST_DAY, contracts, registry, silence_days=DAYS)["banners"]
     finally:
         con.close()
     silent = {(b["dept"], b["feed"]): b for b in late_view["banners"] if b["kind"] == "silent"}
@@ -56,8 +57,12 @@ def test_silence_threshold_is_configurable_and_counts_days(county):
     for pair, banner in silent.items():
         assert banner["days"] == (as_of - last[pair]).days > 7
         assert last[pair].isoformat() in banner["text"]
-    assert [b["kind"] for b in lenient["banners"]] == ["never"]  # never-sent is always shown
-    assert [(b["kind"], b["dept"]) for b in current["banners"]] == [("never", SILENT_DEPT)]
+    assert lenient["banners"] == []  # nobody silent for more than 30 days
+    # never sent: named once the days since collection began exceed N
+    assert [(b["kind"], b["dept"], b["days"]) for b in current["banners"]] == [("never", SILENT_DEPT, DAYS)]
+    assert strict_never == []
+    gas = next(d for d in current["dept_freshness"] if d["dept"] == SILENT_DEPT)
+    assert gas["last_delivery"] is None and gas["feeds"][0]["silent_days"] is None
 
 
 def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
@@ -68,7 +73,7 @@ def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install -y chromium)")
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="no pdftotext (apt-get install -y poppler-utils)")
 def test_pdf_bulletin_names_departments_below_target(county):
-    out = _cli("--data-dir", str(county.root), "dashboard", "--pdf", "--month", MONTH)
+    out = _cli("--data-dir", str(county.root), "dashboard", "--pdf", "--month", MONTH, "--silence-days", str(SILENCE_DAYS))
     assert out.returncode == 0, out.stderr
     pdf = county.reports / "dashboard" / f"bulletin_{MONTH}.pdf"
     assert pdf.exists() and pdf.read_bytes()[:5] == b"%PDF-"
@@ -99,7 +104,7 @@ def test_pdf_bulletin_names_departments_below_target(county):
 
 def test_cli_serves_on_loopback_only_and_stops_on_sigterm(county):
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "--data-dir", str(county.root), "dashboard",
-                             "--serve", "--port", "0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--serve", "--port", "0", "--silence-days", str(SILENCE_DAYS)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = None
         for line in proc.stdout:
@@ -144,3 +149,51 @@ def test_nightly_job_draws_the_dashboard():
     assert "quality_dashboard" in keys and "daily_metrics" in keys
     spec = next(s for a in defs.assets if hasattr(a, "specs") for s in a.specs if s.key.to_user_string() == "quality_dashboard")
     assert spec.owners and spec.kinds and "看板" in spec.description
+
+
+def test_provisional_months_carry_a_banner(county):
+    """2027 has no State Council holiday file yet: its figures are provisional, and the page says so."""
+    from assets.dashboard.data import dashboard_data
+
+    contracts = load_contracts()
+    registry = load_registry(contracts=contracts)
+    con = duckdb.connect(str(county.db_path), read_only=True)
+    try:
+        future = dashboard_data(con, county, "2027-01", date(2027, 1, 10), contracts, registry)
+        now = dashboard_data(con, county, MONTH, LAST_DAY, contracts, registry)
+    finally:
+        con.close()
+    provisional = [b for b in future["banners"] if b["kind"] == "provisional"]
+    assert len(provisional) == 1 and "2027" in provisional[0]["text"] and "暂定" in provisional[0]["text"]
+    assert not [b for b in now["banners"] if b["kind"] == "provisional"]
+
+
+def test_an_earlier_month_gets_its_own_page_and_keeps_the_index(county):
+    from assets.dashboard.render import write_dashboard
+
+    index = county.reports / "dashboard" / "index.html"
+    before = index.read_bytes()
+    out = write_dashboard(county, month="2026-09")
+    assert out.index is None and out.month_page.name == "2026-09.html" and out.month_page.exists()
+    assert out.as_of == date(2026, 9, 30) and out.headline["received"] == 0
+    assert index.read_bytes() == before
+    with pytest.raises(ValueError):
+        write_dashboard(county, month="2026-13")
+
+
+def test_obligations_follow_the_catalog_when_it_changes(tmp_path):
+    from warehouse.db import connect
+    from warehouse.layout import DataDir
+    from warehouse.obligations import refresh_obligations
+
+    contracts = load_contracts()
+    registry = load_registry(contracts=contracts)
+    smaller = registry.model_copy(update={"departments": registry.departments[:2]})
+    with connect(DataDir(tmp_path)) as con:
+        full = refresh_obligations(con, contracts, registry)
+        again = refresh_obligations(con, contracts, registry)
+        assert full == again == con.execute("SELECT count(*) FROM dept_feed_obligations").fetchone()[0]
+        n = refresh_obligations(con, contracts, smaller)
+        depts = {r[0] for r in con.execute("SELECT DISTINCT dept FROM dept_feed_obligations").fetchall()}
+    assert n == sum(len(d.feeds) for d in registry.departments[:2]) < full
+    assert depts == {d.code for d in registry.departments[:2]}

@@ -6,8 +6,8 @@ XLSX cell by cell (openpyxl), PDF through pdftotext. Two nets: ``warehouse.maski
 (the policy's own patterns) and a stricter one that takes any 18-character run of 17 digits and a
 check character and keeps it when it is a valid GB 11643 number (python-stdnum: check character and a
 real birth date), whatever surrounds it. Two things that are not personal are left out:
-all-digit unified social credit codes of organisations that pass the GB 32100 check (the
-policy's card pattern also matches them) and the digits of decimal numbers (``6.923076923076925``
+all-digit unified social credit codes of organisations that pass the GB 32100 check and do not
+read as area code + birth date (the policy's card pattern also matches them) and the digits of decimal numbers (``6.923076923076925``
 in a JSON statistic).
 
 Areas owned by other work are checked separately; where they still leak, the assertion is an
@@ -31,6 +31,7 @@ from warehouse.masking import find_unmasked
 TEXT_SUFFIXES = {".html", ".htm", ".json", ".csv", ".md", ".txt", ".yml", ".yaml", ".js", ".css", ".xml", ".svg"}
 RIC_CANDIDATE = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 DECIMAL = re.compile(r"\d+\.\d+")
+RIC_SHAPE = re.compile(r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]")
 
 
 def _ric_like(number: str) -> bool:
@@ -46,9 +47,15 @@ def strict_rics(text: str) -> list[str]:
     return [m for m in RIC_CANDIDATE.findall(text) if _ric_like(m)]
 
 
+def _organisation_code(number: str) -> bool:
+    """An all-digit USCC of an organisation, not a person's number: passes GB 32100 and does not
+    read as area code + birth date (1 in 31 mistyped ID numbers passes the USCC check too)."""
+    return len(number) == 18 and uscc.is_valid(number) and not RIC_SHAPE.fullmatch(number)
+
+
 def personal_numbers(text: str) -> list[str]:
     text = DECIMAL.sub(" ", text)
-    hits = {h for h in find_unmasked(text) if not (len(h) == 18 and uscc.is_valid(h))}
+    hits = {h for h in find_unmasked(text) if not _organisation_code(h)}
     return sorted(hits | set(strict_rics(text)))
 
 
@@ -96,13 +103,15 @@ def test_the_scanner_finds_what_it_looks_for(tmp_path):
     (tmp_path / "b.json").write_text('{"v": "ID500237199001011231x", "card": "6222021234567890123"}', encoding="utf-8")
     (tmp_path / "ok.json").write_text('{"uscc": "915002377517201562", "pct": 6.923076923076925, "id": "500237********1234"}',
                                       encoding="utf-8")
+    # a mistyped ID number (wrong check digit) that happens to pass the USCC check is still found
+    (tmp_path / "d.html").write_text("<td>500237200109146361</td>", encoding="utf-8")
     from openpyxl import Workbook
 
     wb = Workbook()
     wb.active.append(["500237********1234", "138****5678", "110101199003077774"])
     wb.save(tmp_path / "c.xlsx")
     found = leaks(tmp_path)
-    assert set(found) == {"a.html", "b.json", "c.xlsx"}
+    assert set(found) == {"a.html", "b.json", "c.xlsx", "d.html"}
     assert found["a.html"] == ["13812345678", "500237199001011231"]
     assert found["b.json"] == ["500237199001011231", "6222021234567890123"]  # the strict net: glued to letters
     assert found["c.xlsx"] == ["110101199003077774"]
