@@ -40,6 +40,7 @@ from contracts.model import Contract, Registry
 from warehouse.feed_tables import lit
 from warehouse.layout import DataDir
 from warehouse.masking import scrub_text
+from warehouse.obligations import short_rule
 
 TARGET = Decimal("100.00")
 DEFAULT_SILENCE_DAYS = 7
@@ -159,9 +160,7 @@ def feed_order(registry: Registry) -> dict[str, int]:
 
 
 def _deadline_text(c: Contract) -> str:
-    if not c.deadline:
-        return "未规定"
-    return f"{c.deadline.days}个工作日" if c.deadline.kind == "working" else f"{c.deadline.days}日"
+    return short_rule(c.deadline) or "未规定"
 
 
 def _deliveries(con, upto: date) -> dict[tuple[str, str], date]:
