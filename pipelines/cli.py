@@ -83,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("demo", "一键演示：生成约30天示例数据并逐夜运行 / demo: generate ~30 days of sample feeds and run every night")
 
+    p = add("dashboard", "生成归集质量看板与月度通报 / write the quality dashboard and the monthly bulletin (reports/dashboard/)")
+    p.add_argument("--month", type=_month, default=None,
+                   help="月份 / month (YYYY-MM; default: the month of the latest received day, written as index.html)")
+    p.add_argument("--serve", action="store_true", help="在 127.0.0.1 上提供浏览 / serve reports/ on 127.0.0.1 until Ctrl+C")
+    p.add_argument("--port", type=int, default=8765, help="--serve 的端口 / port for --serve (default 8765; 0 = any free port)")
+    p.add_argument("--pdf", action="store_true", help="用无头 Chromium 将月度通报打印为 A4 PDF / print the bulletin to an A4 PDF with headless Chromium")
+    p.add_argument("--silence-days", type=int, default=None,
+                   help="超过多少天未报送即提醒 / banner when an owed feed has been silent for more than N days (default $CREDIT_ETL_SILENCE_DAYS or 7)")
+
     p = add("export", "导出月度监测指标 / export the monthly monitored indicators")
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
     p.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="格式 / format")
@@ -164,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.demo import run_demo
 
         return run_demo(data_dir)
+    if cmd == "dashboard":
+        return _dashboard(data_dir, args)
     if cmd == "export":
         from assets.publish.export import write_export
 
@@ -181,6 +192,54 @@ def main(argv: list[str] | None = None) -> int:
                           days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
                           profile=args.profile)
     raise AssertionError(cmd)
+
+
+def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:
+    from assets.dashboard.pdf import ChromiumMissing, html_to_pdf
+    from assets.dashboard.render import write_dashboard
+    from assets.dashboard.serve import start_server
+    from warehouse.layout import DataDir
+
+    layout = DataDir(data_dir)
+    if not layout.db_path.exists():
+        print(f"仓库数据库不存在 / no warehouse: {layout.db_path}（请先运行 credit-etl run 或 demo）", file=sys.stderr)
+        return 2
+    try:
+        out = write_dashboard(layout, month=args.month, silence_days=args.silence_days)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    page = out.index or out.month_page
+    print(f"看板 / dashboard: {page}（{out.month}，数据截至 {out.as_of}）")
+    for banner in out.banners:
+        print(f"  提醒 / banner: {banner['text']}")
+    print(f"月度通报 / bulletin: {out.bulletin}")
+    if args.pdf:
+        try:
+            pdf = html_to_pdf(out.bulletin, out.bulletin.with_suffix(".pdf"))
+        except (ChromiumMissing, RuntimeError) as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        print(f"通报 PDF / bulletin PDF: {pdf}")
+    if args.serve:
+        # block SIGINT/SIGTERM before the server thread starts (it inherits the mask), then wait
+        # for either in the main thread: Ctrl+C and `kill` both stop the server cleanly
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        try:
+            server, url = start_server(layout.reports, args.port)
+        except OSError as exc:
+            print(f"无法在 127.0.0.1:{args.port} 上启动 / cannot serve on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+            return 2
+        url = url.rsplit("/", 1)[0] + "/" + page.name
+        print(f"浏览 / open: {url}  （仅本机 127.0.0.1；Ctrl+C 退出 / to stop）", flush=True)
+        try:
+            signal.sigwait(stop)
+        finally:
+            server.shutdown()
+            server.server_close()
+        print("已停止 / stopped")
+    return 0
 
 
 if __name__ == "__main__":

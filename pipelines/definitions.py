@@ -11,6 +11,7 @@ import os
 
 import dagster as dg
 
+from assets.dashboard.assets import quality_dashboard
 from assets.ingest.assets import HttpFeedsResource, received_rows
 from assets.load.assets import warehouse_records
 from assets.measure.assets import daily_metrics
@@ -23,7 +24,8 @@ from warehouse.resource import WarehouseResource
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, monthly_indicators]
+ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, quality_dashboard,
+              monthly_indicators]
 
 
 def build_resources(data_dir: str | None = None, http_base: str | None = None) -> dict:

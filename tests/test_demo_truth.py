@@ -30,8 +30,6 @@ and feed):
 
 from __future__ import annotations
 
-import time
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
@@ -41,9 +39,6 @@ import pytest
 from contracts import load_contracts, load_registry
 
 MONTH = "2026-10"
-TODAY = date(2026, 11, 5)
-ROWS_PER_DAY = 4
-DEMO_DAYS = 10  # a shortened month keeps the test short; the export still covers October
 COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率", "上报率说明"]
 
 
@@ -54,15 +49,10 @@ def pct(num: int, den: int | None) -> str:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from pipelines.demo import run_demo
-
-    root = tmp_path_factory.mktemp("demo") / "data"
-    t0 = time.monotonic()
-    rc = run_demo(root, today=TODAY, rows_per_day=ROWS_PER_DAY, days=DEMO_DAYS)
-    print(f"run_demo took {time.monotonic() - t0:.1f} s")
-    assert rc == 0
-    return root
+def demo(demo_run):
+    """The session's ``credit-etl demo`` run (tests/conftest.py: 10 days of October 2026)."""
+    assert demo_run.rc == 0, demo_run.stdout[-3000:]
+    return demo_run.root
 
 
 def expected_export(root) -> pd.DataFrame:
