@@ -135,6 +135,7 @@ class ParsedFile:
     delimiter: str | None
     extra_columns: list[str]
     notes: list[str]
+    raw_changes: pa.Table | None = None  # cells as received where normalisation changed them
 
     @property
     def rows(self) -> int:
@@ -170,9 +171,10 @@ def parse_bytes(
     received: date | None,
 ) -> ParsedFile:
     raw = read_bytes(data, name, contract)
-    table, unknown = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received, source_name=name)
+    table, unknown, changes = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received,
+                                              source_name=name)
     return ParsedFile(table, file_id, name, raw.format, raw.encoding, raw.header_row, raw.sheet, raw.delimiter,
-                      unknown, _notes(raw, table, unknown))
+                      unknown, _notes(raw, table, unknown), changes)
 
 
 def read_file(
@@ -209,6 +211,26 @@ def read_staged(data_dir: DataDir, feed: str, received: date, contract: Contract
     tables = [pq.read_table(f, schema=schema) for f in files]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return table.to_pandas()
+
+
+def read_raw_values(data_dir: DataDir, feed: str, received: date, file_ids: Iterable[str]) -> pd.DataFrame:
+    """Cells as received where normalisation changed them, for the given staged files.
+
+    Columns ``_file_id, _row_no, field, raw``; a cell not listed was staged exactly as received
+    (after trimming). Files staged before this sidecar existed simply have no entries.
+    """
+    from assets.ingest.mapping import RAW_SCHEMA
+
+    frames = []
+    for fid in sorted(set(file_ids)):
+        path = data_dir.staging_raw_file(feed, received, fid)
+        if path.exists():
+            t = pq.read_table(path, schema=RAW_SCHEMA)
+            frames.append(t.append_column("_file_id", pa.repeat(pa.scalar(fid), t.num_rows)).to_pandas())
+    if not frames:
+        return pd.DataFrame({"_row_no": pd.Series([], dtype="int64"), "field": pd.Series([], dtype=object),
+                             "raw": pd.Series([], dtype=object), "_file_id": pd.Series([], dtype=object)})
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +304,11 @@ class _Run:
 
     def stage(self, parsed: ParsedFile, feed: str) -> str:
         target = self.data_dir.staging_dir(feed, self.received) / f"{parsed.file_id}.parquet"
+        raw = self.data_dir.staging_raw_file(feed, self.received, parsed.file_id)
+        if parsed.raw_changes is not None and parsed.raw_changes.num_rows:
+            write_parquet(parsed.raw_changes, raw)  # before the staged file: staged implies raw is there
+        elif raw.exists():
+            raw.unlink()
         write_parquet(parsed.table, target)
         return _rel(self.data_dir, target)
 
@@ -371,10 +398,10 @@ class _Run:
         try:
             contract = self.contracts[feed]
             raw = records_table(got.records, contract)
-            table, unknown = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
-                                             received=self.received, source_name=name)
+            table, unknown, changes = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
+                                                      received=self.received, source_name=name)
             parsed = ParsedFile(table, got.file_id, name, "json", "utf-8", None, None, None, unknown,
-                                _notes(raw, table, unknown))
+                                _notes(raw, table, unknown), changes)
         except IngestError as exc:
             rec.error_message = exc.message_zh
         except Exception as exc:
