@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
     p.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="格式 / format")
     p.add_argument("--out", type=Path, default=None, help="输出文件 / output file (default under reports/exports)")
+    p.add_argument("--order", choices=["city", "rank"], default=None,
+                   help="XLSX 部门排序：city 按市里规定顺序，rank 按合计排名（默认取 departments.yaml 的 indicator_order）"
+                        " / XLSX department order: city's order or ranked (default: the registry's indicator_order)")
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "export":
         from assets.publish.export import write_export
 
-        path = write_export(data_dir, args.month, fmt=args.format, out=args.out)
+        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, order=args.order)
         print(f"已导出 / exported: {path}")
         return 0
     if cmd == "ui":

@@ -100,6 +100,13 @@ def xlsxwriter_bytes(build: "Callable[[xlsxwriter.Workbook], None]", *, constant
     return raw.getvalue()
 
 
+def text_width(text: str) -> int:
+    """Display width in spreadsheet column units: CJK and full-width characters count two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
+
+
 # -- vectorised sheet rows ---------------------------------------------------------------------
 # Per-cell Python (openpyxl or XlsxWriter) costs 5-30 µs a cell: the feedback of a million-row
 # night (86,000 rejected rows × 38 columns) took about a minute. The data rows of such sheets are

@@ -30,7 +30,6 @@ return is a string cell with Excel's quote prefix: shown as text, never evaluate
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field as dc_field
 from datetime import date, timedelta
@@ -50,6 +49,7 @@ from warehouse.files import (
     number_cells,
     rows_xml,
     string_cells,
+    text_width,
     write_bytes,
     xlsxwriter_bytes,
 )
@@ -67,11 +67,6 @@ HEADER_BG, BAD_BG, BAD_FONT = "#DDEBF7", "#FFC7CE", "#9C0006"
 
 def _day(received: date | str) -> date:
     return received if isinstance(received, date) else date.fromisoformat(received)
-
-
-def text_width(text: str) -> int:
-    """Display width in Excel column units: CJK and full-width characters count two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _lines(text: str, width: int) -> int:
