@@ -4,6 +4,8 @@ Public API (the only names other stages and ``pipelines/`` may import):
 
 - :func:`ingest_day` — land and parse everything received on one day; returns :class:`IngestSummary`.
 - :func:`read_staged` — the staged rows of one feed and day as a pandas DataFrame.
+- :func:`header_scores` — how many fields of each feed a file's header names (``credit-etl check``
+  suggests the feed a file looks like).
 - :func:`read_raw_values` — cells as received where normalisation changed them (feedback shows
   a rejected value as the clerk typed it).
 - :func:`read_file` — read one file offline as ingest would (``credit-etl check``); raises
@@ -19,6 +21,7 @@ from assets.ingest.core import (
     IngestSummary,
     ManifestRecord,
     ParsedFile,
+    header_scores,
     ingest_day,
     read_file,
     read_manifest,
@@ -38,6 +41,7 @@ __all__ = [
     "IngestSummary",
     "ManifestRecord",
     "ParsedFile",
+    "header_scores",
     "ingest_day",
     "normalise_date",
     "read_file",

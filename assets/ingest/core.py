@@ -199,6 +199,27 @@ def read_file(
     return parse_bytes(data, path.name, contract, file_id=hashlib.sha256(data).hexdigest(), dept=dept, received=received)
 
 
+def header_scores(path: str | Path, contracts: Mapping[str, Contract]) -> dict[str, int]:
+    """How many fields of each feed the file's header names (labels, codes, aliases), so a
+    pre-check can say which feed a file looks like. A feed whose header is not found scores 0;
+    an unreadable file raises :class:`IngestError`, as :func:`read_file` would."""
+    from assets.ingest.readers import _header_key
+
+    data = Path(path).read_bytes()
+    out: dict[str, int] = {}
+    for feed, contract in contracts.items():
+        try:
+            raw = read_bytes(data, Path(path).name, contract)
+        except IngestError as exc:
+            if exc.code != "header":
+                raise
+            out[feed] = 0
+            continue
+        hmap = contract.header_map()
+        out[feed] = len({hmap.get(_header_key(h)) for h in raw.headers} - {None})
+    return out
+
+
 def read_staged(data_dir: DataDir, feed: str, received: date, contract: Contract | None = None) -> pd.DataFrame:
     """All staged files of one feed and day, concatenated (ordered by file id, then row)."""
     folder = data_dir.staging_dir(feed, received)
