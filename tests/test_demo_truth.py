@@ -180,3 +180,21 @@ def test_rows_in_equal_rows_out_every_feed_and_day(demo):
         if not (received.get(k, 0) == loaded.get(k, 0) + quarantined.get(k, 0) == written.get(k, 0))
     ]
     assert bad == []
+
+
+def test_demo_feedback_workbooks_show_no_full_id_and_carry_department_names(demo):
+    """Every feedback workbook of the demo nights: no full resident ID, phone or card number
+    anywhere in the file, and the department's Chinese name in the file name."""
+    import zipfile
+
+    from warehouse.masking import find_unmasked
+
+    registry = load_registry(contracts=load_contracts())
+    names = {d.code: d.name for d in registry.departments}
+    books = sorted((demo / "reports" / "feedback").glob("*/*.xlsx"))
+    assert books, "the demo rejects rows, so departments get feedback"
+    for book in books:
+        assert book.name.startswith(names[book.parent.name] + "_") and book.name.endswith("_校验反馈.xlsx")
+        with zipfile.ZipFile(book) as z:
+            xml = "\n".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml"))
+        assert find_unmasked(xml) == [], book.name

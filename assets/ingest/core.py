@@ -234,12 +234,17 @@ def read_staged(data_dir: DataDir, feed: str, received: date, contract: Contract
     return table.to_pandas()
 
 
-def read_raw_values(data_dir: DataDir, feed: str, received: date, file_ids: Iterable[str]) -> pd.DataFrame:
-    """Cells as received where normalisation changed them, for the given staged files.
+def read_raw_values(data_dir: DataDir, feed: str, received: date, file_ids: Iterable[str],
+                    rows: Mapping[str, Iterable[int]] | None = None) -> pd.DataFrame:
+    """Cells as received where normalisation changed them, for the given staged files (and, when
+    ``rows`` is given, only those row numbers of each file: a whole file's reformatted dates can
+    be millions of cells, the rejected rows a few).
 
     Columns ``_file_id, _row_no, field, raw``; a cell not listed was staged exactly as received
     (after trimming). Files staged before this sidecar existed simply have no entries.
     """
+    import pyarrow.compute as pc
+
     from assets.ingest.mapping import RAW_SCHEMA
 
     frames = []
@@ -247,6 +252,8 @@ def read_raw_values(data_dir: DataDir, feed: str, received: date, file_ids: Iter
         path = data_dir.staging_raw_file(feed, received, fid)
         if path.exists():
             t = pq.read_table(path, schema=RAW_SCHEMA)
+            if rows is not None:
+                t = t.filter(pc.is_in(t.column("_row_no"), pa.array(list(rows.get(fid, ())), pa.int64())))
             frames.append(t.append_column("_file_id", pa.repeat(pa.scalar(fid), t.num_rows)).to_pandas())
     if not frames:
         return pd.DataFrame({"_row_no": pd.Series([], dtype="int64"), "field": pd.Series([], dtype=object),
