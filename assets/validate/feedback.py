@@ -309,7 +309,7 @@ def _feed_sheet(wb, st: _Styles, part: _FeedPart, name: str) -> None:
     ws.set_landscape()
     ws.set_paper(9)  # A4
     ws.repeat_rows(0)
-    ws.fit_to_pages(1, 0)
+    ws.repeat_columns(0, 1)  # 38 columns do not fit a page legibly: each printed page names file and row
     ws.autofilter(0, 0, max(n, 1), len(headers) - 1)
 
 
