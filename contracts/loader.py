@@ -120,3 +120,24 @@ def _cached(directory: str) -> dict[str, Contract]:
 def catalog(directory: str | Path | None = None) -> dict[str, Contract]:
     """Cached view of the catalog for hot paths; contracts are immutable."""
     return _cached(str(Path(directory) if directory else CONTRACTS_DIR))
+
+
+def find_feed(contracts: dict[str, Contract], name: str) -> Contract | None:
+    """The contract a person means by ``name``: its id (``penalties``), its Chinese name
+    (``行政处罚``, also ``行政处罚信息``), or the label the commands list (``行政处罚（penalties）``);
+    compared half-width, without spaces, case-folded. None when nothing matches."""
+    from contracts.model import normalise_header
+
+    key = normalise_header(name)
+    for c in contracts.values():
+        names = {c.feed, c.title, c.title + "信息", f"{c.title}（{c.feed}）", f"{c.title}({c.feed})"}
+        if c.catalog_item:
+            names.add(c.catalog_item.split("：")[-1])
+        if key in {normalise_header(n) for n in names}:
+            return c
+    return None
+
+
+def feed_labels(contracts: dict[str, Contract]) -> str:
+    """``行政处罚（penalties）、行政许可（permits）…`` for messages that list the choices."""
+    return "、".join(f"{c.title}（{c.feed}）" for c in contracts.values())

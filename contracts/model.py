@@ -406,7 +406,16 @@ class Department(_Strict):
 class Registry(_Strict):
     region: str  # e.g. 示范县
     region_code: str
+    # the office that issues the monthly indicator export (its title block); default: <region>信用办
+    issuing_unit: str | None = None
+    # departments in the indicator workbook: "city" keeps this file's order (the order the city's
+    # monitoring form lists them in), "rank" ranks them by their 合计 row (及时率, 合规率, 上报率)
+    indicator_order: Literal["city", "rank"] = "city"
     departments: list[Department]
+
+    @property
+    def issuer(self) -> str:
+        return self.issuing_unit or f"{self.region}社会信用体系建设工作领导小组办公室（信用办）"
 
     def department(self, code: str) -> Department:
         for d in self.departments:

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--defect-rate", type=float, default=0.08, help="问题行比例 / share of defective rows (default 0.08)")
 
     p = add("template", "生成部门报送模板（XLSX） / write a department's blank submission template (XLSX)")
-    p.add_argument("--feed", required=True, help="信息类别 / feed id, e.g. penalties")
+    p.add_argument("--feed", required=True, help="信息类别：代码、中文名均可 / feed id or Chinese name, e.g. penalties, 行政处罚")
     p.add_argument("--out", required=True, type=Path, help="输出文件 / output .xlsx file")
 
     p = add("contracts", "输出信息目录文档 / print the catalog (contracts) as documentation")
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("check", "离线预校验一个报送文件 / validate one file offline before submitting it")
     p.add_argument("file", type=Path, help="待校验文件 / file to check (CSV or XLSX)")
-    p.add_argument("--feed", required=True, help="信息类别 / feed id")
+    p.add_argument("--feed", required=True, help="信息类别：代码、中文名均可（如 penalties、行政处罚） / feed id or Chinese name")
     p.add_argument("--format", choices=["text", "json"], default="text", help="输出格式 / output format")
     p.add_argument("--received", type=_date, default=None, help="视为接收日 / treat as received on (default today)")
 
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="输出文件 / output file (default under reports/exports)")
     p.add_argument("--as-of", type=_date, default=None, dest="as_of",
                    help="上报率的数据截止日 / 上报率 counts records received up to this day (default: last received day)")
+    p.add_argument("--order", choices=["city", "rank"], default=None,
+                   help="XLSX 部门排序：city 按市里规定顺序，rank 按合计排名（默认取 departments.yaml 的 indicator_order）"
+                        " / XLSX department order: city's order or ranked (default: the registry's indicator_order)")
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
@@ -135,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if cmd == "template":
         from assets.publish.templates import write_template
-        from contracts import load_contracts
+        from contracts import feed_labels, find_feed, load_contracts
 
         contracts = load_contracts()
-        if args.feed not in contracts:
-            print(f"未知信息类别 / unknown feed: {args.feed}（可选 / known: {', '.join(contracts)}）", file=sys.stderr)
+        contract = find_feed(contracts, args.feed)
+        if contract is None:
+            print(f"未知信息类别 / unknown feed: {args.feed}（可选 / known: {feed_labels(contracts)}）", file=sys.stderr)
             return 2
-        path = write_template(contracts[args.feed], args.out)
+        path = write_template(contract, args.out)
         print(f"模板已生成 / template written: {path}")
         return 0
     if cmd == "contracts":
@@ -178,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "export":
         from assets.publish.export import write_export
 
-        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of)
+        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
         print(f"已导出 / exported: {path}")
         return 0
     if cmd == "ui":

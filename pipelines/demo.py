@@ -113,7 +113,7 @@ def run_demo(
     print(summary_table(export))
     print()
     print(f"指标导出 / indicator export:   {layout.exports}/indicators_{month}.xlsx（及 .csv）")
-    print(f"部门反馈 / feedback workbooks: {layout.feedback}/<部门>/<日期>.xlsx")
+    print(f"部门反馈 / feedback workbooks: {layout.feedback}/<部门>/<部门名称>_<日期>_校验反馈.xlsx")
     print(f"数据文档 / Data Docs:          {layout.data_docs}/index.html")
     print(f"质量看板 / dashboard:          {layout.reports}/dashboard/index.html（月度通报 bulletin_{month}.html；credit-etl dashboard --pdf 打印 PDF）")
     print(f"仓库 / warehouse:              {layout.db_path}")

@@ -157,11 +157,11 @@ def test_fifth_contract_needs_no_code(tmp_path, shipped_contracts_dir):
     assert "coercions" in contracts and len(contracts) == 7
     registry = load_registry(catalog / "departments.yaml", contracts=contracts)
 
-    # template: national columns only, in contract order, drop-down on the enumeration
+    # template: national columns in contract order, then the local extension; drop-down on the enumeration
     out = write_template(contracts["coercions"], tmp_path / "coercions.xlsx")
     ws = openpyxl.load_workbook(out).worksheets[0]
     assert [c.value for c in ws[1]] == ["行政相对人名称", "统一社会信用代码", "行政强制决定书文号", "强制措施种类",
-                                        "决定日期", "实施机关", "实施机关统一社会信用代码"]
+                                        "决定日期", "实施机关", "实施机关统一社会信用代码", "地方备注"]
     lists = [dv for dv in ws.data_validations.dataValidation if dv.type == "list"]
     assert [str(dv.sqref).split(":")[0] for dv in lists] == ["D2"]
 

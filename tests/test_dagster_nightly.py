@@ -98,7 +98,7 @@ def test_materialize_one_night_passes_its_checks_and_accounts_for_every_row(nigh
         for feed, c in expected.items():
             loaded = con.execute(f'SELECT count(*) FROM "{feed}_versions" WHERE _received_date = ?', [DAY]).fetchone()[0]
             assert loaded == c["passed"], feed
-    feedback = list((layout.feedback).glob(f"*/{DAY.isoformat()}.xlsx"))
+    feedback = list((layout.feedback).glob(f"*/*_{DAY.isoformat()}_校验反馈.xlsx"))
     assert feedback, "departments with rejected rows get a feedback workbook"
     assert (layout.data_docs / "index.html").exists()
 

@@ -39,7 +39,8 @@ import pytest
 from contracts import load_contracts, load_registry
 
 MONTH = "2026-10"
-COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率", "上报率说明"]
+COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
+NOTE = "上报率说明"  # in the XLSX only: the CSV keeps its ten columns for machines
 
 
 def pct(num: int, den: int | None) -> str:
@@ -132,7 +133,7 @@ def expected_export(root) -> pd.DataFrame:
                 f"；台账不符：报送记录{c['records']}条多于台账申报{c['declared']}条，请核对台账"
                 if c["declared"] is not None and c["records"] > c["declared"] else ""),
         })
-    return pd.DataFrame(lines, columns=COLUMNS)
+    return pd.DataFrame(lines, columns=[*COLUMNS, NOTE])
 
 
 def test_export_equals_truth(demo):
@@ -155,7 +156,27 @@ def test_export_equals_truth(demo):
     assert (want["上报率"] != "").any()
     # a ledger mismatch (more records than declared) is shown above 100%, not capped
     assert (want["上报率"].replace("", "0").astype(float) > 100).any()
-    assert want["上报率说明"].str.contains("台账不符").any()
+    assert want[NOTE].str.contains("台账不符").any()
+
+
+def test_workbook_notes_say_as_of_and_flag_ledger_mismatch(demo):
+    """The XLSX's 上报率说明 per department and feed equals the note recomputed from truth."""
+    from openpyxl import load_workbook
+
+    want = expected_export(demo)
+    want = want[want["部门代码"] != "ALL"]
+    titles = set(want["信息类别"])
+    wb = load_workbook(demo / "reports" / "exports" / f"indicators_{MONTH}.xlsx", read_only=True)
+    rows = list(wb["监测指标"].iter_rows(values_only=True))
+    header_at = next(i for i, r in enumerate(rows) if r and "部门代码" in r and NOTE in r)
+    head = list(rows[header_at])
+    got = {}
+    for r in rows[header_at + 1:]:
+        code = r[head.index("部门代码")]
+        if code and r[head.index("信息类别")] in titles:  # a department's own feed row, not a 合计
+            got[(code, r[head.index("信息类别")])] = r[head.index(NOTE)] or ""
+    expected = {(w["部门代码"], w["信息类别"]): w[NOTE] for _, w in want.iterrows()}
+    assert got == expected
 
 
 def test_rows_in_equal_rows_out_every_feed_and_day(demo):
@@ -192,3 +213,21 @@ def test_rows_in_equal_rows_out_every_feed_and_day(demo):
         if not (received.get(k, 0) == loaded.get(k, 0) + quarantined.get(k, 0) == written.get(k, 0))
     ]
     assert bad == []
+
+
+def test_demo_feedback_workbooks_show_no_full_id_and_carry_department_names(demo):
+    """Every feedback workbook of the demo nights: no full resident ID, phone or card number
+    anywhere in the file, and the department's Chinese name in the file name."""
+    import zipfile
+
+    from warehouse.masking import find_unmasked
+
+    registry = load_registry(contracts=load_contracts())
+    names = {d.code: d.name for d in registry.departments}
+    books = sorted((demo / "reports" / "feedback").glob("*/*.xlsx"))
+    assert books, "the demo rejects rows, so departments get feedback"
+    for book in books:
+        assert book.name.startswith(names[book.parent.name] + "_") and book.name.endswith("_校验反馈.xlsx")
+        with zipfile.ZipFile(book) as z:
+            xml = "\n".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml"))
+        assert find_unmasked(xml) == [], book.name

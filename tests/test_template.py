@@ -15,6 +15,7 @@ PENALTY_LABELS = [
     "处罚有效期", "公示截止期", "处罚机关", "处罚机关统一社会信用代码", "数据来源单位",
     "数据来源单位统一社会信用代码", "备注",
 ]
+PENALTY_LOCAL = ["案件程序类别", "公示状态", "失信严重程度"]  # local extensions, after the national fields
 
 
 def _lists_by_column(ws) -> dict[int, str]:
@@ -34,11 +35,14 @@ def test_penalty_template_via_cli(tmp_path, capsys):
     assert str(out) in capsys.readouterr().out
     wb = openpyxl.load_workbook(out)
     ws = wb.worksheets[0]
-    assert [c.value for c in ws[1]] == PENALTY_LABELS
-    assert ws.max_column == 30 and ws.freeze_panes == "A2"
+    labels = PENALTY_LABELS + PENALTY_LOCAL
+    assert [c.value for c in ws[1]] == labels
+    assert ws.max_column == 33 and ws.freeze_panes == "A2"
     lists = _lists_by_column(ws)
-    enum_cols = {PENALTY_LABELS.index(n) + 1 for n in ("行政相对人类别", "法定代表人证件类型", "证件类型", "处罚类别")}
+    enum_cols = {labels.index(n) + 1 for n in ("行政相对人类别", "法定代表人证件类型", "证件类型", "处罚类别", *PENALTY_LOCAL)}
     assert set(lists) == enum_cols
+    assert "地方扩展字段" in ws.cell(1, 31).comment.text and "地方扩展字段" not in ws.cell(1, 30).comment.text
+    assert ws.cell(1, 31).fill.fgColor.rgb != ws.cell(1, 30).fill.fgColor.rgb
     assert "法人及非法人组织" in lists[2] and "罚款" in lists[18]
     # notes on every header: required-ness and format
     assert "必填" in ws["N1"].comment.text  # 行政处罚决定书文号
@@ -47,7 +51,8 @@ def test_penalty_template_via_cli(tmp_path, capsys):
     guide = wb["填报说明"]
     text = "\n".join(str(c.value) for row in guide.iter_rows() for c in row if c.value is not None)
     assert "《行政处罚法》" in text and "7 个工作日" in text and "PEN-FINE" in text
-    assert all(label in text for label in PENALTY_LABELS)
+    assert all(label in text for label in PENALTY_LABELS + PENALTY_LOCAL)
+    assert "地方扩展" in text and "颜色说明" in text
     assert ws.column_dimensions["P"].width >= 14
 
 

@@ -5,11 +5,12 @@ One place for paths, so every stage and every test agrees on the layout:
     inbox/<dept>/<feed>/<YYYY-MM-DD>/<file>     department drops (dated folder = day received)
     landing/<sha256[:2]>/<sha256><.ext>          every received file or HTTP page, byte for byte
     staging/<feed>/received_date=<d>/<file_id>.parquet    parsed rows mapped to contract fields
+    staging/<feed>/received_date=<d>/raw/<file_id>.parquet  cells as received where normalisation changed them
     validated/<feed>/received_date=<d>/{passed,quarantined,failures}.parquet
     warehouse/credit.duckdb                      tables and views (one writer at a time)
     warehouse/parquet/<feed>/decision_month=<YYYY-MM>/received_date=<YYYY-MM-DD>.parquet
                                                  (current rows of the month whose current version arrived that day)
-    reports/feedback/<dept>/<YYYY-MM-DD>.xlsx    rejected rows for department clerks
+    reports/feedback/<dept>/<部门名称>_<YYYY-MM-DD>_校验反馈.xlsx    rejected rows for department clerks
     reports/data_docs/                           Great Expectations Data Docs
     reports/exports/                             monitored-indicator exports
     truth.csv                                    ground truth of a generated sample data set
@@ -17,6 +18,7 @@ One place for paths, so every stage and every test agrees on the layout:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -88,5 +90,11 @@ class DataDir:
     def validated_dir(self, feed: str, received: date | str) -> Path:
         return self.validated / feed / f"received_date={_day(received)}"
 
-    def feedback_file(self, dept: str, received: date | str) -> Path:
-        return self.feedback / dept / f"{_day(received)}.xlsx"
+    def staging_raw_file(self, feed: str, received: date | str, file_id: str) -> Path:
+        return self.staging_dir(feed, received) / "raw" / f"{file_id}.parquet"
+
+    def feedback_file(self, dept: str, received: date | str, dept_name: str | None = None) -> Path:
+        """The department's feedback workbook; its name carries the department's Chinese name, so
+        the file still says whose it is once it is mailed or saved elsewhere."""
+        name = re.sub(r'[\\/:*?"<>|\s]+', "", dept_name or "") or dept
+        return self.feedback / dept / f"{name}_{_day(received)}_校验反馈.xlsx"

@@ -4,6 +4,10 @@ Public API (the only names other stages and ``pipelines/`` may import):
 
 - :func:`ingest_day` — land and parse everything received on one day; returns :class:`IngestSummary`.
 - :func:`read_staged` — the staged rows of one feed and day as a pandas DataFrame.
+- :func:`header_scores` — how many fields of each feed a file's header names (``credit-etl check``
+  suggests the feed a file looks like).
+- :func:`read_raw_values` — cells as received where normalisation changed them (feedback shows
+  a rejected value as the clerk typed it).
 - :func:`read_file` — read one file offline as ingest would (``credit-etl check``); raises
   :class:`IngestError` with a Chinese message for unreadable files or missing required columns.
 - :class:`HttpSettings`, :class:`IngestSummary`, :class:`ParsedFile`, :class:`ManifestRecord`,
@@ -17,9 +21,11 @@ from assets.ingest.core import (
     IngestSummary,
     ManifestRecord,
     ParsedFile,
+    header_scores,
     ingest_day,
     read_file,
     read_manifest,
+    read_raw_values,
     read_staged,
 )
 from assets.ingest.errors import IngestError
@@ -35,10 +41,12 @@ __all__ = [
     "IngestSummary",
     "ManifestRecord",
     "ParsedFile",
+    "header_scores",
     "ingest_day",
     "normalise_date",
     "read_file",
     "read_manifest",
+    "read_raw_values",
     "read_staged",
     "staged_schema",
 ]

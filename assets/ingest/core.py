@@ -135,6 +135,7 @@ class ParsedFile:
     delimiter: str | None
     extra_columns: list[str]
     notes: list[str]
+    raw_changes: pa.Table | None = None  # cells as received where normalisation changed them
 
     @property
     def rows(self) -> int:
@@ -170,9 +171,10 @@ def parse_bytes(
     received: date | None,
 ) -> ParsedFile:
     raw = read_bytes(data, name, contract)
-    table, unknown = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received, source_name=name)
+    table, unknown, changes = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received,
+                                              source_name=name)
     return ParsedFile(table, file_id, name, raw.format, raw.encoding, raw.header_row, raw.sheet, raw.delimiter,
-                      unknown, _notes(raw, table, unknown))
+                      unknown, _notes(raw, table, unknown), changes)
 
 
 def read_file(
@@ -197,6 +199,27 @@ def read_file(
     return parse_bytes(data, path.name, contract, file_id=hashlib.sha256(data).hexdigest(), dept=dept, received=received)
 
 
+def header_scores(path: str | Path, contracts: Mapping[str, Contract]) -> dict[str, int]:
+    """How many fields of each feed the file's header names (labels, codes, aliases), so a
+    pre-check can say which feed a file looks like. A feed whose header is not found scores 0;
+    an unreadable file raises :class:`IngestError`, as :func:`read_file` would."""
+    from assets.ingest.readers import _header_key
+
+    data = Path(path).read_bytes()
+    out: dict[str, int] = {}
+    for feed, contract in contracts.items():
+        try:
+            raw = read_bytes(data, Path(path).name, contract)
+        except IngestError as exc:
+            if exc.code != "header":
+                raise
+            out[feed] = 0
+            continue
+        hmap = contract.header_map()
+        out[feed] = len({hmap.get(_header_key(h)) for h in raw.headers} - {None})
+    return out
+
+
 def read_staged(data_dir: DataDir, feed: str, received: date, contract: Contract | None = None) -> pd.DataFrame:
     """All staged files of one feed and day, concatenated (ordered by file id, then row)."""
     folder = data_dir.staging_dir(feed, received)
@@ -209,6 +232,33 @@ def read_staged(data_dir: DataDir, feed: str, received: date, contract: Contract
     tables = [pq.read_table(f, schema=schema) for f in files]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return table.to_pandas()
+
+
+def read_raw_values(data_dir: DataDir, feed: str, received: date, file_ids: Iterable[str],
+                    rows: Mapping[str, Iterable[int]] | None = None) -> pd.DataFrame:
+    """Cells as received where normalisation changed them, for the given staged files (and, when
+    ``rows`` is given, only those row numbers of each file: a whole file's reformatted dates can
+    be millions of cells, the rejected rows a few).
+
+    Columns ``_file_id, _row_no, field, raw``; a cell not listed was staged exactly as received
+    (after trimming). Files staged before this sidecar existed simply have no entries.
+    """
+    import pyarrow.compute as pc
+
+    from assets.ingest.mapping import RAW_SCHEMA
+
+    frames = []
+    for fid in sorted(set(file_ids)):
+        path = data_dir.staging_raw_file(feed, received, fid)
+        if path.exists():
+            t = pq.read_table(path, schema=RAW_SCHEMA)
+            if rows is not None:
+                t = t.filter(pc.is_in(t.column("_row_no"), pa.array(list(rows.get(fid, ())), pa.int64())))
+            frames.append(t.append_column("_file_id", pa.repeat(pa.scalar(fid), t.num_rows)).to_pandas())
+    if not frames:
+        return pd.DataFrame({"_row_no": pd.Series([], dtype="int64"), "field": pd.Series([], dtype=object),
+                             "raw": pd.Series([], dtype=object), "_file_id": pd.Series([], dtype=object)})
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,6 +332,11 @@ class _Run:
 
     def stage(self, parsed: ParsedFile, feed: str) -> str:
         target = self.data_dir.staging_dir(feed, self.received) / f"{parsed.file_id}.parquet"
+        raw = self.data_dir.staging_raw_file(feed, self.received, parsed.file_id)
+        if parsed.raw_changes is not None and parsed.raw_changes.num_rows:
+            write_parquet(parsed.raw_changes, raw)  # before the staged file: staged implies raw is there
+        elif raw.exists():
+            raw.unlink()
         write_parquet(parsed.table, target)
         return _rel(self.data_dir, target)
 
@@ -371,10 +426,10 @@ class _Run:
         try:
             contract = self.contracts[feed]
             raw = records_table(got.records, contract)
-            table, unknown = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
-                                             received=self.received, source_name=name)
+            table, unknown, changes = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
+                                                      received=self.received, source_name=name)
             parsed = ParsedFile(table, got.file_id, name, "json", "utf-8", None, None, None, unknown,
-                                _notes(raw, table, unknown))
+                                _notes(raw, table, unknown), changes)
         except IngestError as exc:
             rec.error_message = exc.message_zh
         except Exception as exc:

@@ -116,6 +116,30 @@ def _extra_json(extras: list[tuple[str, pa.Array]], n: int) -> pa.Array:
     return pc.if_else(pc.equal(body, ""), pa.scalar(None, pa.string()), obj)
 
 
+RAW_SCHEMA = pa.schema([("_row_no", pa.int64()), ("field", pa.string()), ("raw", pa.string())])
+
+
+def raw_changes(fields: list[str], cleaned: list[pa.Array], normalised: list[pa.Array], row_no: pa.Array) -> pa.Table:
+    """Cells whose staged value differs from the text received (after trimming), in long form.
+
+    Feedback shows a rejected value as the clerk typed it (full-width ＧＤ５００…, 2026/3/5); the
+    staged rows carry the normalised value. Keeping only the changed cells costs one vectorised
+    comparison per normalised column and stores next to nothing for clean files, instead of
+    re-reading the landed file for every rejected row.
+    """
+    parts = []
+    for name, before, after in zip(fields, cleaned, normalised):
+        if before is None or before is after:
+            continue
+        changed = pc.and_(pc.is_valid(before), pc.fill_null(pc.not_equal(before, after), True))
+        if not pc.any(changed).as_py():
+            continue
+        rows = pc.filter(row_no, changed)
+        parts.append(pa.table([rows.cast(pa.int64()), pa.repeat(pa.scalar(name), len(rows)), pc.filter(before, changed)],
+                              schema=RAW_SCHEMA))
+    return pa.concat_tables(parts) if parts else RAW_SCHEMA.empty_table()
+
+
 def _const(value, typ: pa.DataType, n: int) -> pa.Array:
     if value is None:
         return pa.nulls(n, typ)
@@ -130,8 +154,9 @@ def map_to_contract(
     dept: str | None,
     received: date | None,
     source_name: str,
-) -> tuple[pa.Table, list[str]]:
-    """RawTable → (staged table in contract order with lineage, unknown column headers)."""
+) -> tuple[pa.Table, list[str], pa.Table]:
+    """RawTable → (staged table in contract order with lineage, unknown column headers, cells as
+    received where normalisation changed them (:func:`raw_changes`))."""
     hmap = contract.header_map()
     by_field: dict[str, pa.Array] = {}
     extras: list[tuple[str, pa.Array]] = []
@@ -198,6 +223,8 @@ def map_to_contract(
             if note is not None:
                 notes.append((f"{f.name}.inferred", note))
     notes.sort(key=lambda kv: kv[0])  # threads append in any order
+    changes = raw_changes([f.name for f in contract.fields], [by_field.get(f.name) for f in contract.fields],
+                          arrays, row_no)
     arrays += [
         _const(file_id, pa.string(), n),
         row_no.cast(pa.int64()),
@@ -208,7 +235,7 @@ def map_to_contract(
         _extra_json(extras, n),
         _extra_json(notes, n),
     ]
-    return pa.Table.from_arrays(arrays, schema=staged_schema(contract)), unknown
+    return pa.Table.from_arrays(arrays, schema=staged_schema(contract)), unknown, changes
 
 
 def _join_values(a: pa.Array, b: pa.Array) -> pa.Array:

@@ -6,6 +6,7 @@ from datetime import date
 import dagster as dg
 
 from assets.feeds import stage_keys
+from assets.measure.calendar import default_calendar
 from assets.metadata import counts_metadata
 from assets.partitions import OWNERS, daily_partitions, monthly_partitions
 from assets.publish.export import write_export
@@ -21,14 +22,14 @@ from warehouse.resource import WarehouseResource
     kinds={"excel"},
     owners=OWNERS,
     description=(
-        "部门反馈：每个有被退回记录的部门一份 XLSX（原始取值、原文件名和行号、全部原因，附汇总表），"
-        "位于 reports/feedback/<部门>/<日期>.xlsx。"
-        " / One workbook per department with its rejected rows as received, file and row number, every reason."
+        "部门反馈：每个有被退回记录的部门一份 XLSX（按收到原样显示的取值、出错单元格标红、原文件名和行号、"
+        "全部中文原因，附汇总表和更正后报送期限），位于 reports/feedback/<部门>/<部门名称>_<日期>_校验反馈.xlsx。"
+        " / One workbook per department with its rejected rows as received, the bad cells marked, every reason."
     ),
 )
 def feedback_workbooks(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key)
-    paths = write_feedback(warehouse.layout, day, warehouse.contracts(), warehouse.registry())
+    paths = write_feedback(warehouse.layout, day, warehouse.contracts(), warehouse.registry(), calendar=default_calendar())
     return dg.MaterializeResult(
         metadata=counts_metadata(
             len(paths),

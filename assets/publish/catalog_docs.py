@@ -182,7 +182,9 @@ def render_markdown(contracts: dict[str, Contract], registry: Registry | None) -
     """The whole catalog: one section per feed, then the department registry."""
     out = ["# 公共信用信息资源目录", ""]
     if registry is not None:
-        out += [f"地区：{registry.region}（{registry.region_code}）", ""]
+        order = "按本目录部门顺序（市里规定顺序）" if registry.indicator_order == "city" else "按合计及时率、合规率、上报率排名"
+        out += [f"地区：{registry.region}（{registry.region_code}）；监测指标填报单位：{registry.issuer}；"
+                f"监测指标部门排序（indicator_order）：{order}", ""]
     out += ["| 信息类别 | 代码 | 用途 | 字段数 | 报送时限 |", "|---|---|---|---|---|"]
     for c in contracts.values():
         out.append(f"| {c.title} | `{c.feed}` | {ROLE_TEXT[c.role]} | {len(c.fields)} | {_cell(describe_deadline(c))} |")

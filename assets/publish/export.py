@@ -2,8 +2,9 @@
 
 ``build_export(data_dir, month, contracts, registry)`` returns the indicator table: one row per
 department and feed the department owes (registry order; zero counts when nothing arrived),
-then one 合计 row per feed (部门代码 ``ALL``, 部门名称 ``全部``). Columns exactly
-``月份, 部门代码, 部门名称, 信息类别, 归集量, 清洗入库量, 合规率, 及时率, 迟报率, 上报率, 上报率说明``;
+then one 合计 row per feed (部门代码 ``ALL``, 部门名称 ``全部``). Columns: the ten of the CSV,
+``月份, 部门代码, 部门名称, 信息类别, 归集量, 清洗入库量, 合规率, 及时率, 迟报率, 上报率``, plus
+``上报率说明`` (shown in the XLSX only);
 rates are percentages with two decimals as text ("98.50", half-up), empty when the denominator is
 0 or (上报率) nothing was declared. 迟报率 = 100.00 − 及时率 as printed, so the two always add up.
 归集量 and 清洗入库量 count rows received in the month; 上报率 counts records: distinct business
@@ -14,11 +15,19 @@ records disagree (台账不符): the rate is shown as computed, never capped. Th
 to the last received day in the warehouse. The 合计 rows add the departments' counts; their
 上报率 is empty unless every department that owes the feed declared a count for the month.
 
-``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``:
-CSV in UTF-8 with BOM; XLSX with sheets 监测指标, 迟报记录 (late records of the month),
-未整改问题 (quarantine items received up to the month's end and still open) and 说明 (the
-deadline rule per feed, and 暂定 when a figure used a Monday–Friday fallback year). Both are
-byte-for-byte deterministic (no timestamps; fixed ZIP entry dates). Every text cell passes
+``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``.
+The CSV (UTF-8 with BOM) is for machines: exactly the ten columns above (no 上报率说明) and one
+header row. The
+XLSX is what the office head sends to the city: 监测指标 opens with a title block (county, month
+and export date typed as dates, issuing unit from ``departments.yaml``), then each department's
+feed rows followed by its 合计, the county's 全县合计 per feed and the 总计; departments in the
+city's order or ranked (``indicator_order`` / ``order``: by the 合计 row's 及时率, 合规率, 上报率,
+ties share a place); rates are numbers in percent format (0.985 shown as 98.50%), and a rate off
+target (below 100%, or 迟报率 above 0%) is red. Printed on A4 landscape, one page wide, title and
+header repeated on every page. Further sheets: 迟报记录 (late records of the month, dates as
+dates), 未整改问题 (quarantine items received up to the month's end and still open) and 说明 (the
+deadline rule per feed, and 暂定 when a figure used a Monday–Friday fallback year). Both files are
+byte-for-byte deterministic for a given export date (fixed document time and ZIP entry dates). Every text cell passes
 through ``scrub``: an 18/15-digit resident ID that is not a valid USCC is masked
 (``500237********1234``), on top of the masking of personal fields.
 """
@@ -27,7 +36,7 @@ from __future__ import annotations
 
 import re
 from calendar import monthrange
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -39,10 +48,12 @@ from contracts.model import Contract, Registry
 from warehouse.db import connect
 from warehouse.feed_tables import lit
 from warehouse.masking import mask, scrub_text
-from warehouse.files import workbook_bytes, write_bytes
+from warehouse.files import text_width, write_bytes, xlsxwriter_bytes
 from warehouse.layout import DataDir
 
-COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率", "上报率说明"]
+# the machine-readable CSV: exactly these ten columns; the XLSX adds NOTE_COLUMN for people
+COLUMNS = ["月份", "部门代码", "部门名称", "信息类别", "归集量", "清洗入库量", "合规率", "及时率", "迟报率", "上报率"]
+NOTE_COLUMN = "上报率说明"
 SHEET_INDICATORS = "监测指标"
 SHEET_LATE = "迟报记录"
 SHEET_OPEN = "未整改问题"
@@ -143,7 +154,7 @@ def _indicators(con, month: str, contracts: dict[str, Contract], registry: Regis
         t["records"] = None if t["unknown_records"] else t["records"]
         rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t, as_of))
         provisional[c.feed] = t["provisional"] > 0
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = pd.DataFrame(rows, columns=[*COLUMNS, NOTE_COLUMN])
     for col in ("归集量", "清洗入库量"):
         df[col] = df[col].astype("int64")
     for col in ("月份", "部门代码", "部门名称", "信息类别", "合规率", "及时率", "迟报率", "上报率", "上报率说明"):
@@ -217,44 +228,214 @@ def _d(v) -> str:
 
 
 def _csv_bytes(df: pd.DataFrame) -> bytes:
-    return df.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    return df[COLUMNS].to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 RATE_COLUMNS = ("合规率", "及时率", "迟报率", "上报率")
+LOWER_IS_BETTER = ("迟报率",)  # target 0 %; the other rates' target is 100 %
+DATE_COLUMNS = ("决定日期", "报送期限", "首次接收日", "首次有效接收日", "接收日期")
+DEPT_TOTAL = "合计"
+GRAND_CODE, GRAND_NAME, GRAND_FEED = "ALL", "总计", "全部"
+FEED_TOTAL_NAME = "全县合计"
 
 
-def _xlsx_value(v, rate: bool):
-    """Cell value: rates become numbers (percent, two decimals shown) so Excel can sort and sum
-    them; an unknown rate stays an empty cell, never 0."""
-    if v is None or (isinstance(v, float) and pd.isna(v)):
+def _sum_counts(ms: list[dict]) -> dict:
+    """Counts of several department × feed rows added up; 上报率's inputs only when all are known."""
+    out = {k: sum(int(m[k] or 0) for m in ms) for k in ("received", "passed", "loaded", "timed", "on_time", "provisional")}
+    out["declared"] = None if any(m["declared"] is None for m in ms) else sum(int(m["declared"]) for m in ms)
+    out["records"] = None if any(m["records"] is None for m in ms) else sum(int(m["records"]) for m in ms)
+    return out
+
+
+def _totals(con, month: str, contracts: dict[str, Contract], registry: Registry) -> tuple[dict[str, dict], dict]:
+    """合计 row per department (over the feeds it owes) and the grand total, with the same rate
+    definitions as the per-feed rows (``_row``)."""
+    data = _monthly(con, month)
+    zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0, "records": 0}
+    feeds = {c.feed for c in _records_feeds(contracts)}
+    per_dept, every = {}, []
+    for dept in registry.departments:
+        ms = [data.get((feed, dept.code), zero) for feed in dept.feeds if feed in feeds]
+        if not ms:
+            continue
+        every += ms
+        per_dept[dept.code] = _row(month, dept.code, dept.name, DEPT_TOTAL, _sum_counts(ms))
+    return per_dept, _row(month, GRAND_CODE, GRAND_NAME, GRAND_FEED, _sum_counts(every) if every else zero)
+
+
+def _rank_key(row: dict) -> tuple:
+    def r(v):
+        return float(v) if v not in ("", None) else -1.0
+
+    return (-r(row["及时率"]), -r(row["合规率"]), -r(row["上报率"]), -int(row["归集量"]))
+
+
+def _main_rows(df: pd.DataFrame, dept_totals: dict[str, dict], grand: dict, registry: Registry, order: str) -> list[tuple[str, str, dict]]:
+    """(number, kind, row) in print order: each department's feeds and its 合计, then the feed totals
+    of the county and the grand total. kind: feed | dept | feed_total | grand."""
+    feed_rows = df[df["部门代码"] != TOTAL_CODE].to_dict("records")
+    by_dept: dict[str, list[dict]] = {}
+    for r in feed_rows:
+        by_dept.setdefault(r["部门代码"], []).append(r)
+    depts = [d.code for d in registry.departments if d.code in dept_totals]
+    numbers = {code: str(i) for i, code in enumerate(depts, start=1)}
+    if order == "rank":
+        depts.sort(key=lambda c: _rank_key(dept_totals[c]))
+        numbers, prev, place = {}, None, 0
+        for i, code in enumerate(depts, start=1):
+            key = _rank_key(dept_totals[code])
+            place = place if key == prev else i  # ties share a place (1, 2, 2, 4)
+            numbers[code], prev = str(place), key
+    out: list[tuple[str, str, dict]] = []
+    for code in depts:
+        out += [(numbers[code], "feed", r) for r in by_dept.get(code, [])]
+        out.append((numbers[code], "dept", dept_totals[code]))
+    out += [("", "feed_total", {**r, "部门名称": FEED_TOTAL_NAME}) for r in df[df["部门代码"] == TOTAL_CODE].to_dict("records")]
+    out.append(("", "grand", grand))
+    return out
+
+
+def _fraction(v) -> float | None:
+    """"98.50" → 0.985: a rate as the number Excel's percent format shows as 98.50%."""
+    if v is None or v == "" or (isinstance(v, float) and pd.isna(v)):
         return None
-    if rate:
-        return float(v) if v != "" else None
-    return v.item() if hasattr(v, "item") else v
+    return float(Decimal(str(v)) / 100)
 
 
-def _xlsx_bytes(sheets: list[tuple[str, pd.DataFrame]]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+def _below_target(col: str, v) -> bool:
+    if v is None or v == "":
+        return False
+    return Decimal(str(v)) > 0 if col in LOWER_IS_BETTER else Decimal(str(v)) < 100
 
-    wb = Workbook()
-    wb.remove(wb.active)
-    for title, df in sheets:
-        ws = wb.create_sheet(title)
-        ws.append(list(df.columns))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        rate_cols = {i for i, c in enumerate(df.columns) if c in RATE_COLUMNS}
-        for row in df.itertuples(index=False):
-            ws.append([_xlsx_value(v, i in rate_cols) for i, v in enumerate(row)])
-        for i in sorted(rate_cols):
-            for (cell,) in ws.iter_rows(min_row=2, min_col=i + 1, max_col=i + 1):
-                cell.number_format = "0.00"
-        for i, col in enumerate(df.columns, start=1):
-            width = max([len(str(col))] + [len(str(v)) for v in df.iloc[:, i - 1].tolist()[:500]]) + 2
-            ws.column_dimensions[ws.cell(1, i).column_letter].width = min(60, width * 1.6)
-        ws.freeze_panes = "A2"
-    return workbook_bytes(wb)
+
+def _indicator_sheet(wb, month: str, rows: list[tuple[str, str, dict]], registry: Registry, order: str,
+                     exported: date, provisional: bool) -> None:
+    ws = wb.add_worksheet(SHEET_INDICATORS)
+    add = wb.add_format
+    base = {"border": 1, "valign": "vcenter", "font_size": 10}
+    title = add({"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"})
+    label = add({"bold": True, "font_size": 10, "align": "right"})
+    info = add({"font_size": 10})
+    info_date = add({"font_size": 10, "num_format": "yyyy-mm-dd", "align": "left"})
+    info_month = add({"font_size": 10, "num_format": 'yyyy"年"m"月"', "align": "left"})
+    note = add({"font_size": 9, "text_wrap": True, "valign": "top", "font_color": "#595959"})
+    head = add({**base, "bold": True, "bg_color": "#DDEBF7", "align": "center", "text_wrap": True})
+    kinds = {
+        "feed": {}, "dept": {"bold": True, "bg_color": "#F2F2F2"},
+        "feed_total": {"bold": True, "bg_color": "#FFF2CC"}, "grand": {"bold": True, "bg_color": "#FCE4D6", "top": 2},
+    }
+    fmt: dict[tuple[str, str], object] = {}
+    for kind, extra in kinds.items():
+        fmt[(kind, "text")] = add({**base, **extra})
+        fmt[(kind, "center")] = add({**base, **extra, "align": "center"})
+        fmt[(kind, "int")] = add({**base, **extra, "num_format": "#,##0"})
+        fmt[(kind, "rate")] = add({**base, **extra, "num_format": "0.00%"})
+        fmt[(kind, "low")] = add({**base, **extra, "num_format": "0.00%", "font_color": "#C00000", "bg_color": "#FFC7CE", "bold": True})
+
+    headers = ["名次" if order == "rank" else "序号"] + COLUMNS[1:] + [NOTE_COLUMN]
+    last_col = len(headers) - 1
+    y, m = int(month[:4]), int(month[5:7])
+    ws.set_row(0, 30)
+    ws.merge_range(0, 0, 0, last_col, f"{registry.region}公共信用信息归集监测指标（{y}年{m}月）", title)
+    ws.write_string(1, 0, "地区", label)
+    ws.merge_range(1, 1, 1, 2, f"{registry.region}（{registry.region_code}）", info)
+    ws.write_string(1, 3, "统计月份", label)
+    ws.write_datetime(1, 4, datetime(y, m, 1), info_month)
+    ws.write_string(1, 5, "导出日期", label)
+    ws.write_datetime(1, 6, datetime(exported.year, exported.month, exported.day), info_date)
+    ws.write_string(2, 0, "填报单位", label)
+    ws.merge_range(2, 1, 2, last_col, registry.issuer, info)
+    ws.set_row(3, 30)
+    ordering = "按市里规定的部门顺序排列" if order == "city" else "按部门合计的及时率、合规率、上报率排名"
+    ws.merge_range(3, 0, 3, last_col, (
+        "说明：合规率、及时率、上报率目标为100%，迟报率目标为0%，未达目标的比率标红；比率为百分比，空白表示无可计算的记录"
+        f"（上报率：部门未申报台账数）；{ordering}；“合计”为部门各类信息之和，“全县合计”为各部门之和。"
+        + ("部分年份无国务院节假日安排，及时率按周一至周五暂定计算。" if provisional else "")), note)
+    header_row = 4
+    ws.set_row(header_row, 30)
+    for c, h in enumerate(headers):
+        ws.write_string(header_row, c, h, head)
+    widths = [6, 10, 30, 14, 10, 11, 10, 10, 10, 10, 26]
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+    names = [text_width(r["部门名称"]) for _, _, r in rows]
+    ws.set_column(2, 2, min(max(names + [20]) + 2, 40))
+    r = header_row
+    for number, kind, row in rows:
+        r += 1
+        ws.write_string(r, 0, number, fmt[(kind, "center")])
+        ws.write_string(r, 1, "" if kind in ("feed_total", "grand") else str(row["部门代码"]), fmt[(kind, "text")])
+        ws.write_string(r, 2, str(row["部门名称"]), fmt[(kind, "text")])
+        ws.write_string(r, 3, str(row["信息类别"]), fmt[(kind, "text")])
+        ws.write_number(r, 4, int(row["归集量"]), fmt[(kind, "int")])
+        ws.write_number(r, 5, int(row["清洗入库量"]), fmt[(kind, "int")])
+        for c, col in enumerate(RATE_COLUMNS, start=6):
+            v = _fraction(row[col])
+            style = fmt[(kind, "low" if _below_target(col, row[col]) else "rate")]
+            if v is None:
+                ws.write_blank(r, c, None, style)
+            else:
+                ws.write_number(r, c, v, style)
+        ws.write_string(r, len(COLUMNS), str(row.get(NOTE_COLUMN) or ""), fmt[(kind, "text")])
+    ws.freeze_panes(header_row + 1, 3)
+    _print_setup(ws, header_row)
+    ws.repeat_rows(0, header_row)  # title block and header on every printed page
+
+
+def _print_setup(ws, header_row: int) -> None:
+    """A4 landscape, one page wide (as many pages tall as needed), header repeated, page numbers."""
+    ws.set_paper(9)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.center_horizontally()
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.repeat_rows(header_row)
+    ws.set_footer("&C第 &P 页，共 &N 页")
+
+
+def _table_sheet(wb, title: str, df: pd.DataFrame) -> None:
+    """A plain table (late records, open items, notes): typed dates, readable widths, printable."""
+    ws = wb.add_worksheet(title)
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"})
+    text = wb.add_format({"valign": "top", "text_wrap": True, "font_size": 10})
+    day = wb.add_format({"valign": "top", "num_format": "yyyy-mm-dd", "font_size": 10})
+    rate = wb.add_format({"valign": "top", "num_format": "0.00", "font_size": 10})
+    cols = list(df.columns)
+    for c, h in enumerate(cols):
+        ws.write_string(0, c, str(h), head)
+    for c, col in enumerate(cols):
+        sample = [text_width(str(v)) for v in df.iloc[:500, c].tolist() if v not in (None, "")]
+        width = max([text_width(col)] + sample) + 2
+        ws.set_column(c, c, min(width, 60))
+    for r, row in enumerate(df.itertuples(index=False), start=1):
+        for c, (col, v) in enumerate(zip(cols, row)):
+            if v is None or (isinstance(v, float) and pd.isna(v)) or v == "":
+                continue
+            if col in DATE_COLUMNS and isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+                d = date.fromisoformat(v)
+                ws.write_datetime(r, c, datetime(d.year, d.month, d.day), day)
+            elif col in RATE_COLUMNS:
+                ws.write_number(r, c, float(v), rate)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                ws.write_number(r, c, v.item() if hasattr(v, "item") else v, text)
+            else:
+                ws.write_string(r, c, str(v), text)
+    ws.freeze_panes(1, 0)
+    if len(df):
+        ws.autofilter(0, 0, len(df), len(cols) - 1)
+    _print_setup(ws, 0)
+
+
+def _xlsx_bytes(month: str, df: pd.DataFrame, totals: tuple[dict, dict], extra: list[tuple[str, pd.DataFrame]],
+                registry: Registry, order: str, exported: date, provisional: bool) -> bytes:
+    rows = _main_rows(df, totals[0], totals[1], registry, order)
+
+    def build(wb):
+        _indicator_sheet(wb, month, rows, registry, order, exported, provisional)
+        for title, sheet in extra:
+            _table_sheet(wb, title, sheet)
+
+    return xlsxwriter_bytes(build)
 
 
 def write_export(
@@ -266,8 +447,14 @@ def write_export(
     contracts: dict[str, Contract] | None = None,
     registry: Registry | None = None,
     as_of: date | None = None,
+    order: str | None = None,
+    exported: date | None = None,
 ) -> Path:
-    """Write the month's export (CSV with BOM, or XLSX with the extra sheets); return its path."""
+    """Write the month's export (CSV with BOM, or XLSX with the extra sheets); return its path.
+
+    XLSX only: ``order`` "city" (the registry's order) or "rank" (default: the registry's
+    ``indicator_order``); ``exported`` is the export date in the title block (default today).
+    """
     from contracts.loader import load_contracts, load_registry
 
     data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
@@ -284,12 +471,18 @@ def write_export(
         if fmt == "csv":
             data = _csv_bytes(df)
         else:
+            order = order or registry.indicator_order
+            if order not in ("city", "rank"):
+                raise ValueError(f"排序只能是 city 或 rank / order must be city or rank: {order!r}")
+            dept_totals, grand = _totals(con, month, contracts, registry)
+            scrub_row = lambda r: {k: scrub(v) for k, v in r.items()}  # noqa: E731
             data = _xlsx_bytes(
+                month, df, ({k: scrub_row(v) for k, v in dept_totals.items()}, scrub_row(grand)),
                 [
-                    (SHEET_INDICATORS, df),
                     (SHEET_LATE, _late_records(con, month, contracts, registry)),
                     (SHEET_OPEN, _open_items(con, month, contracts, registry)),
                     (SHEET_NOTES, _notes(contracts, provisional, as_of)),
-                ]
+                ],
+                registry, order, exported or date.today(), any(provisional.values()),
             )
     return write_bytes(data, target)

@@ -4,7 +4,7 @@ Public API (ARCHITECTURE.md, "Validated rows"):
 
 - ``validate_frame(contract, df) -> ValidationResult(passed, quarantined, failures)``
 - ``validate_day(data_dir, received, contracts) -> ValidateSummary``
-- ``write_feedback(data_dir, received, contracts, registry) -> list[Path]``
+- ``write_feedback(data_dir, received, contracts, registry, calendar=None) -> list[Path]``
 - ``build_data_docs(data_dir, contracts, *results, received=None) -> Path``
 - ``compile_rules(contract)``, ``build_suite(contract)``, ``run_suite(contract, df)``
 - ``precheck.run_check(path, feed, fmt, received)`` (the ``credit-etl check`` command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import openpyxl
@@ -15,7 +15,7 @@ from stdnum.cn import uscc
 from assets.load.load import load_day
 from assets.measure.calendar import WorkCalendar
 from assets.measure.metrics import measure_day
-from assets.publish.export import COLUMNS, build_export, write_export
+from assets.publish.export import COLUMNS, NOTE_COLUMN, build_export, write_export
 from validated_builder import AUTH_A, declaration, file_id, penalty, permit, write_validated
 from warehouse.layout import DataDir
 
@@ -120,7 +120,7 @@ def test_no_unmasked_resident_id_in_any_public_view(loaded):
 
 def test_export_columns_totals_and_rates(loaded, contracts, registry):
     df = build_export(loaded, "2026-09", contracts, registry)
-    assert list(df.columns) == COLUMNS
+    assert list(df.columns) == [*COLUMNS, NOTE_COLUMN]  # the CSV writes the ten COLUMNS only
     owed = [(d.code, f) for d in registry.departments for f in d.feeds if contracts[f].role == "records"]
     records_feeds = [c for c in contracts.values() if c.role == "records"]
     assert len(df) == len(owed) + len(records_feeds)
@@ -155,15 +155,27 @@ def test_export_files_deterministic_and_masked(loaded, contracts, registry, tmp_
     assert write_export(loaded, "2026-09", "csv", out=tmp_path / "again.csv", contracts=contracts, registry=registry).read_bytes() == raw
     wb = openpyxl.load_workbook(x1)
     assert wb.sheetnames == ["监测指标", "迟报记录", "未整改问题", "说明"]
-    assert [c.value for c in wb["监测指标"][1]] == COLUMNS
-    # in the workbook rates are numbers (sortable in Excel) with two decimals shown; unknown stays empty
+    main = wb["监测指标"]
+    assert [c.value for c in main[5]] == ["序号"] + COLUMNS[1:] + [NOTE_COLUMN]
+    # in the workbook rates are percentages (numbers, sortable in Excel); unknown stays empty
     csv_rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))[1:]
-    for cells, text in zip(wb["监测指标"].iter_rows(min_row=2), csv_rows):
+    by_key = {(r[1], r[3]): r for r in csv_rows if r[1] != "ALL"}
+    by_key.update({("全县合计", r[3]): r for r in csv_rows if r[1] == "ALL"})
+    seen = 0
+    for cells in main.iter_rows(min_row=6):
+        key = (cells[1].value or cells[2].value, cells[3].value)
+        if key not in by_key:
+            continue
+        seen += 1
+        text = by_key[key]
+        assert [cells[4].value, cells[5].value] == [int(text[4]), int(text[5])]
         for cell, expected in zip(cells[6:10], text[6:10]):
-            assert cell.value == (float(expected) if expected else None)
-            assert cell.value is None or cell.number_format == "0.00"
+            assert cell.value == (pytest.approx(float(expected) / 100) if expected else None)
+            assert cell.number_format == "0.00%"
+    assert seen == len(csv_rows)  # every CSV figure is in the workbook, as a percentage
     late = [[c.value for c in r] for r in wb["迟报记录"].iter_rows(min_row=2)]
     assert any(r[0] == "行政许可" and r[3].startswith("L1|") for r in late)
+    assert all(isinstance(r[4], datetime) for r in late)  # dates typed as dates
     open_items = [[c.value for c in r] for r in wb["未整改问题"].iter_rows(min_row=2)]
     assert len(open_items) == 1 and open_items[0][6].startswith("P9|") and open_items[0][7] == "violation_facts.required"
     notes = "\n".join(str(c.value) for r in wb["说明"].iter_rows() for c in r)

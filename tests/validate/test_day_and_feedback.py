@@ -79,7 +79,8 @@ def test_validate_day_and_feedback(tmp_path, contracts):
     registry = load_registry(contracts=contracts)
     paths = write_feedback(tmp_path, RECEIVED, {"penalties": P}, registry)
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
-        "reports/feedback/jtysj/2026-06-10.xlsx", "reports/feedback/scjgj/2026-06-10.xlsx"]
+        "reports/feedback/jtysj/巫山县交通运输局_2026-06-10_校验反馈.xlsx",
+        "reports/feedback/scjgj/巫山县市场监督管理局_2026-06-10_校验反馈.xlsx"]
     first = [p.read_bytes() for p in paths]
     assert [p.read_bytes() for p in write_feedback(tmp_path, RECEIVED, {"penalties": P}, registry)] == first
 
@@ -87,17 +88,20 @@ def test_validate_day_and_feedback(tmp_path, contracts):
     assert wb.sheetnames == ["汇总", "行政处罚"]
     ws = wb["行政处罚"]
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["原文件名", "原行号", "问题说明（规则编号：说明）"] and "行政相对人名称" in header
+    assert header[:4] == ["原文件名", "原行号", "问题说明（逐条，含收到的值）", "规则编号"] and "行政相对人名称" in header
     cells = [c for row in ws.iter_rows() for c in row] + [c for row in wb["汇总"].iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"], "a cell would be executed as a formula"
     values = {c.value for c in cells}
     for text in ["=HYPERLINK(\"http://x\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "\t=1+1"]:
         assert text in values  # kept exactly as received, stored as text
-    by_row = {ws.cell(r, 2).value: ws.cell(r, 3).value for r in range(2, ws.max_row + 1)}
+    by_row = {ws.cell(r, 2).value: (ws.cell(r, 3).value, ws.cell(r, 4).value) for r in range(2, ws.max_row + 1)}
     assert set(by_row) == {3, 4, 5}
-    assert "decision_date.required" in by_row[3] and "「处罚决定日期」为必填项" in by_row[3]
-    assert "PEN-FINE" in by_row[5]
+    assert "「处罚决定日期」为必填项；收到的值：（空）" in by_row[3][0] and by_row[3][1] == "decision_date.required"
+    assert "PEN-FINE" in by_row[5][1] and "PEN-FINE" not in by_row[5][0]
+    assert "decision_date" not in by_row[3][0]  # no internal ids in the reasons
     full_id = rows()[2]["subject_id_no"]
-    assert full_id not in by_row[4]  # reasons never show the ID number
-    summary_rows = [[c.value for c in r] for r in wb["汇总"].iter_rows(min_row=5)]
-    assert summary_rows[0][:3] == ["行政处罚", "行政处罚", 3]
+    assert full_id not in by_row[4][0] and full_id[:6] + "********" + full_id[-4:] in by_row[4][0]
+    summary = [[c.value for c in r] for r in wb["汇总"].iter_rows()]
+    feeds = next(i for i, r in enumerate(summary) if r[0] == "信息类别")
+    assert summary[feeds + 1][:2] == ["行政处罚", "行政处罚"] and summary[feeds + 1][4] == 3
+    assert summary[feeds + 2][0] == "合计" and summary[feeds + 2][4] == 3
