@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("run", "执行某一天的夜间归集 / run one nightly collection for a day (all departments)")
     p.add_argument("--date", type=_date, required=True, help="接收日 / received day (YYYY-MM-DD)")
+    p.add_argument("--wait", type=float, default=None,
+                   help="另一运行未结束时最多等待的秒数 / seconds to wait for another run "
+                        "(default $CREDIT_ETL_WAIT_SECONDS or 1800)")
 
     add("demo", "一键演示：生成约30天示例数据并逐夜运行 / demo: generate ~30 days of sample feeds and run every night")
 
@@ -146,8 +149,16 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(args.file, args.feed, fmt=args.format, received=args.received)
     if cmd == "run":
         from pipelines.nightly import run_night
+        from pipelines.runguard import Interrupted, WaitTimeout
 
-        result = run_night(data_dir, args.date)
+        try:
+            result = run_night(data_dir, args.date, wait=args.wait, out=lambda t: print(t, file=sys.stderr, flush=True))
+        except WaitTimeout as exc:
+            print(exc.message_zh, file=sys.stderr)
+            return 75  # EX_TEMPFAIL: try again later
+        except Interrupted as exc:
+            print(f"{exc}，等待已取消，本次夜间归集未开始", file=sys.stderr)
+            return 128 + exc.signum
         print(result.describe())
         # an error-severity check (e.g. an unreadable delivery) needs an officer even when the
         # rest of the night went through: a non-zero exit lets cron or a wrapper alert

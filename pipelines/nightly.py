@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import dagster as dg
 
@@ -28,10 +29,12 @@ class NightResult:
     run_id: str
     failed_checks: list[str] = field(default_factory=list)
     by_feed: dict[str, dict[str, int]] = field(default_factory=dict)
+    recovered: list[str] = field(default_factory=list)  # what the pre-flight fixed (runguard)
 
     def describe(self) -> str:
         head = "成功 / succeeded" if self.success else "失败 / FAILED"
         lines = [f"{self.day} 夜间归集{head}（run {self.run_id[:8]}）"]
+        lines += [f"  运行前已恢复 / recovered: {r}" for r in self.recovered]
         for feed, c in sorted(self.by_feed.items()):
             lines.append(
                 f"  {feed}: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
@@ -59,19 +62,37 @@ def run_night(
     *,
     http_base: str | None = None,
     instance: dg.DagsterInstance | None = None,
+    wait: float | None = None,
+    out: Callable[[str], None] | None = None,
 ) -> NightResult:
+    """Run the night; before the job starts, :mod:`pipelines.runguard` takes the night lock
+    (waiting at most ``wait`` seconds, default ``$CREDIT_ETL_WAIT_SECONDS``), recovers runs of
+    dead processes with their pool slots, and removes dead writers' temporary files. Raises
+    :class:`~pipelines.runguard.WaitTimeout` / :class:`~pipelines.runguard.Interrupted`."""
     from pipelines.definitions import build_definitions
     from pipelines.instance import get_instance
+    from pipelines import runguard
+    from warehouse.tempfiles import clean_stale_temp_files
 
     layout = DataDir(data_dir)
     defs = build_definitions(str(layout.root), http_base)
     job = defs.resolve_job_def("nightly_collection")
+    pools = sorted({a.op.pool for a in defs.assets if getattr(a, "op", None) is not None and a.op.pool})
     owns_instance = instance is None
     instance = instance or get_instance(layout.root)
+    recovery = runguard.Recovery()
     try:
-        result = job.execute_in_process(
-            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
-        )
+        with runguard.night_lock(layout, wait=wait, day=day.isoformat(), out=out):
+            runguard.recover_stale_runs(instance, recovery)
+            for path in clean_stale_temp_files(layout):
+                recovery.add(f"已删除中断运行遗留的临时文件 {path}")
+            runguard.wait_for_pools(instance, pools, wait=wait, out=out, recovery=recovery)
+            for line in recovery.lines:
+                _say(out, f"运行前已恢复：{line}")
+            result = job.execute_in_process(
+                partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET,
+                tags=runguard.own_tags(),
+            )
     finally:
         if owns_instance:
             instance.dispose()
@@ -80,4 +101,10 @@ def run_night(
         for ev in result.get_asset_check_evaluations()
         if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     ]
-    return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed, by_feed=day_counts(layout, day))
+    return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
+                       by_feed=day_counts(layout, day), recovered=recovery.lines)
+
+
+def _say(out: Callable[[str], None] | None, text: str) -> None:
+    if out is not None:
+        out(text)

@@ -23,6 +23,7 @@ import os
 
 import duckdb
 
+from warehouse.faults import fault_point
 from warehouse.layout import DataDir
 
 MEMORY_LIMIT_ENV = "CREDIT_ETL_DUCKDB_MEMORY_LIMIT"
@@ -54,6 +55,9 @@ def connect(data_dir: DataDir, *, read_only: bool = False) -> Iterator[duckdb.Du
         if not read_only:
             limit_memory(con)
             apply_schema(con)
+            fault_point("db-open")
         yield con
+        if not read_only:
+            fault_point("db-close")
     finally:
         con.close()
