@@ -287,15 +287,26 @@ class _Run:
 
     # -- inbox ------------------------------------------------------------------------------
     def inbox_item(self, item: InboxItem) -> None:
-        base = dict(dept=item.dept, feed=item.feed or None, source="inbox", original_name=item.name,
+        base = dict(dept=item.dept or None, feed=item.feed or None, source="inbox", original_name=item.name,
                     received_date=self.received)
         if item.refuse:
-            fid = hashlib.sha256(f"refused\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+            when = "" if item.once else f"\n{self.received}"
+            fid = hashlib.sha256(f"refused\n{item.relpath}{when}".encode("utf-8", "surrogateescape")).hexdigest()
             if fid in self.known:
                 self.summary.already_ingested += 1
                 return
-            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=item.size, rows_parsed=0, status="rejected",
-                                       error_message=item.refuse, landed_path=None, **base))
+            sha = landed = None
+            if item.land:  # evidence: keep the bytes of a regular file we refuse
+                try:
+                    data = read_no_follow(item.path, MAX_FILE_BYTES)
+                except OSError:
+                    data = None
+                if data is not None and len(data) <= MAX_FILE_BYTES:
+                    sha = hashlib.sha256(data).hexdigest()
+                    landed = _rel(self.data_dir, land(self.data_dir, data, sha, _ext(item.name)))
+            self.commit(ManifestRecord(file_id=fid, sha256=sha, bytes=item.size, rows_parsed=0, status="rejected",
+                                       error_message=item.refuse, landed_path=landed,
+                                       notes=f"位置：{item.relpath}", **base))
             return
         try:
             data = read_no_follow(item.path, MAX_FILE_BYTES)
