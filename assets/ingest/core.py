@@ -332,7 +332,7 @@ class _Run:
             rec.error_message = exc.message_zh
         except Exception as exc:  # a bug or an exotic file must not stop the night's run
             log.exception("ingest of %s failed", item.relpath)
-            rec.error_message = f"读取文件时发生内部错误（{type(exc).__name__}），文件未接收，请联系信用办"
+            rec.error_message = "读取文件时发生内部错误，文件未接收，请联系信用办（详情见运行日志）"
         else:
             self._fill(rec, parsed)
             rec.staged_path = self.stage(parsed, item.feed)
@@ -364,7 +364,7 @@ class _Run:
             log.exception("http pull %s failed", name)
             fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
             self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
-                                       error_message=f"拉取接口时发生内部错误（{type(exc).__name__}），本次未接收任何数据",
+                                       error_message="拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）",
                                        landed_path=None, first_seen_at=now, **base))
             return
         if self.seen(got.file_id, dept.code, feed, "http", name):
@@ -390,7 +390,7 @@ class _Run:
             rec.error_message = exc.message_zh
         except Exception as exc:
             log.exception("parsing http delivery %s failed", name)
-            rec.error_message = f"解析接口数据时发生内部错误（{type(exc).__name__}），整批未接收"
+            rec.error_message = "解析接口数据时发生内部错误，整批未接收（详情见运行日志）"
         else:
             self._fill(rec, parsed)
             rec.header_row = None
