@@ -115,6 +115,26 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `credit-etl contracts | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    from warehouse.db import WarehouseBusy
+    from warehouse.diskspace import DiskFull, explain_disk_full
+
+    try:
+        return _dispatch(args)
+    except WarehouseBusy as exc:
+        print(exc.message_zh, file=sys.stderr)
+        return 75  # EX_TEMPFAIL: try again later
+    except DiskFull as exc:
+        print(exc.message_zh, file=sys.stderr)
+        return 74  # EX_IOERR
+    except Exception as exc:  # a full disk surfaces as OSError, DuckDB IOException or SQLite error
+        message = explain_disk_full(exc, Path(args.data_dir))
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 74
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     cmd = args.command
 
