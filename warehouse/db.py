@@ -87,7 +87,7 @@ def _open(path: Path, read_only: bool, wait: float | None) -> duckdb.DuckDBPyCon
                 who = f"进程 {m.group(1)}" if m else "另一进程"
                 doing = "读取" if read_only else "写入"
                 raise WarehouseBusy(
-                    f"仓库数据库 {path} 正被{who}占用，等待 {wait:g} 秒后仍无法{doing}；"
+                    f"仓库数据库 {path} 正被{who} 占用，等待 {wait:g} 秒后仍无法{doing}；"
                     f"请待其结束后重试（可用环境变量 {WAIT_ENV} 调整等待时间）"
                 ) from None
             time.sleep(pause)
