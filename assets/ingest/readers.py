@@ -571,22 +571,40 @@ def _read_workbook(wb, contract: Contract) -> RawTable:
     return table
 
 
+_XLSX_FLUSH_ROWS = 20_000
+
+
 def _read_sheet(ws, hidx: int, head: list[tuple]) -> RawTable:
+    """Stream the sheet's rows into Arrow string arrays, flushing every ``_XLSX_FLUSH_ROWS`` rows:
+    Python strings cost ~60 bytes each on top of their text, so a large sheet kept as lists of
+    str would peak at several times the Arrow size (bench/memory.py)."""
     rows = ws.iter_rows(min_row=len(head) + 1, values_only=True)
     headers = [_cell_text(c) or "" for c in head[hidx]]
     width = len(headers)
-    cols: list[list[str | None]] = [[] for _ in range(width)]
+    done: list[list[pa.Array]] = [[] for _ in range(width)]  # flushed chunks per column
+    cols: list[list[str | None]] = [[] for _ in range(width)]  # rows since the last flush
+    flushed = 0
     row_no: list[int] = []
+
+    def flush() -> None:
+        nonlocal flushed
+        for j in range(width):
+            done[j].append(pa.array(cols[j], type=pa.string()))
+            cols[j] = []
+        flushed = len(row_no)
 
     def add(rno: int, row: tuple) -> None:
         nonlocal width
         if len(row) > width:
             for _ in range(len(row) - width):
-                cols.append([None] * len(row_no))
+                done.append([pa.nulls(flushed, pa.string())] if flushed else [])
+                cols.append([None] * (len(row_no) - flushed))
             width = len(row)
         for j in range(width):
             cols[j].append(_cell_text(row[j]) if j < len(row) else None)
         row_no.append(rno)
+        if len(row_no) - flushed >= _XLSX_FLUSH_ROWS:
+            flush()
 
     for i in range(hidx + 1, len(head)):
         add(i + 1, head[i])
@@ -594,12 +612,13 @@ def _read_sheet(ws, hidx: int, head: list[tuple]) -> RawTable:
     for row in rows:
         r += 1
         add(r, row)
+    flush()
     while len(headers) < width:
         headers.append("")
     headers = [h if h else f"第{j + 1}列" for j, h in enumerate(headers)]
     return RawTable(
         headers,
-        [pa.array(c, type=pa.string()) for c in cols],
+        [pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0] for chunks in done],
         pa.array(row_no, type=pa.int64()),
         "xlsx",
         sheet=ws.title,
