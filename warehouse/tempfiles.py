@@ -7,7 +7,7 @@ leftover and is removed; one of a live process (an export running now) is left a
 files without a pid (older layouts, GE's own) are removed when older than one hour.
 
 The inbox is never touched (it belongs to the departments; their partial uploads are skipped by
-the scan). DuckDB's spill directory ``credit.duckdb.tmp`` is emptied (DuckDB recreates it).
+the scan), nor is Dagster's ``dagster_home``. DuckDB's spill directory ``credit.duckdb.tmp`` is emptied (DuckDB recreates it).
 Called under the night lock by :mod:`pipelines.runguard`.
 """
 
@@ -46,7 +46,7 @@ def stale_temp_files(data_dir: DataDir) -> list[Path]:
     root = data_dir.root
     if not root.is_dir():
         return out
-    skip = {data_dir.inbox.resolve()}
+    skip = {data_dir.inbox.resolve(), (root / "dagster_home").resolve()}  # departments' and Dagster's own
     now = time.time()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
