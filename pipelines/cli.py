@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("run", "执行某一天的夜间归集 / run one nightly collection for a day (all departments)")
     p.add_argument("--date", type=_date, required=True, help="接收日 / received day (YYYY-MM-DD)")
+    p.add_argument("--wait", type=float, default=None,
+                   help="另一运行未结束时最多等待的秒数 / seconds to wait for another run "
+                        "(default $CREDIT_ETL_WAIT_SECONDS or 1800)")
 
     add("demo", "一键演示：生成约30天示例数据并逐夜运行 / demo: generate ~30 days of sample feeds and run every night")
 
@@ -126,6 +129,26 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `credit-etl contracts | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    from warehouse.db import WarehouseBusy
+    from warehouse.diskspace import DiskFull, explain_disk_full
+
+    try:
+        return _dispatch(args)
+    except WarehouseBusy as exc:
+        print(exc.message_zh, file=sys.stderr)
+        return 75  # EX_TEMPFAIL: try again later
+    except DiskFull as exc:
+        print(exc.message_zh, file=sys.stderr)
+        return 74  # EX_IOERR
+    except Exception as exc:  # a full disk surfaces as OSError, DuckDB IOException or SQLite error
+        message = explain_disk_full(exc, Path(args.data_dir))
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 74
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     cmd = args.command
 
@@ -162,13 +185,21 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "run":
         from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
         from pipelines.nightly import run_night
+        from pipelines.runguard import Interrupted, WaitTimeout
 
         if args.date.isoformat() < FIRST_DAY:
             print(f"{args.date} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
                   f"{args.date} is before the first partition day {FIRST_DAY}; set {FIRST_DAY_ENV} earlier",
                   file=sys.stderr)
             return 2
-        result = run_night(data_dir, args.date)
+        try:
+            result = run_night(data_dir, args.date, wait=args.wait, out=lambda t: print(t, file=sys.stderr, flush=True))
+        except WaitTimeout as exc:
+            print(exc.message_zh, file=sys.stderr)
+            return 75  # EX_TEMPFAIL: try again later
+        except Interrupted as exc:
+            print(f"{exc}，等待已取消，本次夜间归集未开始", file=sys.stderr)
+            return 128 + exc.signum
         print(result.describe())
         # an error-severity check (e.g. an unreadable delivery) needs an officer even when the
         # rest of the night went through: a non-zero exit lets cron or a wrapper alert

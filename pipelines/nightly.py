@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import dagster as dg
 
 from warehouse.db import connect
+from warehouse.diskspace import explain_disk_full
 
 # Step-by-step DEBUG events stay in the instance's event log (and the UI); the terminal shows
 # warnings and errors only.
@@ -28,14 +30,18 @@ class NightResult:
     run_id: str
     failed_checks: list[str] = field(default_factory=list)
     by_feed: dict[str, dict[str, int]] = field(default_factory=dict)
+    recovered: list[str] = field(default_factory=list)  # what the pre-flight fixed (runguard)
+    problems: list[str] = field(default_factory=list)  # failed steps, in words
 
     def describe(self) -> str:
         head = "成功 / succeeded" if self.success else "失败 / FAILED"
         lines = [f"{self.day} 夜间归集{head}（run {self.run_id[:8]}）"]
+        lines += [f"  运行前已恢复 / recovered: {r}" for r in self.recovered]
         for feed, c in sorted(self.by_feed.items()):
             lines.append(
                 f"  {feed}: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
             )
+        lines += [f"  {p}" for p in self.problems]
         for check in self.failed_checks:
             lines.append(f"  未通过的检查 / failed check: {check}")
         return "\n".join(lines)
@@ -59,19 +65,42 @@ def run_night(
     *,
     http_base: str | None = None,
     instance: dg.DagsterInstance | None = None,
+    wait: float | None = None,
+    out: Callable[[str], None] | None = None,
 ) -> NightResult:
+    """Run the night; before the job starts, :mod:`pipelines.runguard` takes the night lock
+    (waiting at most ``wait`` seconds, default ``$CREDIT_ETL_WAIT_SECONDS``), recovers runs of
+    dead processes with their pool slots, and removes dead writers' temporary files. Raises
+    :class:`~pipelines.runguard.WaitTimeout` / :class:`~pipelines.runguard.Interrupted`."""
     from pipelines.definitions import build_definitions
     from pipelines.instance import get_instance
+    from pipelines import runguard
+    from warehouse.diskspace import check_free_space
+    from warehouse.gx_atomic import repair as repair_gx_files
+    from warehouse.tempfiles import clean_stale_temp_files
 
     layout = DataDir(data_dir)
     defs = build_definitions(str(layout.root), http_base)
     job = defs.resolve_job_def("nightly_collection")
+    pools = sorted({a.op.pool for a in defs.assets if getattr(a, "op", None) is not None and a.op.pool})
     owns_instance = instance is None
     instance = instance or get_instance(layout.root)
+    recovery = runguard.Recovery()
     try:
-        result = job.execute_in_process(
-            partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET
-        )
+        with runguard.night_lock(layout, wait=wait, day=day.isoformat(), out=out):
+            runguard.recover_stale_runs(instance, recovery)
+            for path in clean_stale_temp_files(layout):
+                recovery.add(f"已删除中断运行遗留的临时文件 {path}")
+            for path in repair_gx_files(layout.reports / "gx"):
+                recovery.add(f"已删除损坏（空或不完整）的 Great Expectations 文件 {path.relative_to(layout.root).as_posix()}，将重新生成")
+            check_free_space(layout, day)
+            runguard.wait_for_pools(instance, pools, wait=wait, out=out, recovery=recovery)
+            for line in recovery.lines:
+                _say(out, f"运行前已恢复：{line}")
+            result = job.execute_in_process(
+                partition_key=day.isoformat(), instance=instance, raise_on_error=False, run_config=QUIET,
+                tags=runguard.own_tags(),
+            )
     finally:
         if owns_instance:
             instance.dispose()
@@ -80,4 +109,40 @@ def run_night(
         for ev in result.get_asset_check_evaluations()
         if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     ]
-    return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed, by_feed=day_counts(layout, day))
+    problems = step_failure_messages(result, layout, day)
+    try:
+        by_feed = day_counts(layout, day)
+    except Exception as exc:  # the warehouse itself unreadable (full disk): the summary is secondary
+        by_feed = {}
+        problems.append(explain_disk_full(exc, layout.root, day) or "无法读取当日统计")
+    return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
+                       by_feed=by_feed, recovered=recovery.lines, problems=problems)
+
+
+def step_failure_messages(result, layout: DataDir, day: date) -> list[str]:
+    """Failed steps in words: a full disk is named as such (with the data directory and the space
+    needed) instead of the SQLite/DuckDB error text Dagster recorded."""
+    from warehouse.diskspace import is_disk_full, message, needed_bytes
+
+    out: list[str] = []
+    for ev in result.all_events:
+        if ev.event_type_value != "STEP_FAILURE":
+            continue
+        err = ev.step_failure_data.error if ev.step_failure_data else None
+        texts = []
+        while err is not None:
+            texts.append(err.message)
+            err = err.cause or getattr(err, "context", None)
+        if any(is_disk_full(t) for t in texts):
+            text = message(layout.root, None, needed_bytes(layout, day))
+        else:
+            text = (texts[0].strip().splitlines() or ["?"])[-1][:300] if texts else "?"
+        line = f"步骤 {ev.step_key} 失败：{text}"
+        if line not in out:
+            out.append(line)
+    return out
+
+
+def _say(out: Callable[[str], None] | None, text: str) -> None:
+    if out is not None:
+        out(text)

@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 import os
+import re
+import time
 
 import duckdb
 
+from warehouse.faults import fault_point
 from warehouse.layout import DataDir
 
 MEMORY_LIMIT_ENV = "CREDIT_ETL_DUCKDB_MEMORY_LIMIT"
@@ -44,16 +47,66 @@ def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(path.read_text(encoding="utf-8"))
 
 
+WAIT_ENV = "CREDIT_ETL_DB_WAIT_SECONDS"
+DEFAULT_WAIT_SECONDS = 600.0
+
+
+class WarehouseBusy(Exception):
+    """The DuckDB file stayed locked by another process past the wait; ``message_zh`` says by whom."""
+
+    def __init__(self, message_zh: str):
+        self.message_zh = message_zh
+        super().__init__(message_zh)
+
+
+def _open(path: Path, read_only: bool, wait: float | None) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process holds it.
+
+    DuckDB lets one process write, or several read, never both at once: an export during a
+    night, or a night started while someone reads, meets a lock. Each step of a night holds the
+    file only while it works, so waiting (polling, at most ``$CREDIT_ETL_DB_WAIT_SECONDS``,
+    default 600 s) lets readers slip in between the night's steps and the night resume after
+    them; neither side fails. Past the wait: :class:`WarehouseBusy` in Chinese, never the raw
+    ``IOException``."""
+    if wait is None:
+        try:
+            wait = float(os.environ.get(WAIT_ENV) or DEFAULT_WAIT_SECONDS)
+        except ValueError:
+            wait = DEFAULT_WAIT_SECONDS
+    deadline = time.monotonic() + wait
+    pause = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise
+            if time.monotonic() >= deadline:
+                m = re.search(r"PID (\d+)", text)
+                who = f"进程 {m.group(1)}" if m else "另一进程"
+                doing = "读取" if read_only else "写入"
+                raise WarehouseBusy(
+                    f"仓库数据库 {path} 正被{who} 占用，等待 {wait:g} 秒后仍无法{doing}；"
+                    f"请待其结束后重试（可用环境变量 {WAIT_ENV} 调整等待时间）"
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
 @contextmanager
-def connect(data_dir: DataDir, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(data_dir: DataDir, *, read_only: bool = False, wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     data_dir.warehouse.mkdir(parents=True, exist_ok=True)
     if read_only and not data_dir.db_path.exists():
         raise FileNotFoundError(f"仓库数据库不存在：{data_dir.db_path}（请先运行 credit-etl run 或 demo）")
-    con = duckdb.connect(str(data_dir.db_path), read_only=read_only)
+    con = _open(data_dir.db_path, read_only, wait)
     try:
         if not read_only:
             limit_memory(con)
             apply_schema(con)
+            fault_point("db-open")
         yield con
+        if not read_only:
+            fault_point("db-close")
     finally:
         con.close()

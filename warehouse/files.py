@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import xlsxwriter
     from openpyxl import Workbook
 
+from warehouse.faults import fault_point
+
 XLSX_TIME = datetime(2000, 1, 1)  # document times written into every workbook we produce
 
 
@@ -27,12 +29,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # the writer's pid in the name lets the next run tell a crashed writer's leftover from a
+    # live writer's file (warehouse.tempfiles.clean_stale_temp_files)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        fault_point(f"before-rename {target.name}")
         os.replace(tmp_path, target)
+        fault_point(f"after-rename {target.name}")
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

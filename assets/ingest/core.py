@@ -342,15 +342,26 @@ class _Run:
 
     # -- inbox ------------------------------------------------------------------------------
     def inbox_item(self, item: InboxItem) -> None:
-        base = dict(dept=item.dept, feed=item.feed or None, source="inbox", original_name=item.name,
+        base = dict(dept=item.dept or None, feed=item.feed or None, source="inbox", original_name=item.name,
                     received_date=self.received)
         if item.refuse:
-            fid = hashlib.sha256(f"refused\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+            when = "" if item.once else f"\n{self.received}"
+            fid = hashlib.sha256(f"refused\n{item.relpath}{when}".encode("utf-8", "surrogateescape")).hexdigest()
             if fid in self.known:
                 self.summary.already_ingested += 1
                 return
-            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=item.size, rows_parsed=0, status="rejected",
-                                       error_message=item.refuse, landed_path=None, **base))
+            sha = landed = None
+            if item.land:  # evidence: keep the bytes of a regular file we refuse
+                try:
+                    data = read_no_follow(item.path, MAX_FILE_BYTES)
+                except OSError:
+                    data = None
+                if data is not None and len(data) <= MAX_FILE_BYTES:
+                    sha = hashlib.sha256(data).hexdigest()
+                    landed = _rel(self.data_dir, land(self.data_dir, data, sha, _ext(item.name)))
+            self.commit(ManifestRecord(file_id=fid, sha256=sha, bytes=item.size, rows_parsed=0, status="rejected",
+                                       error_message=item.refuse, landed_path=landed,
+                                       notes=f"位置：{item.relpath}", **base))
             return
         try:
             data = read_no_follow(item.path, MAX_FILE_BYTES)
@@ -376,7 +387,7 @@ class _Run:
             rec.error_message = exc.message_zh
         except Exception as exc:  # a bug or an exotic file must not stop the night's run
             log.exception("ingest of %s failed", item.relpath)
-            rec.error_message = f"读取文件时发生内部错误（{type(exc).__name__}），文件未接收，请联系信用办"
+            rec.error_message = "读取文件时发生内部错误，文件未接收，请联系信用办（详情见运行日志）"
         else:
             self._fill(rec, parsed)
             rec.staged_path = self.stage(parsed, item.feed)
@@ -408,7 +419,7 @@ class _Run:
             log.exception("http pull %s failed", name)
             fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
             self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
-                                       error_message=f"拉取接口时发生内部错误（{type(exc).__name__}），本次未接收任何数据",
+                                       error_message="拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）",
                                        landed_path=None, first_seen_at=now, **base))
             return
         if self.seen(got.file_id, dept.code, feed, "http", name):
@@ -434,7 +445,7 @@ class _Run:
             rec.error_message = exc.message_zh
         except Exception as exc:
             log.exception("parsing http delivery %s failed", name)
-            rec.error_message = f"解析接口数据时发生内部错误（{type(exc).__name__}），整批未接收"
+            rec.error_message = "解析接口数据时发生内部错误，整批未接收（详情见运行日志）"
         else:
             self._fill(rec, parsed)
             rec.header_row = None

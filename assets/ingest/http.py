@@ -29,6 +29,7 @@ from typing import Mapping
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from contracts.model import Delivery
 from assets.ingest.errors import IngestError
@@ -59,6 +60,12 @@ class HttpSettings:
     max_pages: int = 10_000
     max_page_bytes: int = 200 * 1024 * 1024
     enabled: bool = True
+    # Wall-clock caps: a server that trickles bytes never trips the read timeout, so each request
+    # (all of its body) and each department feed's whole pull (all pages, retries and waits
+    # included) has a total deadline; past it the delivery is rejected and pulled again next night.
+    request_deadline: float = 300.0
+    source_deadline: float = 1800.0
+    max_redirects: int = 5  # same-host redirects followed; another host is refused (recorded)
 
     def endpoint(self, dept: str, feed: str, delivery: Delivery, env: Mapping[str, str]) -> str:
         if f"{dept}/{feed}" in self.urls:
@@ -97,49 +104,120 @@ def _retry_after(value: str | None) -> float | None:
             return None
 
 
-def _read_body(resp: requests.Response, limit: int, where: str) -> bytes:
+def _read_body(resp: requests.Response, limit: int, where: str, deadline: float, s: "HttpSettings") -> bytes:
+    """The body, at most ``limit`` bytes, by the request's wall-clock ``deadline`` (monotonic).
+
+    ``read1`` returns whatever one socket read brings, so a trickling server is checked against
+    the deadline after every few bytes instead of after 64 KiB."""
     chunks, size = [], 0
-    for chunk in resp.iter_content(chunk_size=1 << 16):
+    declared = resp.headers.get("Content-Length")
+    while True:
+        if time.monotonic() > deadline:
+            raise _Deadline(f"接口{where}在 {s.request_deadline:g} 秒内未传完（已收到 {size} 字节，服务器发送过慢），已中止")
+        chunk = resp.raw.read1(1 << 16, decode_content=True)
+        if not chunk:
+            break
         size += len(chunk)
         if size > limit:
             raise IngestError(f"接口返回数据过大（{where}超过 {limit // (1024 * 1024)} MB），整批未接收", code="http_size")
         chunks.append(chunk)
+    if declared and declared.isdigit() and "Content-Encoding" not in resp.headers and size < int(declared):
+        raise _Truncated(f"接口{where}的数据未传完就断开了连接（收到 {size} 字节，应为 {declared} 字节）")
     return b"".join(chunks)
 
 
-def _get_page(session: requests.Session, url: str, params: dict, headers: dict, s: HttpSettings) -> bytes:
+class _Deadline(Exception):
+    pass
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _plain_reason(exc: BaseException) -> str:
+    """A network failure in words a clerk understands (never a Python class name)."""
+    text = str(exc)
+    low = text.lower()
+    if "timed out" in low or "timeout" in low:
+        return "接口响应超时"
+    if "incompleteread" in low or "connection broken" in low or "chunked" in low:
+        return "接口传输数据时连接中断（数据未传完）"
+    if "remotedisconnected" in low or "without response" in low or "connection aborted" in low:
+        return "接口服务器未返回任何内容就断开了连接"
+    if "reset by peer" in low or "connection reset" in low:
+        return "接口连接被对方重置（服务器中途断开）"
+    if "refused" in low or "failed to establish" in low or "name or service" in low or "resolve" in low:
+        return "无法连接接口（网络不通或服务未启动）"
+    if "decode" in low:
+        return "接口返回的压缩数据无法解压"
+    return "接口连接异常中断"
+
+
+def _same_host(a: str, b: str) -> bool:
+    pa_, pb = urlsplit(a), urlsplit(b)
+    return (pa_.scheme, pa_.hostname, pa_.port) == (pb.scheme, pb.hostname, pb.port)
+
+
+def _get_page(session: requests.Session, url: str, params: dict, headers: dict, s: HttpSettings,
+              source_deadline: float | None = None) -> bytes:
+    from urllib.parse import urljoin
+
     where = f"第{params['page']}页"
     connect = s.connect_timeout if s.connect_timeout is not None else min(s.timeout, 10.0)
     problem = ""
     attempts = max(1, s.max_attempts)
+    source_deadline = source_deadline if source_deadline is not None else time.monotonic() + s.source_deadline
     for attempt in range(1, attempts + 1):
         wait = min(s.backoff * (2 ** (attempt - 1)), s.backoff_max)
+        deadline = min(time.monotonic() + s.request_deadline, source_deadline)
         try:
-            with session.get(url, params=params, headers=headers, timeout=(connect, s.timeout), stream=True) as resp:
-                status = resp.status_code
-                if status == 200:
-                    return _read_body(resp, s.max_page_bytes, where)
-                if status == 429 or status >= 500:
-                    problem = f"接口返回 HTTP {status}（{'请求过于频繁' if status == 429 else '服务器错误'}）"
-                    ra = _retry_after(resp.headers.get("Retry-After"))
-                    if ra is not None:
-                        wait = min(ra, s.max_retry_after)
-                elif status in (401, 403):
-                    raise IngestError(f"接口拒绝访问（HTTP {status}）：访问令牌无效或无权限，请核对令牌配置", code="http_auth")
-                elif status == 404:
-                    raise IngestError(f"接口地址不存在（HTTP 404）：{url}", code="http_status")
-                else:
-                    raise IngestError(f"接口返回 HTTP {status}，{where}读取失败", code="http_status")
+            target, query = url, params
+            for _hop in range(s.max_redirects + 1):
+                with session.get(target, params=query, headers=headers, timeout=(connect, s.timeout), stream=True,
+                                 allow_redirects=False) as resp:
+                    status = resp.status_code
+                    if status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                        nxt = urljoin(resp.url, resp.headers["Location"])
+                        if not _same_host(nxt, url):
+                            host = urlsplit(nxt).netloc or nxt
+                            raise IngestError(f"接口将请求重定向到另一主机（{host}），出于安全原因拒绝跟随，"
+                                              "本次未接收任何数据；请联系部门核实接口地址", code="http_redirect")
+                        target, query = nxt, None
+                        continue
+                    if status == 200:
+                        return _read_body(resp, s.max_page_bytes, where, deadline, s)
+                    break
+            else:
+                raise IngestError(f"接口重定向次数过多（超过 {s.max_redirects} 次），本次未接收任何数据", code="http_redirect")
+            if status in (301, 302, 303, 307, 308):
+                raise IngestError(f"接口返回重定向（HTTP {status}）但没有目标地址，本次未接收任何数据", code="http_redirect")
+            if status == 429 or status >= 500:
+                problem = f"接口返回 HTTP {status}（{'请求过于频繁' if status == 429 else '服务器错误'}）"
+                ra = _retry_after(resp.headers.get("Retry-After"))
+                if ra is not None:
+                    wait = min(ra, s.max_retry_after)
+            elif status in (401, 403):
+                raise IngestError(f"接口拒绝访问（HTTP {status}）：访问令牌无效或无权限，请核对令牌配置", code="http_auth")
+            elif status == 404:
+                raise IngestError(f"接口地址不存在（HTTP 404）：{url}", code="http_status")
+            else:
+                raise IngestError(f"接口返回 HTTP {status}，{where}读取失败", code="http_status")
+        except (_Deadline, _Truncated) as exc:
+            problem = str(exc)
         except requests.Timeout:
             problem = f"接口响应超时（连接 {connect:g} 秒 / 读取 {s.timeout:g} 秒内无响应）"
         except requests.ConnectionError as exc:
             if "timed out" in str(exc).lower():
                 problem = f"接口响应超时（读取 {s.timeout:g} 秒内无响应）"
             else:
-                problem = "无法连接接口（网络不通或服务未启动）"
-        except requests.RequestException as exc:
-            problem = f"接口请求失败（{type(exc).__name__}）"
+                problem = _plain_reason(exc)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # urllib3 errors from read1 (ProtocolError, ReadTimeoutError ...) are not wrapped
+            problem = _plain_reason(exc)
         log.warning("http %s page %s attempt %d/%d failed: %s", url, params["page"], attempt, attempts, problem)
+        if time.monotonic() + (wait if attempt < attempts else 0) >= source_deadline:
+            raise IngestError(f"{problem}；本接口本次拉取已超过总时限 {s.source_deadline:g} 秒，已停止，"
+                              "本次未接收任何数据（下次运行将重新拉取）", code="http_deadline")
         if attempt < attempts:
             time.sleep(wait)
     raise IngestError(f"{problem}；{where}已尝试 {attempts} 次仍失败，本次未接收任何数据（下次运行将重新拉取）", code="http_retry")
@@ -152,10 +230,18 @@ def _parse_page(body: bytes, page: int) -> dict:
         kind = "网页（HTML）" if (b"<html" in head or b"<!doctype" in head) else "XML/HTML"
         raise IngestError(f"接口{where}返回的是{kind}而不是 JSON 数据，整批未接收（请联系部门检查接口）", code="http_json")
     try:
-        payload = json.loads(body.decode("utf-8-sig"))
-    except UnicodeDecodeError:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.end >= len(body) - 1 and exc.reason == "unexpected end of data":
+            raise IngestError(f"接口{where}返回的 JSON 不完整（在第 {len(body)} 字节处中断，数据被截断），整批未接收",
+                              code="http_truncated") from None
         raise IngestError(f"接口{where}返回的内容不是 UTF-8 编码的 JSON，整批未接收", code="http_json") from None
+    try:
+        payload = json.loads(text)
     except ValueError as exc:
+        if getattr(exc, "pos", 0) >= len(text.rstrip()) - 1:
+            raise IngestError(f"接口{where}返回的 JSON 不完整（在第 {len(body)} 字节处中断，数据被截断），整批未接收",
+                              code="http_truncated") from None
         raise IngestError(f"接口{where}返回的 JSON 无法解析（{exc.msg}，第{exc.lineno}行第{exc.colno}列），整批未接收", code="http_json") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
         raise IngestError(f"接口{where}返回格式不符：应为含 data 列表的 JSON 对象，整批未接收", code="http_json")
@@ -193,11 +279,12 @@ def pull(
         counts: list[int] = []
         records: list = []
         page, total_pages, total = 1, 1, None
+        source_deadline = time.monotonic() + settings.source_deadline
         while page <= total_pages:
             if page > settings.max_pages:
                 raise IngestError(f"接口页数超过上限（{settings.max_pages} 页），整批未接收", code="http_json")
             params = {"date": day.isoformat(), "page": page, "page_size": page_size}
-            body = _get_page(session, url, params, headers, settings)
+            body = _get_page(session, url, params, headers, settings, source_deadline)
             payload = _parse_page(body, page)
             if page == 1:
                 total_pages = payload.get("total_pages")

@@ -3,11 +3,20 @@
 Layout: ``inbox/<dept>/<feed>/<YYYY-MM-DD>/<file>`` (the dated folder is the day received), or
 ``inbox/<dept>/<feed>/<file>`` (received on its modification date, local time).
 
-Skipped silently: hidden files (``.name``), Excel lock files (``~$name``), and partial uploads
-(``*.tmp``, ``*.part``, ``*.crdownload``, ``*.filepart``); subfolders of a dated folder; folders
-that are not dates. Reported as refused (a manifest record, content never read): symbolic links
-(file or folder), anything that is not a regular file, names with ``..`` path components, files
-of a department or feed that is not registered or not enabled.
+Skipped: hidden files (``.name``), Excel lock files (``~$name``), partial uploads (``*.tmp``,
+``*.part``, ``*.crdownload``, ``*.filepart``), and dated folders of other days (their own night).
+Everything else found ends in the manifest:
+- rejected, content never read (no follow, never opened): symbolic links (file or folder, inside
+  or outside the inbox), anything that is not a regular file (FIFOs, sockets, devices), names
+  with ``..`` path components;
+- rejected with the bytes landed (read with O_NOFOLLOW|O_NONBLOCK, regular files only): files of
+  a department or feed that is not registered or not enabled, files in a folder that is not a
+  valid date (``20261006``, ``2026-10-6``, ``2026-13-45``), files outside the
+  ``dept/feed/day`` layout;
+- rejected as a folder: folders where a file belongs (a folder inside a dated folder, a folder
+  named like a file) and malformed date folders themselves.
+Misplaced things belong to no received day: they are recorded once, by the first night that
+finds them (the manifest row's ``received_date`` is that night).
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ class InboxItem:
     name: str
     relpath: str  # relative to the inbox
     size: int | None = None
-    refuse: str | None = None  # Chinese reason when the content must not be read
+    refuse: str | None = None  # Chinese reason the file is not accepted
+    land: bool = False  # refused, but a regular file: its bytes are kept (landed) as evidence
+    once: bool = False  # found outside any day's place: recorded by the first night that sees it
 
 
 def _skip(name: str) -> bool:
@@ -71,6 +82,39 @@ def _item(dept: str, feed: str, entry: os.DirEntry, rel: str, refuse: str | None
     return InboxItem(dept, feed, Path(entry.path), entry.name, rel, size, refuse)
 
 
+def _is_day(name: str) -> bool:
+    if not _DAY.match(name):
+        return False
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
+_FILE_LIKE = re.compile(r"\.(csv|xlsx|xlsm|xls|json|txt|zip)$", re.I)
+
+
+def _misplaced(dept: str, feed: str, entry: os.DirEntry, rel: str, reason: str) -> InboxItem:
+    """An item found where nothing should be: recorded once (not per night), bytes landed when
+    it is a regular file (``land``), never read when it is a link or a special file."""
+    is_dir = entry.is_dir(follow_symlinks=False) and not entry.is_symlink()
+    item = _item(dept, feed, entry, rel, reason if is_dir else None)
+    if item.refuse is None:  # a regular file: keep its bytes
+        item.refuse, item.land = reason, True
+    item.once = True
+    return item
+
+
+def _folder_reason(name: str, rel: str) -> str:
+    if _FILE_LIKE.search(name):
+        return f"“{rel}”是文件夹而不是文件（名称像文件名），其中内容未处理；请放入文件本身"
+    if _DAY.match(name) or re.fullmatch(r"\d{8}|\d{4}[-_./]\d{1,2}[-_./]\d{1,2}", name):
+        return (f"日期目录名“{name}”不是有效的 YYYY-MM-DD 日期（例如 2026-10-06），其中文件未处理；"
+                "请改为正确日期后重新放入")
+    return f"目录“{rel}”不是日期目录（应为 YYYY-MM-DD），其中文件未处理"
+
+
 def scan_inbox(
     inbox: Path,
     received: date,
@@ -78,6 +122,7 @@ def scan_inbox(
     contracts: dict[str, Contract],
     depts: set[str] | None = None,
 ) -> list[InboxItem]:
+    """Everything of the inbox the night of ``received`` must account for (see the module docstring)."""
     day = received.isoformat()
     known_depts = {d.code: d for d in registry.departments}
     items: list[InboxItem] = []
@@ -89,6 +134,9 @@ def scan_inbox(
             items.append(_item(dept, "", dept_entry, dept, "部门目录是符号链接，出于安全原因不予读取"))
             continue
         if not dept_entry.is_dir(follow_symlinks=False):
+            if depts is None:
+                items.append(_misplaced("", "", dept_entry, dept,
+                                        "文件直接放在收件箱根目录，未放入“部门/信息类别/日期”目录，未处理；请放到正确目录后重新报送"))
             continue
         for feed_entry in _entries(Path(dept_entry.path)):
             feed = feed_entry.name
@@ -99,6 +147,8 @@ def scan_inbox(
                 items.append(_item(dept, feed, feed_entry, rel_feed, "信息类别目录是符号链接，出于安全原因不予读取"))
                 continue
             if not feed_entry.is_dir(follow_symlinks=False):
+                items.append(_misplaced(dept, "", feed_entry, rel_feed,
+                                        "文件直接放在部门目录下，未放入“信息类别/日期”目录，未处理；请放到正确目录后重新报送"))
                 continue
             refuse = None
             if dept not in known_depts:
@@ -107,27 +157,44 @@ def scan_inbox(
                 refuse = f"信息类别“{feed}”不存在或未启用，文件未处理"
             elif feed not in known_depts[dept].feeds:
                 refuse = f"部门“{known_depts[dept].name}”未登记报送“{contracts[feed].title}”（{feed}），文件未处理"
+
+            def take(entry: os.DirEntry, rel: str) -> None:
+                item = _item(dept, feed, entry, rel, refuse)
+                if refuse is not None and item.refuse == refuse:
+                    item.land = True  # a regular file of an unknown place: keep its bytes
+                items.append(item)
+
             for entry in _entries(Path(feed_entry.path)):
                 if _skip(entry.name):
                     continue
-                if entry.name == day and not entry.is_symlink() and entry.is_dir(follow_symlinks=False):
+                rel = f"{rel_feed}/{entry.name}"
+                is_dir = entry.is_dir(follow_symlinks=False) and not entry.is_symlink()
+                if entry.name == day and is_dir:
                     for f in _entries(Path(entry.path)):
-                        if _skip(f.name) or (f.is_dir(follow_symlinks=False) and not f.is_symlink()):
+                        if _skip(f.name):
                             continue
-                        items.append(_item(dept, feed, f, f"{rel_feed}/{day}/{f.name}", refuse))
+                        if f.is_dir(follow_symlinks=False) and not f.is_symlink():
+                            items.append(_misplaced(dept, feed, f, f"{rel}/{f.name}", (
+                                f"“{rel}/{f.name}”是文件夹而不是文件，其中内容未处理；请把文件直接放在日期目录中")))
+                            continue
+                        take(f, f"{rel}/{f.name}")
                 elif entry.name == day and entry.is_symlink():
-                    items.append(_item(dept, feed, entry, f"{rel_feed}/{day}", "日期目录是符号链接，出于安全原因不予读取"))
-                elif _DAY.match(entry.name) or entry.is_dir(follow_symlinks=False):
-                    continue
+                    items.append(_item(dept, feed, entry, rel, "日期目录是符号链接，出于安全原因不予读取"))
+                elif is_dir and _is_day(entry.name):
+                    continue  # another received day: that night's business
+                elif is_dir:
+                    items.append(_misplaced(dept, feed, entry, rel, _folder_reason(entry.name, rel)))
+                    for f in _entries(Path(entry.path)):
+                        if not _skip(f.name):
+                            items.append(_misplaced(dept, feed, f, f"{rel}/{f.name}",
+                                                    f"所在目录“{entry.name}”不是有效的日期目录（应为 YYYY-MM-DD），文件未处理；请放到正确的日期目录后重新报送"))
                 else:
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
-                    if stat.S_ISDIR(st.st_mode):
-                        continue
                     if datetime.fromtimestamp(st.st_mtime).date() == received:
-                        items.append(_item(dept, feed, entry, f"{rel_feed}/{entry.name}", refuse))
+                        take(entry, rel)
     return items
 
 

@@ -76,6 +76,8 @@ def sniff_format(data: bytes, name: str) -> str:
     if data[:4] == b"PK\x03\x04":
         return "xlsx"
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        if "EncryptedPackage".encode("utf-16-le") in data[: 1 << 20] or "EncryptionInfo".encode("utf-16-le") in data[: 1 << 20]:
+            raise IngestError("Excel 文件设有打开密码（已加密），无法读取；请取消密码后另存为 .xlsx 重新报送", code="encrypted")
         raise IngestError("文件是旧版 Excel（.xls）格式，请另存为 .xlsx 或 CSV（UTF-8）后重新报送", code="format")
     suffix = Path(name).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
@@ -301,6 +303,8 @@ def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw
     else:
         buf, start = text[end:].encode("utf-8"), 0
     stop = len(buf)
+    _check_quotes(buf, start, text[:end].count("\n"), delim, len(headers))
+    buf_has_quote = buf.find(b'"', start) >= 0
     if len(headers) > 1:
         # Blank lines count in row numbers. Instead of searching the whole file for them (two
         # passes over the bytes, then the slow tolerant path), pyarrow is told not to skip empty
@@ -325,8 +329,48 @@ def read_csv_text(text: str, contract: Contract, *, encoding: str = "utf-8", raw
     else:
         columns, row_no = table
         row_no = pc.add(row_no, header_row).cast(pa.int64())
+    if buf_has_quote:
+        _check_swallowed(columns, row_no, delim, len(headers))
     headers = headers + [f"第{j + 1}列" for j in range(len(headers), len(columns))]
     return RawTable(headers, columns, row_no, "csv", encoding=encoding, delimiter=delim, header_row=header_row)
+
+
+def _check_quotes(buf: bytes, start: int, lines_before: int, delim: str, width: int) -> None:
+    """Refuse an unclosed quote, naming its line, instead of letting it swallow the rows after it.
+
+    Quotes in a valid CSV come in pairs (an escaped quote is written twice), so an odd count
+    after the header means one opened and never closed: the line where the running count last
+    turned odd is where it opened. An even count can still hide a stray quote closed by another
+    one further down; that case is caught after parsing (:func:`_check_swallowed`)."""
+    if buf.count(b'"', start) % 2 == 0:
+        return
+    line_no, odd_since, parity, pos = lines_before, None, 0, start
+    while pos < len(buf):
+        nl = buf.find(b"\n", pos)
+        end = len(buf) if nl < 0 else nl + 1
+        line_no += 1
+        n = buf.count(b'"', pos, end)
+        if n % 2:
+            parity ^= 1
+            if parity:
+                odd_since = line_no
+        pos = end
+    raise IngestError(f"CSV 第{odd_since}行的引号（\"）没有闭合，其后的行会被并入同一单元格，整个文件未接收；"
+                      "请删除或补全该行多余的引号后重新报送", code="quote")
+
+
+def _check_swallowed(columns: list[pa.Array], row_no: pa.Array, delim: str, width: int) -> None:
+    """A cell holding a line break followed by what looks like a whole record (at least as many
+    delimiters as the header has columns minus one) is rows swallowed by a stray quote."""
+    if width < 3:
+        return
+    for col in columns:
+        if col.null_count == len(col) or not pc.any(pc.match_substring(col, "\n")).as_py():
+            continue
+        for i, cell in enumerate(col.to_pylist()):
+            if cell and "\n" in cell and any(line.count(delim) >= width - 1 for line in cell.split("\n")[1:]):
+                raise IngestError(f"CSV 第{row_no[i].as_py()}行有引号未正确闭合，其后多行被并入一个单元格，整个文件未接收；"
+                                  "请检查该行的引号（\"）后重新报送", code="quote")
 
 
 def _pyarrow_csv(data: pa.Buffer, headers: list[str], delim: str, quoted: bool, ignore_empty_lines: bool = True):
@@ -462,60 +506,124 @@ def _sheet_order(wb, contract: Contract) -> list:
     return named + [ws for ws in sheets if ws not in named]
 
 
-def _read_workbook(wb, contract: Contract) -> RawTable:
-    hmap = contract.header_map()
-    for ws in _sheet_order(wb, contract):
-        try:
-            ws.reset_dimensions()
-        except AttributeError:
-            pass
-        rows = ws.iter_rows(min_row=1, values_only=True)
-        head: list[tuple] = []
-        best = (0, -1)
-        for i, row in enumerate(rows):
+def _probe(ws, hmap: dict[str, str]) -> tuple[int, int, list[tuple], bool, bool]:
+    """(header score, header index, head rows, any cell at all, any data row after the header)."""
+    try:
+        ws.reset_dimensions()
+    except AttributeError:
+        pass
+    head: list[tuple] = []
+    best = (0, -1)
+    any_cell = has_rows = False
+    for i, row in enumerate(ws.iter_rows(min_row=1, values_only=True)):
+        filled = any(c is not None and str(c).strip() for c in row)
+        any_cell = any_cell or filled
+        if i < HEADER_SEARCH_ROWS:
             head.append(row)
-            s = header_score(list(row), hmap)
-            if s > best[0]:
-                best = (s, i)
+            sc = header_score(list(row), hmap)
+            if sc > best[0]:
+                best = (sc, i)
+        elif best[0] == 0 or filled or i > HEADER_SEARCH_ROWS + 1000:
+            has_rows = has_rows or filled
+            break
+        if best[0] and i > best[1] and filled:
+            has_rows = True
             if i + 1 >= HEADER_SEARCH_ROWS:
                 break
-        if best[0] == 0:
+    return best[0], best[1], head, any_cell, has_rows
+
+
+def _read_workbook(wb, contract: Contract) -> RawTable:
+    """The one visible sheet with a recognisable header. Hidden sheets are never read (a hidden
+    sheet is how clerks park voided or draft rows); two visible sheets with data rows reject the
+    workbook naming them (reading one would silently drop the other); visible sheets with
+    content but no header, and hidden sheets with data, are named in the manifest notes."""
+    hmap = contract.header_map()
+    data_sheets, header_only, other, hidden = [], [], [], []
+    for ws in _sheet_order(wb, contract):
+        score, hidx, head, any_cell, has_rows = _probe(ws, hmap)
+        if getattr(ws, "sheet_state", "visible") != "visible":
+            if score and has_rows:
+                hidden.append(ws.title)
             continue
-        hidx = best[1]
-        headers = [_cell_text(c) or "" for c in head[hidx]]
-        width = len(headers)
-        cols: list[list[str | None]] = [[] for _ in range(width)]
-        row_no: list[int] = []
+        if score and has_rows:
+            data_sheets.append((ws, hidx, head))
+        elif score:
+            header_only.append((ws, hidx, head))
+        elif any_cell:
+            other.append(ws.title)
+    if len(data_sheets) > 1:
+        names = "、".join(f"“{ws.title}”" for ws, _, _ in data_sheets)
+        raise IngestError(f"工作簿中有 {len(data_sheets)} 个工作表含有数据（{names}），无法确定报送哪一个，整个文件未接收；"
+                          "请每个文件只保留一个数据工作表（或分成多个文件）后重新报送", code="sheets")
+    chosen = data_sheets or header_only[:1]
+    if not chosen:
+        if hidden:
+            raise IngestError(f"数据只在隐藏的工作表（{'、'.join(hidden)}）中；隐藏的工作表不予读取，整个文件未接收。"
+                              "请取消隐藏或把数据放到可见工作表后重新报送", code="sheets")
+        raise missing_header_error(contract)
+    ws, hidx, head = chosen[0]
+    table = _read_sheet(ws, hidx, head)
+    if hidden:
+        table.notes.append(f"隐藏的工作表未读取：{'、'.join(hidden)}")
+    if other:
+        table.notes.append(f"无可识别表头的工作表未读取：{'、'.join(other)}")
+    return table
 
-        def add(rno: int, row: tuple) -> None:
-            nonlocal width
-            if len(row) > width:
-                for _ in range(len(row) - width):
-                    cols.append([None] * len(row_no))
-                width = len(row)
-            for j in range(width):
-                cols[j].append(_cell_text(row[j]) if j < len(row) else None)
-            row_no.append(rno)
 
-        for i in range(hidx + 1, len(head)):
-            add(i + 1, head[i])
-        r = len(head)
-        for row in rows:
-            r += 1
-            add(r, row)
-        # strip trailing header cells that are empty and have no data
-        while len(headers) < width:
-            headers.append("")
-        headers = [h if h else f"第{j + 1}列" for j, h in enumerate(headers)]
-        return RawTable(
-            headers,
-            [pa.array(c, type=pa.string()) for c in cols],
-            pa.array(row_no, type=pa.int64()),
-            "xlsx",
-            sheet=ws.title,
-            header_row=hidx + 1,
-        )
-    raise missing_header_error(contract)
+_XLSX_FLUSH_ROWS = 20_000
+
+
+def _read_sheet(ws, hidx: int, head: list[tuple]) -> RawTable:
+    """Stream the sheet's rows into Arrow string arrays, flushing every ``_XLSX_FLUSH_ROWS`` rows:
+    Python strings cost ~60 bytes each on top of their text, so a large sheet kept as lists of
+    str would peak at several times the Arrow size (bench/memory.py)."""
+    rows = ws.iter_rows(min_row=len(head) + 1, values_only=True)
+    headers = [_cell_text(c) or "" for c in head[hidx]]
+    width = len(headers)
+    done: list[list[pa.Array]] = [[] for _ in range(width)]  # flushed chunks per column
+    cols: list[list[str | None]] = [[] for _ in range(width)]  # rows since the last flush
+    flushed = 0
+    row_no: list[int] = []
+
+    def flush() -> None:
+        nonlocal flushed
+        for j in range(width):
+            done[j].append(pa.array(cols[j], type=pa.string()))
+            cols[j] = []
+        flushed = len(row_no)
+
+    def add(rno: int, row: tuple) -> None:
+        nonlocal width
+        if len(row) > width:
+            for _ in range(len(row) - width):
+                done.append([pa.nulls(flushed, pa.string())] if flushed else [])
+                cols.append([None] * (len(row_no) - flushed))
+            width = len(row)
+        for j in range(width):
+            cols[j].append(_cell_text(row[j]) if j < len(row) else None)
+        row_no.append(rno)
+        if len(row_no) - flushed >= _XLSX_FLUSH_ROWS:
+            flush()
+
+    for i in range(hidx + 1, len(head)):
+        add(i + 1, head[i])
+    r = len(head)
+    for row in rows:
+        r += 1
+        add(r, row)
+    flush()
+    while len(headers) < width:
+        headers.append("")
+    headers = [h if h else f"第{j + 1}列" for j, h in enumerate(headers)]
+    return RawTable(
+        headers,
+        [pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0] for chunks in done],
+        pa.array(row_no, type=pa.int64()),
+        "xlsx",
+        sheet=ws.title,
+        header_row=hidx + 1,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,6 +661,20 @@ def records_table(records: list, contract: Contract) -> RawTable:
     return RawTable(headers, columns, pa.array(np.arange(1, len(records) + 1, dtype=np.int64)), "json", encoding="utf-8")
 
 
+def _check_text_bytes(data: bytes) -> bytes:
+    """A text delivery (CSV / JSON): NUL bytes anywhere are refused with their line (a NUL is never
+    text, and would otherwise end up inside a cell); old-Mac CR-only line ends become LF."""
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text is full of NUL bytes
+        pos = data.find(b"\x00")
+        if pos >= 0:
+            line = data.count(b"\n", 0, pos) + 1 if b"\n" in data else data.count(b"\r", 0, pos) + 1
+            raise IngestError(f"文件第{line}行含有空字符（NUL），内容不是文本表格（可能是文件损坏或扩展名错误），整个文件未接收；"
+                              "请重新导出为 CSV（UTF-8）后报送", code="binary")
+        if b"\n" not in data and b"\r" in data:
+            data = data.replace(b"\r", b"\n")
+    return data
+
+
 def read_bytes(data: bytes, name: str, contract: Contract) -> RawTable:
     """Any delivered file (CSV / XLSX / JSON list) → RawTable."""
     if len(data) > MAX_FILE_BYTES:
@@ -563,6 +685,7 @@ def read_bytes(data: bytes, name: str, contract: Contract) -> RawTable:
     fmt = sniff_format(data, name)
     if fmt == "xlsx":
         return read_xlsx_bytes(data, contract)
+    data = _check_text_bytes(data)
     if fmt == "json":
         import json
 

@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contracts.model import Contract
+from warehouse.faults import fault_point
 from warehouse.db import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, connect  # noqa: F401 (re-exported)
 from warehouse.feed_tables import (
     LINEAGE_COLUMNS,
@@ -389,6 +390,7 @@ def load_day(data_dir: DataDir | str | Path, received: date | str, contracts: di
         try:
             for contract in contracts.values():
                 summary.feeds[contract.feed] = _load_feed(con, data_dir, contract, day, pending)
+                fault_point(f"load-in-transaction {contract.feed}")
             con.execute("COMMIT")
         except BaseException:
             try:
@@ -398,6 +400,7 @@ def load_day(data_dir: DataDir | str | Path, received: date | str, contracts: di
                     if tmp is not None and tmp.exists():
                         tmp.unlink()
             raise
+    fault_point("load-committed")
     _publish_pending(pending)
     summary.parquet_files = [t for t, tmp in pending if tmp is not None]
     log.info("入库 %s：%d 行入库，%d 行隔离", day, summary.loaded_rows, summary.quarantined_rows)
@@ -415,6 +418,7 @@ def _publish_pending(pending: list[tuple[Path, Path | None]]) -> None:
                 pass
         else:
             os.replace(tmp, target)
+            fault_point(f"load-renamed {target.name}")
 
 
 def rebuild_parquet(data_dir: DataDir | str | Path, contracts: dict[str, Contract], feeds: list[str] | None = None) -> list[Path]:

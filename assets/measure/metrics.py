@@ -50,6 +50,7 @@ import duckdb
 from assets.measure.calendar import WorkCalendar
 from assets.measure.timeliness import is_measured, update_timeliness
 from contracts.model import Contract, Registry
+from warehouse.faults import fault_point
 from warehouse.db import connect
 from warehouse.feed_tables import VERSION_ORDER, current_table, ensure_feed_tables, lit, q, versions_table
 from warehouse.layout import DataDir
@@ -407,6 +408,7 @@ def measure_day(
                 fm.days = [r[0] for r in con.execute("SELECT day FROM _days ORDER BY day").fetchall()]
                 fm.months = [r[0] for r in con.execute("SELECT month FROM _months WHERE month IS NOT NULL ORDER BY month").fetchall()]
                 summary.feeds[feed] = fm
+            fault_point("metrics-in-transaction")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

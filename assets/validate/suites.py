@@ -36,6 +36,9 @@ from great_expectations.render.renderer.site_builder import DefaultSiteIndexBuil
 
 from contracts import Condition, Contract  # noqa: E402
 from warehouse.layout import DataDir  # noqa: E402
+from warehouse.gx_atomic import install as _gx_atomic_writes  # noqa: E402
+
+_gx_atomic_writes()  # GE's store files written atomically (no 0-byte suites after a full disk)
 
 from assets.validate import docs_site, docs_state  # noqa: E402
 from assets.validate import expectations as cx  # noqa: E402

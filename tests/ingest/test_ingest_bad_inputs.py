@@ -190,7 +190,8 @@ def test_unclosed_quote_swallowing_rows(data_dir, contracts, registry, monkeypat
     drop(data_dir, "scjgj", "permits", "quote.csv", text.encode())
     s = run(data_dir, contracts, registry)
     assert s.rows_by_feed == {"permits": 1} and len(s.rejected) == 1
-    assert "单元格过长" in s.rejected[0].error_message or "CSV 格式错误" in s.rejected[0].error_message
+    # the unclosed quote is named with its line (header line 1, row index 1 → line 3)
+    assert "第3行的引号" in s.rejected[0].error_message and "没有闭合" in s.rejected[0].error_message
 
 
 def test_mixed_encodings_decoded_per_line(data_dir, contracts, registry):

@@ -128,7 +128,7 @@ def test_html_response(data_dir, contracts, registry, scripted_server):
 
 
 def test_invalid_json(data_dir, contracts, registry, scripted_server):
-    scripted_server.on(PERMITS, (200, JSON, b'{"data": [{"a": 1},'))
+    scripted_server.on(PERMITS, (200, JSON, b'{"data": [{"a": 1}}, "page": 1}'))
     run(data_dir, contracts, registry, settings(scripted_server))
     m = permits_record(data_dir)
     assert m["status"] == "rejected" and "JSON 无法解析" in m["error_message"]
