@@ -7,8 +7,10 @@ monthly export is partitioned by calendar month and reads the daily metrics of t
 
 import dagster as dg
 
+from contracts.config import first_partition_day
+
 TIMEZONE = "Asia/Shanghai"
-FIRST_DAY = "2023-01-01"  # earliest received day a backfill may target
+FIRST_DAY = first_partition_day()  # earliest received day a backfill may target (settings.yaml, default 2023-01-01)
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=TIMEZONE)
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_DAY, timezone=TIMEZONE)

@@ -64,6 +64,8 @@ def received_rows(
     rejected = [f"{r.dept}/{r.feed}/{r.original_name}: {r.error_message}" for r in summary.rejected]
     for line in rejected:
         context.log.warning(f"拒收文件 / rejected file: {line}")
+    for line in summary.config_problems:  # the terminal gets it once from `credit-etl run`
+        context.log.info(line)
     return dg.MaterializeResult(
         metadata=counts_metadata(
             summary.rows_total,
@@ -71,6 +73,7 @@ def received_rows(
             new_files=dg.MetadataValue.int(summary.new_files),
             duplicate_files_skipped=dg.MetadataValue.int(summary.duplicates),
             rejected_files=dg.MetadataValue.int(len(summary.rejected)),
+            config_problems=dg.MetadataValue.json(summary.config_problems),
             **{"dagster/column_schema": contract_schema(contracts.values())},
         ),
         check_results=[
