@@ -15,6 +15,7 @@ from assets.ingest.assets import HttpFeedsResource, received_rows
 from assets.load.assets import warehouse_records
 from assets.measure.assets import daily_metrics
 from assets.publish.assets import data_docs, feedback_workbooks, monthly_indicators
+from assets.push.assets import upward_push
 from assets.validate.assets import validated_rows
 from pipelines.jobs import monthly_export, nightly_collection
 from pipelines.schedules import monthly_schedule, nightly_schedule
@@ -24,6 +25,7 @@ from warehouse.resource import WarehouseResource
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, monthly_indicators]
+ALL_ASSETS += [upward_push]  # the night's upward push (assets/push), in the nightly job's publish group
 
 
 def build_resources(data_dir: str | None = None, http_base: str | None = None) -> dict:
