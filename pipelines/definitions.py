@@ -17,6 +17,7 @@ from assets.measure.assets import daily_metrics
 from assets.publish.assets import data_docs, feedback_workbooks, monthly_indicators
 from assets.push.assets import upward_push
 from assets.validate.assets import validated_rows
+from pipelines.housekeeping import housekeeping, housekeeping_schedule
 from pipelines.jobs import monthly_export, nightly_collection
 from pipelines.schedules import monthly_schedule, nightly_schedule
 from pipelines.sensors import inbox_sensor
@@ -38,8 +39,8 @@ def build_resources(data_dir: str | None = None, http_base: str | None = None) -
 def build_definitions(data_dir: str | None = None, http_base: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[nightly_collection, monthly_export],
-        schedules=[nightly_schedule, monthly_schedule],
+        jobs=[nightly_collection, monthly_export, housekeeping],
+        schedules=[nightly_schedule, monthly_schedule, housekeeping_schedule],
         sensors=[inbox_sensor],
         resources=build_resources(data_dir, http_base),
     )

@@ -140,6 +140,8 @@ def init_office(folder: str | Path, *, county: str = "500000", name: str = "ç¤ºè
         f"{LOCAL_CONTRACTS}/README.md": CONTRACTS_README,
         f"{OVERLAYS}/README.md": OVERLAYS_README,
         f"{CALENDARS}/README.md": (PACKAGE_DIR / CALENDARS / "README.md").read_text(encoding="utf-8"),
+        # the production Dagster instance (PostgreSQL, daemon, run queue, retries, monitoring)
+        "dagster_home/dagster.yaml": (Path(__file__).resolve().parent / "deploy" / "dagster.yaml").read_text(encoding="utf-8"),
     }
     existing = [rel for rel in files if (root / rel).exists()]
     if existing:
