@@ -232,12 +232,18 @@ def first_partition_day() -> str:
         return Settings().first_partition_day.isoformat()
 
 
-def config_problems(registry: Registry, env: Mapping[str, str] | None = None) -> list[str]:
-    """Configuration problems a night cannot fix by itself, one line per department: an HTTP
-    delivery whose token variable is not set. The night skips those pulls (nothing is sent
-    without a token) and reports them here once, instead of a rejected delivery per feed."""
+def config_problems(registry: Registry, env: Mapping[str, str] | None = None,
+                    targets: list[PushTarget] = ()) -> list[str]:
+    """Configuration problems a night cannot fix by itself, one line per department (or push
+    target): an HTTP delivery whose token variable is not set. The night skips those pulls
+    (nothing is sent without a token) and reports them here once, instead of a rejected delivery
+    per feed; a push target without its token keeps its batches queued."""
     env = os.environ if env is None else env
     out: list[str] = []
+    for t in targets:
+        if t.token_env and not env.get(t.token_env):
+            out.append(f"配置问题：推送目标 {t.name} 的令牌未设置，请设置环境变量 {t.token_env}；本次未推送，"
+                       f"批次保留待发 / configuration: push token variable {t.token_env} not set")
     for dept in registry.departments:
         missing = sorted({d.token_env for f, d in dept.delivery.items()
                           if f in dept.feeds and d.kind == "http" and d.token_env and not env.get(d.token_env)})

@@ -192,11 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.nightly import run_night
 
         from contracts import load_registry
-        from contracts.config import config_problems
+        from contracts.config import active_config, config_problems
 
         result = run_night(data_dir, args.date)
         print(result.describe())
-        problems = config_problems(load_registry())
+        from pipelines.office import silent_departments
+
+        for line in silent_departments(data_dir, load_registry(), args.date, active_config().settings.silence_days):
+            print(line)
+        problems = config_problems(load_registry(), targets=active_config().push_targets())
         for line in problems:
             print(line, file=sys.stderr)
         # an error-severity check (e.g. an unreadable delivery) needs an officer even when the

@@ -169,3 +169,34 @@ def validate_deployment(root: str | Path | None) -> OfficeConfig:
 
 def describe_error(exc: ContractError) -> str:
     return f"配置错误 / configuration error: {exc.path}: {exc.location}: {exc.problem}"
+
+
+def silent_departments(data_dir, registry, day, silence_days: int) -> list[str]:
+    """Departments that delivered nothing (no inbox file, no HTTP delivery) in the
+    ``silence_days`` received days up to ``day``: one Chinese line each, for the night's output.
+    A department that never delivered at all counts from the first received day on record."""
+    from datetime import timedelta
+
+    from warehouse.layout import DataDir
+
+    layout = DataDir(data_dir)
+    if not layout.db_path.exists():
+        return []
+    from warehouse.db import connect
+
+    with connect(layout, read_only=True) as con:
+        last = dict(con.execute(
+            "SELECT dept, max(received_date) FROM ingest_manifest WHERE received_date <= ? GROUP BY dept", [day]
+        ).fetchall())
+        first = con.execute("SELECT min(received_date) FROM ingest_manifest").fetchone()[0]
+    since = day - timedelta(days=silence_days - 1)
+    out = []
+    for dept in registry.departments:
+        seen = last.get(dept.code)
+        if seen is not None and seen >= since:
+            continue
+        if seen is None and (first is None or first > since):
+            continue  # too little history to call it silence
+        when = f"最近一次报送 {seen}" if seen else "从未报送"
+        out.append(f"静默部门：{dept.name}（{dept.code}）已连续 {silence_days} 天以上没有报送（{when}）")
+    return out

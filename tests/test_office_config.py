@@ -140,3 +140,23 @@ def test_a_missing_http_token_is_one_configuration_problem(office, tmp_path, mon
 
     with connect(DataDir(tmp_path / "data"), read_only=True) as con:  # no rejected delivery per feed
         assert con.execute("SELECT count(*) FROM ingest_manifest WHERE status = 'rejected'").fetchone()[0] == 0
+
+
+def test_silent_departments_follow_the_threshold(office, tmp_path):
+    from datetime import timedelta
+
+    from assets.ingest import ingest_day
+    from pipelines.office import silent_departments
+    from warehouse.layout import DataDir
+
+    layout = DataDir(tmp_path / "data")
+    registry = load_registry()
+    day = date(2026, 10, 1)
+    drop = layout.inbox / "scjgj" / "penalties" / day.isoformat() / "cf.csv"
+    drop.parent.mkdir(parents=True)
+    drop.write_text("行政相对人名称,行政处罚决定书文号\n某公司,罚1\n", encoding="utf-8")
+    ingest_day(layout, day, load_contracts(), registry)
+    assert silent_departments(layout.root, registry, day, 10) == []  # swj: too little history yet
+    later = silent_departments(layout.root, registry, day + timedelta(days=10), 10)
+    assert len(later) == 2 and "swj" in later[1] and "从未报送" in later[1] and "2026-10-01" in later[0]
+    assert silent_departments(layout.root, registry, day + timedelta(days=9), 10) == [later[1]]

@@ -220,3 +220,45 @@ def test_csv_layout_and_a_missing_token(tmp_path, receiver, shipped):
     header = text.splitlines()[0].split(",")
     assert header == [f.code for f in contracts["penalties"].national_fields] + ["CZLX", "CXYY"]
     assert text.splitlines()[1].split(",")[-2] == "I"
+
+
+def test_the_nightly_asset_pushes_to_the_configured_target(tmp_path, receiver, shipped, monkeypatch):
+    """The thin asset reads the targets from the office's settings.yaml and the token from the
+    environment; its check says whether everything was acknowledged."""
+    import dagster as dg
+
+    from assets.push.assets import upward_push
+    from contracts.config import CONFIG_ENV, reset_caches
+    from pipelines.office import init_office
+    from warehouse.resource import WarehouseResource
+
+    contracts, _ = shipped
+    cfg = tmp_path / "cfg"
+    init_office(cfg, county="500102", name="涪陵区")
+    settings = cfg / "settings.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8").replace(
+        "push: []", f"push:\n- {{name: 市平台, url: 'http://127.0.0.1:{receiver.port}/x', token_env: PUSH_TOKEN, max_attempts: 1}}"),
+        encoding="utf-8")
+    monkeypatch.setenv(CONFIG_ENV, str(cfg))
+    monkeypatch.setenv("PUSH_TOKEN", TOKEN)
+    reset_caches()
+    try:
+        dd = DataDir(tmp_path / "data")
+        night(dd, contracts, N1, penalties=[penalty("罚A1", "2026-10-09")])
+        result = dg.materialize([upward_push], partition_key=N1.isoformat(),
+                                resources={"warehouse": WarehouseResource(data_dir=str(dd.root))},
+                                instance=dg.DagsterInstance.ephemeral())
+        assert result.success
+        check = result.get_asset_check_evaluations()[0]
+        assert check.check_name == "push_acknowledged" and check.passed
+        assert [d["region_code"] for d in receiver.batches.values()] == ["500102"]  # the office's county
+        receiver.stop()
+        night(dd, contracts, N2, penalties=[penalty("罚A2", "2026-10-12", fid="n2")])
+        result = dg.materialize([upward_push], partition_key=N2.isoformat(),
+                                resources={"warehouse": WarehouseResource(data_dir=str(dd.root))},
+                                instance=dg.DagsterInstance.ephemeral())
+        assert result.success and not result.get_asset_check_evaluations()[0].passed  # warns: pending
+        receiver.start()
+    finally:
+        monkeypatch.delenv(CONFIG_ENV)
+        reset_caches()
