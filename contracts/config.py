@@ -144,7 +144,14 @@ def _build_contracts(root: Path | None, settings: Settings, include_disabled: bo
         if overlay.feed not in out:
             raise ContractError(path, "feed", f"未知信息类别 / unknown feed {overlay.feed!r}")
         base = out[overlay.feed].model_dump(by_alias=True, exclude_unset=True)
-        base["fields"] = base.get("fields", []) + [f.model_dump(by_alias=True, exclude_unset=True) for f in overlay.add_fields]
+        added = []
+        for i, f in enumerate(overlay.add_fields):
+            if "national" in f.model_fields_set and f.national:
+                raise ContractError(path, f'field "{f.name}" (#{i + 1}).national',
+                                    "本地扩展字段不属于全国交换格式 / a local extension cannot be national")
+            # an extension is local by definition: it never travels in the national layout
+            added.append({**f.model_dump(by_alias=True, exclude_unset=True), "national": False})
+        base["fields"] = base.get("fields", []) + added
         base["rules"] = base.get("rules", []) + [r.model_dump(by_alias=True, exclude_unset=True) for r in overlay.add_rules]
         if overlay.enabled is not None:
             base["enabled"] = overlay.enabled

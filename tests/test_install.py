@@ -82,11 +82,15 @@ def test_a_fresh_install_serves_another_county_without_touching_the_package(tmp_
 
     day = "2026-10-09"
     inbox = work / "data" / "inbox"
+    from stdnum.cn import ric
+
+    person = "50010219900307123" + ric.calc_check_digit("50010219900307123" + "0")  # takes 18 digits
+    ok = dict(subject_id_no=person, display_end="2027-04-05")  # 一般: 3 to 12 months
     _penalty_csv(inbox / "scjgj" / "penalties" / day / "行政处罚.csv",
-                 [penalty("涪市监罚〔2026〕1号", "2026-10-05", authority="涪陵区市场监督管理局"),
-                  penalty("涪市监罚〔2026〕2号", "2026-10-06", row=3, subject_id_no="123")])  # one bad ID
+                 [penalty("涪市监罚〔2026〕1号", "2026-10-05", authority="涪陵区市场监督管理局", **ok),
+                  penalty("涪市监罚〔2026〕2号", "2026-10-06", row=3, **dict(ok, subject_id_no="123"))])  # one bad ID
     _penalty_csv(inbox / "swj" / "penalties" / day / "税务处罚.csv",
-                 [penalty("涪税罚〔2026〕7号", "2026-10-08", authority="国家税务总局涪陵区税务局")])
+                 [penalty("涪税罚〔2026〕7号", "2026-10-08", authority="国家税务总局涪陵区税务局", **ok)])
 
     env["CREDIT_ETL_CONFIG"] = str(cfg)  # the environment variable instead of --config
     r = run("--data-dir", "data", "run", "--date", day)

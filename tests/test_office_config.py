@@ -54,7 +54,7 @@ def test_init_writes_a_commented_folder_that_loads(office):
 
 def test_overlays_local_items_and_masking_settings_shape_the_catalog(office):
     (office / "overlays" / "penalties.yaml").write_text(
-        "feed: penalties\nadd_fields:\n- {name: town, label: 所属乡镇, national: false, max_length: 50}\n"
+        "feed: penalties\nadd_fields:\n- {name: town, label: 所属乡镇, max_length: 50}\n"
         "- {name: contact_phone, label: 联系电话, national: false}\n", encoding="utf-8")
     (office / "contracts" / "fire_checks.yaml").write_text(
         "feed: fire_checks\ntitle: 消防检查\nlegal_basis: 本地补充目录\nbusiness_key: [check_no]\n"
@@ -67,7 +67,12 @@ def test_overlays_local_items_and_masking_settings_shape_the_catalog(office):
     contracts = load_contracts()
     assert "fire_checks" in contracts
     pen = contracts["penalties"]
+    # extensions are local: never in the national layout (nor pushed upward)
     assert pen.field("town").national is False and pen.field("contact_phone").privacy == "personal"
+    from assets.push import pushable_feeds
+    from contracts.config import PushTarget
+
+    assert "penalties" in pushable_feeds(PushTarget(name="t", url="http://127.0.0.1:1/"), contracts)
     assert "town" in catalog()["penalties"].field_names  # the cached view agrees
     # the packaged files are untouched: the shipped catalog has no such field
     from contracts import CONTRACTS_DIR
@@ -82,6 +87,7 @@ def test_overlays_local_items_and_masking_settings_shape_the_catalog(office):
         ("settings.yaml", "push:\n- {name: 市平台, url: ftp://x, format: json}\n", "push target \"市平台\" (#1): url must"),
         ("overlays/permits.yaml", "feed: permits\nadd_fields:\n- {name: Bad Name, label: x}\n", 'field "Bad Name"'),
         ("overlays/permits.yaml", "feed: permits\nadd_fields:\n- {name: decision_no, label: 重复}\n", "duplicate"),
+        ("overlays/permits.yaml", "feed: permits\nadd_fields:\n- {name: town, label: 乡镇, national: true}\n", 'field "town" (#1).national'),
         ("contracts/penalties.yaml", (Path(__file__).parents[1] / "contracts" / "penalties.yaml").read_text(encoding="utf-8"), "feed"),
         ("departments.yaml", "region: x\nregion_code: '1'\ndepartments:\n- {code: a, name: A, uscc: u, feeds: [nosuch]}\n", "nosuch"),
         ("calendars/2027.yaml", "year: 2027\nsource: ''\n", "source"),
