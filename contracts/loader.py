@@ -40,6 +40,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+# list keys whose items are named by their name/id/code in messages (overlays: add_*)
+_NOUNS = {"fields": "field", "rules": "rule", "departments": "department", "add_fields": "field",
+          "add_rules": "rule", "push": "push target"}
+
+
 def _describe(loc: tuple, data: dict[str, Any]) -> str:
     """Turn pydantic's ('fields', 3, 'type') into 'field "fine_amount" (#4): type'."""
     parts: list[str] = []
@@ -47,12 +52,12 @@ def _describe(loc: tuple, data: dict[str, Any]) -> str:
     i = 0
     while i < len(loc):
         key = loc[i]
-        if isinstance(node, dict) and key in ("fields", "rules", "departments") and i + 1 < len(loc):
+        if isinstance(node, dict) and key in _NOUNS and i + 1 < len(loc):
             idx = loc[i + 1]
             items = node.get(key) or []
             item = items[idx] if isinstance(idx, int) and idx < len(items) else {}
-            ident = item.get("name") or item.get("id") or item.get("code") if isinstance(item, dict) else None
-            noun = {"fields": "field", "rules": "rule", "departments": "department"}[key]
+            ident = (item.get("name") or item.get("id") or item.get("code")) if isinstance(item, dict) else None
+            noun = _NOUNS[key]
             parts.append(f'{noun} "{ident}" (#{idx + 1})' if ident else f"{noun} #{idx + 1}")
             node = item
             i += 2
@@ -86,8 +91,14 @@ def load_contract(path: str | Path) -> Contract:
 
 
 def load_contracts(directory: str | Path | None = None, *, include_disabled: bool = False) -> dict[str, Contract]:
-    """Every feed contract in ``directory`` (default: the shipped catalog), keyed by feed id."""
-    directory = Path(directory) if directory else CONTRACTS_DIR
+    """Every feed contract in ``directory``, keyed by feed id. Default: the deployment in force
+    (contracts/config.py: the office's folder with its local items and overlays, else the
+    shipped catalog)."""
+    if directory is None:
+        from contracts.config import active_config
+
+        return active_config().contracts(include_disabled=include_disabled)
+    directory = Path(directory)
     out: dict[str, Contract] = {}
     for path in sorted(directory.glob("*.yaml")):
         if path.name in NON_FEED_FILES:
@@ -101,7 +112,11 @@ def load_contracts(directory: str | Path | None = None, *, include_disabled: boo
 
 
 def load_registry(path: str | Path | None = None, contracts: dict[str, Contract] | None = None) -> Registry:
-    path = Path(path) if path else CONTRACTS_DIR / REGISTRY_FILE
+    if path is None:  # the deployment's departments.yaml (contracts/config.py)
+        from contracts.config import active_config
+
+        path = active_config().registry_path
+    path = Path(path)
     data = _read_yaml(path)
     registry = _validate(Registry, path, data)
     if contracts is not None:
@@ -113,13 +128,19 @@ def load_registry(path: str | Path | None = None, contracts: dict[str, Contract]
 
 
 @lru_cache(maxsize=8)
-def _cached(directory: str) -> dict[str, Contract]:
+def _cached(directory: str | None, config: str | None = None) -> dict[str, Contract]:
     return load_contracts(directory)
 
 
 def catalog(directory: str | Path | None = None) -> dict[str, Contract]:
-    """Cached view of the catalog for hot paths; contracts are immutable."""
-    return _cached(str(Path(directory) if directory else CONTRACTS_DIR))
+    """Cached view of the catalog for hot paths; contracts are immutable. Default: the
+    deployment in force (cached per configuration folder)."""
+    if directory is None:
+        from contracts.config import config_root
+
+        root = config_root()
+        return _cached(None, str(root) if root else None)
+    return _cached(str(Path(directory)))
 
 
 def find_feed(contracts: dict[str, Contract], name: str) -> Contract | None:

@@ -40,6 +40,21 @@ def _data_dir_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
     )
 
 
+def _config_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
+    p.add_argument(
+        "--config",
+        default=argparse.SUPPRESS if inherit else os.environ.get("CREDIT_ETL_CONFIG") or None,
+        help="本单位配置目录 / the office's configuration folder (default: $CREDIT_ETL_CONFIG, "
+             "else the packaged sample county); see credit-etl init",
+    )
+
+
+# Exit statuses (README "Exit codes"): 0 fine; 1 the night or a command failed on the data (a
+# failed run, an error-severity check); 2 bad usage or an unreadable input file; 3 a
+# configuration problem (invalid configuration folder, an HTTP department without its token).
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credit-etl",
@@ -51,12 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data_dir_arg(parser)
+    _config_arg(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         _data_dir_arg(p, inherit=True)
+        _config_arg(p, inherit=True)
         return p
+
+    p = add("init", "创建本单位配置目录（部门、本地目录、节假日、设置） / write an office's configuration folder")
+    p.add_argument("dir", type=Path, help="配置目录 / folder to create")
+    p.add_argument("--county", default="500000", help="行政区划代码（6位） / county code (6 digits)")
+    p.add_argument("--name", default="示范县", help="县（市、区）名称 / county name")
 
     p = add("generate", "生成示例报送数据（含真值表 truth.csv） / generate sample department submissions with truth.csv")
     p.add_argument("--start", type=_date, required=True, help="首个接收日 / first received day (YYYY-MM-DD)")
@@ -152,6 +174,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     cmd = args.command
 
+    from contracts.loader import ContractError
+    from pipelines.office import describe_error, init_office, validate_deployment
+
+    if cmd == "init":
+        try:
+            config = init_office(args.dir, county=args.county, name=args.name)
+        except (FileExistsError, ValueError) as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        print(f"已创建配置目录 / configuration written: {config.root}\n"
+              f"  请编辑 departments.yaml 与 settings.yaml，然后：credit-etl --config {config.root} run --date YYYY-MM-DD")
+        return EXIT_OK
+    # the demo always runs on the packaged sample county; every other command on --config
+    try:
+        from contracts.config import use_config
+
+        validate_deployment(None if cmd == "demo" else args.config)
+        use_config(None if cmd == "demo" else args.config)
+    except ContractError as exc:
+        print(describe_error(exc), file=sys.stderr)
+        return EXIT_CONFIG
+
     if cmd == "generate":
         from pipelines.sample_feeds import generate
 
@@ -187,6 +231,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pipelines.nightly import run_night
         from pipelines.runguard import Interrupted, WaitTimeout
 
+        from contracts import load_registry
+        from contracts.config import active_config, config_problems
+
         if args.date.isoformat() < FIRST_DAY:
             print(f"{args.date} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
                   f"{args.date} is before the first partition day {FIRST_DAY}; set {FIRST_DAY_ENV} earlier",
@@ -201,9 +248,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{exc}，等待已取消，本次夜间归集未开始", file=sys.stderr)
             return 128 + exc.signum
         print(result.describe())
+        from pipelines.office import silent_departments
+
+        for line in silent_departments(data_dir, load_registry(), args.date, active_config().settings.silence_days):
+            print(line)
+        problems = config_problems(load_registry(), targets=active_config().push_targets())
+        for line in problems:
+            print(line, file=sys.stderr)
         # an error-severity check (e.g. an unreadable delivery) needs an officer even when the
-        # rest of the night went through: a non-zero exit lets cron or a wrapper alert
-        return 0 if result.success and not result.failed_checks else 1
+        # rest of the night went through: a non-zero exit lets cron or a wrapper alert. A data
+        # failure outranks a configuration problem (both are printed).
+        if not (result.success and not result.failed_checks):
+            return EXIT_DATA
+        return EXIT_CONFIG if problems else EXIT_OK
     if cmd == "demo":
         from pipelines.demo import run_demo
 

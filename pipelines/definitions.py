@@ -16,7 +16,9 @@ from assets.ingest.assets import HttpFeedsResource, received_rows
 from assets.load.assets import warehouse_records
 from assets.measure.assets import daily_metrics
 from assets.publish.assets import data_docs, feedback_workbooks, monthly_indicators
+from assets.push.assets import upward_push
 from assets.validate.assets import validated_rows
+from pipelines.housekeeping import housekeeping, housekeeping_schedule
 from pipelines.jobs import monthly_export, nightly_collection
 from pipelines.schedules import monthly_schedule, nightly_schedule
 from pipelines.sensors import inbox_sensor
@@ -26,6 +28,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, quality_dashboard,
               monthly_indicators]
+ALL_ASSETS += [upward_push]  # the night's upward push (assets/push), in the nightly job's publish group
 
 
 def build_resources(data_dir: str | None = None, http_base: str | None = None) -> dict:
@@ -38,8 +41,8 @@ def build_resources(data_dir: str | None = None, http_base: str | None = None) -
 def build_definitions(data_dir: str | None = None, http_base: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[nightly_collection, monthly_export],
-        schedules=[nightly_schedule, monthly_schedule],
+        jobs=[nightly_collection, monthly_export, housekeeping],
+        schedules=[nightly_schedule, monthly_schedule, housekeeping_schedule],
         sensors=[inbox_sensor],
         resources=build_resources(data_dir, http_base),
     )

@@ -1,7 +1,7 @@
 """The persistent local Dagster instance that runs, the demo and the UI share.
 
-DAGSTER_HOME defaults to ``<data dir>/dagster_home`` and receives the repository's
-``dagster.yaml`` (telemetry off, one DuckDB writer), so run history survives restarts and the
+DAGSTER_HOME defaults to ``<data dir>/dagster_home`` and receives the local default
+``dagster.yaml`` (telemetry off, one DuckDB writer; ``pipelines/deploy/dagster.local.yaml``), so run history survives restarts and the
 UI shows the runs that ``credit-etl run``/``demo`` made.
 """
 
@@ -17,7 +17,9 @@ from pathlib import Path
 
 import dagster as dg
 
-REPO_DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
+# the local default (also the repository's dagster.yaml, a link to it); shipped in the package so
+# an installed credit-etl gets it too
+REPO_DAGSTER_YAML = Path(__file__).resolve().parent / "deploy" / "dagster.local.yaml"
 
 
 def dagster_home(data_dir: str | Path) -> Path:

@@ -134,9 +134,10 @@ def test_credit_etl_run_command_runs_the_night_and_reports_in_chinese(night, cap
     assert "2026-09-30 夜间归集成功" in out and "接收" in out and "隔离" in out
     assert (tmp_path / "dagster_home" / "dagster.yaml").exists()  # the persistent instance
 
-    # without the department's token the HTTP delivery is refused with a Chinese reason, the
-    # inbox deliveries still load, and the exit code tells the caller an officer is needed
+    # without the department's token the HTTP pulls are skipped and reported once as a
+    # configuration problem (exit 3, distinct from a data failure); the inbox deliveries still load
     monkeypatch.delenv("CREDIT_ETL_TOKEN_ZFCXJW", raising=False)
-    assert main(["--data-dir", str(layout.root), "run", "--date", "2026-09-28"]) == 1
-    out = capsys.readouterr().out
-    assert "every_file_readable" in out
+    assert main(["--data-dir", str(layout.root), "run", "--date", "2026-09-28"]) == 3
+    captured = capsys.readouterr()
+    assert "夜间归集成功" in captured.out and "every_file_readable" not in captured.out
+    assert [line for line in captured.err.splitlines() if "CREDIT_ETL_TOKEN_ZFCXJW" in line][0].startswith("配置问题")

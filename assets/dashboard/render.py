@@ -39,10 +39,19 @@ SILENCE_ENV = "CREDIT_ETL_SILENCE_DAYS"
 
 
 def silence_days_setting(value: int | None = None) -> int:
-    """N of the silence banner: the argument, else $CREDIT_ETL_SILENCE_DAYS, else 7."""
+    """N of the silence banner: the argument, else $CREDIT_ETL_SILENCE_DAYS, else the office's
+    ``silence_days`` (settings.yaml of the deployment folder, default 7)."""
     if value is None:
         raw = os.environ.get(SILENCE_ENV, "").strip()
-        value = int(raw) if raw else DEFAULT_SILENCE_DAYS
+        if raw:
+            value = int(raw)
+        else:
+            from contracts.config import active_config
+
+            try:
+                value = active_config().settings.silence_days
+            except Exception:  # noqa: BLE001 - an invalid folder is reported by the command itself
+                value = DEFAULT_SILENCE_DAYS
     if value < 0:
         raise ValueError(f"未报送提醒天数不能为负 / silence days must be >= 0: {value}")
     return value

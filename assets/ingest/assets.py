@@ -69,6 +69,8 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     summary = ingest_day(warehouse.layout, day, contracts, warehouse.registry(), http=http_feeds.settings())
     for r in summary.rejected:
         context.log.warning(f"拒收文件 / rejected file: {r.dept}/{r.feed}/{r.original_name}: {r.error_message}")
+    for line in summary.config_problems:  # the terminal gets it once from `credit-etl run`
+        context.log.info(line)
     known = set(FEEDS)
     for feed in FEEDS:
         key = feed_key(feed, "received_rows")
@@ -83,6 +85,7 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                 summary.rows_by_feed.get(feed, 0),
                 new_files=dg.MetadataValue.int(len(files)),
                 rejected_files=dg.MetadataValue.int(len(rejected)),
+                config_problems=dg.MetadataValue.int(len(summary.config_problems)),
                 # numbers, not a JSON blob: the UI plots each department's deliveries over the days
                 **{f"文件数/{dept}": dg.MetadataValue.int(n) for dept, n in sorted(by_dept.items())},
                 **{"dagster/column_schema": contract_schema([contracts[feed]] if feed in contracts else [])},

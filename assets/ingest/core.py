@@ -98,6 +98,9 @@ class IngestSummary:
     rejected: list[ManifestRecord] = field(default_factory=list)
     skipped_duplicates: list[DuplicateRecord] = field(default_factory=list)
     already_ingested: int = 0  # deliveries this day that earlier runs already recorded
+    # configuration problems (an HTTP department without its token): reported once per
+    # department, the pulls are not attempted and leave no rejected delivery behind
+    config_problems: list[str] = field(default_factory=list)
 
     @property
     def rows_total(self) -> int:
@@ -476,11 +479,18 @@ def ingest_day(
         for item in scan_inbox(data_dir.inbox, received, registry, contracts, only):
             run.inbox_item(item)
         if settings.enabled:
+            from contracts.config import config_problems
+
             for dept in registry.departments:
                 if only is not None and dept.code not in only:
                     continue
+                problems = config_problems(Registry(region=registry.region, region_code=registry.region_code,
+                                                    departments=[dept]), env)
+                summary.config_problems += problems
                 for feed in dept.feeds:
                     delivery = dept.delivery_for(feed)
+                    if delivery.token_env and not env.get(delivery.token_env):
+                        continue  # reported once above as a configuration problem
                     if delivery.kind == "http" and feed in contracts:
                         run.http_feed(dept, feed, delivery, settings, env)
     return summary

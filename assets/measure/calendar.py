@@ -124,7 +124,11 @@ class WorkCalendar:
 
     def __init__(self, calendar_dir: str | Path | None = None):
         env = os.environ.get("CREDIT_ETL_CALENDAR_DIR")
-        self.calendar_dir = Path(calendar_dir) if calendar_dir else Path(env) if env else DEFAULT_CALENDAR_DIR
+        if not calendar_dir and not env:  # the deployment's calendars/ (contracts/config.py)
+            from contracts.config import active_config
+
+            calendar_dir = active_config().calendar_dir
+        self.calendar_dir = Path(calendar_dir) if calendar_dir else Path(env)
         self._years: dict[int, YearCalendar] = {}
         self._warned: set[int] = set()  # one warning per year and calendar (i.e. per night)
 

@@ -164,7 +164,10 @@ def test_total_mismatch_rejected(data_dir, contracts, registry, scripted_server)
 
 def test_missing_token_and_401(data_dir, contracts, registry, scripted_server):
     s = run(data_dir, contracts, registry, settings(scripted_server), env={})
-    assert len(s.rejected) == 2 and all("CREDIT_ETL_TOKEN_ZFCXJW" in r.error_message for r in s.rejected)
+    # a missing token is a configuration problem, reported once for the department, not a
+    # rejected delivery per feed
+    assert not s.rejected and len(s.config_problems) == 1
+    assert "CREDIT_ETL_TOKEN_ZFCXJW" in s.config_problems[0] and "zfcxjw" in s.config_problems[0]
     assert not scripted_server.requests  # nothing sent without a token
     scripted_server.on(PERMITS, (401, JSON, b"{}"))
     s = run(data_dir, contracts, registry, settings(scripted_server), env={"CREDIT_ETL_TOKEN_ZFCXJW": "wrong"})
