@@ -8,8 +8,9 @@ names, row numbers and the contracts' Chinese messages, and every text passes th
 
 Definitions are the warehouse's (ARCHITECTURE "Metrics"): 归集量 and 清洗入库量 count rows,
 合规率 = passed ÷ received rows, 及时率 = on-time ÷ timed records (counted in the month of first
-arrival), 迟报率 = 100 − 及时率 as printed, 上报率 = records first received ÷ declared count (only
-when every department owing the feed declared). Rates are percentages with two decimals,
+arrival), 迟报率 = 100 − 及时率 as printed, 上报率 = records whose decision date falls in the month,
+received by the last night (``metrics_monthly``), ÷ declared count (only when every department
+owing the feed declared). Rates are percentages with two decimals,
 rounded half up, as in the indicator export, so the dashboard and the export always agree.
 
 Choices where the issue is silent (also in the README):

@@ -45,9 +45,11 @@ def expected_headline(db) -> dict[str, str]:
             "AND first_received BETWEEN ? AND ?", [FIRST, LAST]).fetchone()
         declared = dict(((r[0], r[1]), r[2]) for r in con.execute(
             "SELECT _dept, target_feed, declared_count FROM declarations_current WHERE month = ?", [MONTH]).fetchall())
+        # 上报率 counts records by DECISION month (the month the ledger declares), received by the
+        # page's as-of day (the last received day)
         records = dict(((r[0], r[1]), r[2]) for r in con.execute(
-            "SELECT dept, feed, count(*) FROM record_arrivals WHERE first_received BETWEEN ? AND ? GROUP BY ALL",
-            [FIRST, LAST]).fetchall())
+            "SELECT dept, feed, count(*) FROM record_arrivals WHERE period_month = ? AND first_received <= ? GROUP BY ALL",
+            [MONTH, LAST]).fetchall())
     finally:
         con.close()
     pairs = [p for p in owed if p in declared]
