@@ -11,6 +11,8 @@ import os
 
 import dagster as dg
 
+from assets.credit_status.assets import record_statuses
+from assets.crosscheck.assets import crosscheck_findings
 from assets.ingest.assets import HttpFeedsResource, received_rows
 from assets.load.assets import warehouse_records
 from assets.measure.assets import daily_metrics
@@ -23,7 +25,8 @@ from warehouse.resource import WarehouseResource
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, monthly_indicators]
+ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, monthly_indicators,
+              record_statuses, crosscheck_findings]
 
 
 def build_resources(data_dir: str | None = None, http_base: str | None = None) -> dict:

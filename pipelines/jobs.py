@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-NIGHTLY_GROUPS = ["ingest", "validate", "load", "measure", "publish"]
+NIGHTLY_GROUPS = ["ingest", "validate", "load", "measure", "publish", "credit"]
 
 nightly_collection = dg.define_asset_job(
     name="nightly_collection",
     selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS),
-    description="夜间归集：接收 → 校验 → 入库 → 度量 → 反馈（按接收日分区） / nightly: ingest → validate → load → measure → feedback, per received day",
+    description="夜间归集：接收 → 校验 → 入库 → 度量 → 反馈 → 公示状态与红黑名单交叉比对（按接收日分区） / nightly: ingest → validate → load → measure → feedback → record statuses and the red/black cross-comparison, per received day",
     # One process, steps in order: the stages share one DuckDB file (single writer) and a
     # night's data fits one process; parallelism lives inside the stages, not across them.
     executor_def=dg.in_process_executor,

@@ -45,7 +45,7 @@ def test_every_asset_explains_itself():
         assert spec.description and any("\u4e00" <= ch <= "\u9fff" for ch in spec.description), spec.key
         assert spec.owners, spec.key
         assert spec.kinds, spec.key
-        assert spec.group_name in {"ingest", "validate", "load", "measure", "publish", "export"}, spec.key
+        assert spec.group_name in {"ingest", "validate", "load", "measure", "publish", "export", "credit"}, spec.key
 
 
 def test_duckdb_writers_share_one_pool_and_checks_sit_next_to_assets():

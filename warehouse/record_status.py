@@ -56,7 +56,9 @@ def rows_as_of(contract: Contract, as_of: date | None) -> str:
     if as_of is None:
         return q(current_table(contract.feed))
     return (
-        f"(SELECT * FROM {q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(as_of)} "
+        f"(SELECT *, count(*) OVER (PARTITION BY _key) AS _version_count, "
+        f"min(_received_date) OVER (PARTITION BY _key) AS _first_valid_received "
+        f"FROM {q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(as_of)} "
         "QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _received_date DESC, _file_id DESC, _row_no DESC) = 1)"
     )
 
@@ -68,6 +70,23 @@ def subject_key_sql(contract: Contract, prefix: str = "") -> str:
         return "CAST(NULL AS VARCHAR)"
     parts = [f"NULLIF(upper(trim({prefix}{q(n)})), '')" for n in (s.uscc_field, s.id_field) if n]
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def subject_shown_sql(contract: Contract, prefix: str = "") -> str:
+    """The subject identifier as it may be shown: a USCC as is, a natural person's ID number masked."""
+    from warehouse.masking import mask_sql
+
+    s = contract.subject
+    if s is None:
+        return "CAST(NULL AS VARCHAR)"
+    uscc = f"NULLIF(upper(trim({prefix}{q(s.uscc_field)})), '')" if s.uscc_field else "NULL"
+    person = mask_sql(f"NULLIF(upper(trim({prefix}{q(s.id_field)})), '')", "id") if s.id_field else "NULL"
+    return f"coalesce({uscc}, {person})"
+
+
+def record_ref_sql(contract: Contract, prefix: str = "") -> str:
+    """How a clerk names a record: its decision number when the feed has one, else its key."""
+    return f"{prefix}{q('decision_no')}" if "decision_no" in contract.field_names else f"{prefix}_key"
 
 
 def normalise_subject(text: str) -> str:
@@ -226,6 +245,7 @@ def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date |
     s = contract.subject
     name = f"c.{q(s.name_field)}" if s else "CAST(NULL AS VARCHAR)"
     inner = f"""SELECT c.*, {subject_key_sql(contract, 'c.')} AS _subject_key, {name} AS _subject_name,
+       {subject_shown_sql(contract, 'c.')} AS _subject_shown, {record_ref_sql(contract, 'c.')} AS _ref,
        {status} AS _status, {cause} AS _status_cause, {withhold} AS _withhold,
        {min_display_end_sql(contract, 'c.')} AS _min_display_end
 FROM {rows_as_of(contract, as_of)} c {' '.join(joins)}"""
