@@ -32,6 +32,7 @@ from contracts.model import Contract, Department, Registry
 from pipelines import sample_defects as defects
 from pipelines import sample_oracle as oracle
 from pipelines import sample_writers as writers
+from pipelines.sample_credit import credit_day
 from pipelines.sample_records import BUILDERS, Ctx, build
 from warehouse.files import write_bytes
 from warehouse.layout import DataDir
@@ -236,6 +237,8 @@ class _Generator:
                         self._records_day(contract, dept, day, workday)
                     elif contract.role == "repair":
                         self._repairs_day(contract, dept, day, i)
+                    elif contract.role in ("objection", "list", "commitment"):
+                        credit_day(self, contract, dept, day, i)
             self._ledgers(day)
         self._write_truth()
         return self.summary

@@ -69,11 +69,10 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                          prev AS (SELECT business_key, arg_max(status, as_of) AS status, arg_max(cause, as_of) AS cause,
                                          arg_max(version_count, as_of) AS version_count
                                   FROM record_status_log WHERE feed = {lit(c.feed)} AND as_of < {d} GROUP BY business_key)
-                    SELECT {lit(c.feed)}, now._key, {d}, now._status,
-                           CASE WHEN prev.business_key IS NULL THEN '首次入库：' || now._status_cause
-                                WHEN now._version_count > prev.version_count AND now._status = prev.status
-                                     AND now._status_cause = prev.cause THEN '收到新版本（更正）：' || now._status_cause
-                                ELSE now._status_cause END,
+                    SELECT {lit(c.feed)}, now._key, {d}, now._status, now._status_cause,
+                           CASE WHEN prev.business_key IS NULL THEN '首次入库'
+                                WHEN prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause THEN '状态变化'
+                                ELSE '收到新版本' END,
                            now._version_count
                     FROM now LEFT JOIN prev ON prev.business_key = now._key
                     WHERE prev.business_key IS NULL OR prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause

@@ -9,7 +9,8 @@ CREATE TABLE IF NOT EXISTS record_status_log (
     business_key  VARCHAR NOT NULL,
     as_of         DATE    NOT NULL,
     status        VARCHAR NOT NULL,
-    cause         VARCHAR,
+    cause         VARCHAR,               -- why the record has this status (Chinese)
+    event         VARCHAR NOT NULL,      -- 首次入库 | 状态变化 | 收到新版本 (a correction or resubmission)
     version_count BIGINT
 );
 
