@@ -260,7 +260,7 @@ class _Generator:
 
     def _repairs_day(self, contract: Contract, dept: Department, day: date, index: int) -> None:
         earlier = [x for x in self.repairable if x[0] < day and x[1] in self._repair_targets(contract)]
-        if index == 0 or not earlier or self.rng.random() > 0.45:
+        if index == 0 or not earlier or (index > 1 and self.rng.random() > 0.45):  # always some repairs
             return
         f = _File(dept, contract, day, self._file_name(contract, dept, day, 0, dept.delivery_for(contract.feed).format or "csv"))
         for _ in range(min(len(earlier), self.rng.randint(1, 3))):

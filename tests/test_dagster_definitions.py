@@ -24,7 +24,7 @@ def test_definitions_load_and_validate():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {
         "received_rows", "validated_rows", "warehouse_records", "daily_metrics",
-        "feedback_workbooks", "data_docs", "monthly_indicators",
+        "feedback_workbooks", "data_docs", "monthly_indicators", "record_statuses", "crosscheck_findings",
     }
 
 
