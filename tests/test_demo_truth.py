@@ -25,6 +25,8 @@ and feed):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -54,7 +56,11 @@ def demo(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("demo") / "data"
     t0 = time.monotonic()
-    rc = run_demo(root, today=TODAY, rows_per_day=ROWS_PER_DAY, days=DEMO_DAYS)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = run_demo(root, today=TODAY, rows_per_day=ROWS_PER_DAY, days=DEMO_DAYS)
+    (root / "demo_stdout.txt").write_text(out.getvalue(), encoding="utf-8")  # for the credit test below
+    print(out.getvalue())
     print(f"run_demo took {time.monotonic() - t0:.1f} s")
     assert rc == 0
     return root
@@ -180,3 +186,25 @@ def test_rows_in_equal_rows_out_every_feed_and_day(demo):
         if not (received.get(k, 0) == loaded.get(k, 0) + quarantined.get(k, 0) == written.get(k, 0))
     ]
     assert bad == []
+
+
+def test_demo_includes_the_credit_feeds_and_prints_the_cross_check(demo):
+    """The generator writes objections, lists, commitments, 欠税 and 行政强制; every night has its
+    cross-check report and shared export; the demo prints the last night's findings."""
+    truth = pd.read_csv(demo / "truth.csv", dtype=str, keep_default_na=False)
+    feeds = set(truth["feed"])
+    assert {"objections", "blacklist", "redlist", "commitments", "tax_arrears", "enforcement", "repairs"} <= feeds
+    first = date.fromisoformat(MONTH + "-01")
+    for i in range(DEMO_DAYS):
+        day = date.fromordinal(first.toordinal() + i).isoformat()
+        assert (demo / "reports" / "crosscheck" / f"{day}.xlsx").exists(), day
+        assert (demo / "reports" / "share" / day / "penalties.csv").exists(), day
+    con = duckdb.connect(str(demo / "warehouse" / "credit.duckdb"), read_only=True)
+    try:
+        last = date.fromordinal(first.toordinal() + DEMO_DAYS - 1)
+        kinds = {r[0] for r in con.execute("SELECT kind FROM crosscheck_findings WHERE as_of = ?", [last]).fetchall()}
+    finally:
+        con.close()
+    assert "blacklisted_subject" in kinds and "broken_commitment" in kinds
+    out = (demo / "demo_stdout.txt").read_text(encoding="utf-8")
+    assert "交叉比对发现" in out and "黑名单主体获得许可、补贴或红名单" in out and "信用承诺未履行" in out

@@ -216,3 +216,20 @@ def run_crosscheck(data_dir, day: date, contracts: dict[str, Contract], registry
     summary.by_kind.update(r["kind"] for r in rows)
     summary.report = write_report(dd, day, rows, contracts, registry)
     return summary
+
+
+def describe_findings(data_dir, day: date, limit: int = 8) -> str:
+    """The night's findings for a terminal (Chinese): counts per type and the first reasons."""
+    from warehouse.masking import scrub_text
+
+    dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    with connect(dd, read_only=True) as con:
+        rows = night_findings(con, day)
+    if not rows:
+        return f"{day} 交叉比对：无发现"
+    counts = Counter(r["kind_label"] for r in rows)
+    lines = [f"{day} 交叉比对发现 {len(rows)} 条（" + "，".join(f"{k} {n}" for k, n in sorted(counts.items())) + "）"]
+    lines += [f"  [{r['kind_label']}] {scrub_text(r['reason'])}" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  ……其余 {len(rows) - limit} 条见 {dd.crosscheck_file(day)}")
+    return "\n".join(lines)
