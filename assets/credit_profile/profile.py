@@ -104,7 +104,8 @@ def _status_log(con, feed: str, key: str, as_of: date) -> list[dict]:
     ]
 
 
-def build_profile(con, contracts: dict[str, Contract], subject: str, as_of: date | None = None) -> dict:
+def build_profile(con, contracts: dict[str, Contract], subject: str, as_of: date | None = None,
+                  departments: dict[str, str] | None = None) -> dict:
     from assets.crosscheck.findings import findings_sql
 
     key = normalise_subject(subject)
@@ -138,7 +139,7 @@ def build_profile(con, contracts: dict[str, Contract], subject: str, as_of: date
                     "feed": c.feed, "title": c.title, "business_key": scrub_text(r["_key"]), "reference": scrub_text(_text(r["_ref"])),
                     "status": r["_status"], "status_cause": scrub_text(r["_status_cause"]),
                     "decision_date": _text(r.get(c.clock_field)) if c.clock_field else None,
-                    "department": r["_dept"], "fields": _shown_fields(c, r),
+                    "department": (departments or {}).get(r["_dept"], r["_dept"]), "fields": _shown_fields(c, r),
                     "versions": _versions(con, c, r["_key"], as_of),
                     "status_history": _status_log(con, c.feed, r["_key"], as_of),
                 })
@@ -247,12 +248,18 @@ def run_profile(data_dir, subject: str, *, fmt: str = "text", as_of: date | None
     if not dd.db_path.exists():
         raise ProfileError(f"仓库数据库不存在：{dd.db_path}（请先运行 credit-etl run 或 demo）")
     contracts = contracts or load_contracts()
+    try:
+        from contracts import load_registry
+
+        depts = {d.code: d.name for d in load_registry(contracts=contracts).departments}
+    except Exception:  # a registry that does not match these contracts: show department codes
+        depts = {}
     os_user = _os_user()
     with connect(dd) as con:
         from warehouse.feed_tables import ensure_feed_tables
 
         ensure_feed_tables(con, contracts)
-        profile = build_profile(con, contracts, subject, as_of)
+        profile = build_profile(con, contracts, subject, as_of, departments=depts)
         register_query(con, operator=(operator or os_user).strip(), os_user=os_user, subject=normalise_subject(subject),
                        reason=reason.strip(), as_of=as_of, fmt=fmt, records=count_rows(profile))
     if fmt == "json":
