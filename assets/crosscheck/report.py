@@ -60,6 +60,10 @@ def write_report(data_dir, day: date, rows: list[dict], contracts: dict[str, Con
         for cell in row:
             cell.number_format = "@"  # identifiers stay text (an 18-digit number would turn into 5.0E+17)
             cell.alignment = Alignment(wrap_text=cell.column == 11, vertical="top")
+    ws.freeze_panes = "A3"
+    ws.page_setup.orientation = "landscape"  # printed for the office: one page wide
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     notes = wb.create_sheet("说明")
     notes.append(["发现类型", "含义"])
     for k, v in EXPLAIN:
