@@ -255,12 +255,95 @@ class Rule(_Strict):
         return self
 
 
+class SubjectRef(_Strict):
+    """Which fields name the subject (主体) of a row, so one subject's rows meet across feeds.
+
+    The subject key is the USCC when filled, else the ID number (upper-cased)."""
+
+    name_field: str
+    uscc_field: str | None = None
+    id_field: str | None = None  # natural person's ID number (masked wherever shown)
+
+    @model_validator(mode="after")
+    def _some_id(self) -> "SubjectRef":
+        if not self.uscc_field and not self.id_field:
+            raise ValueError("subject needs uscc_field or id_field")
+        return self
+
+
+class TargetRef(_Strict):
+    """How a repair or objection row names the record it is about (信息类别 + 决定文书号 [+ 机关]).
+
+    The record is found in the feed named by ``feed_field``: its field of the same name as
+    ``ref_field`` when it has one (e.g. decision_no), else its business key text; the authority
+    is compared when both sides have ``authority_field`` and the row filled it."""
+
+    feed_field: str
+    ref_field: str
+    authority_field: str | None = None
+
+
+class RepairPolicy(_Strict):
+    date_field: str  # 修复日期: eligibility is judged on it against the minimum display period
+    unit_field: str | None = None
+
+
+class ObjectionPolicy(_Strict):
+    """异议: filed on ``filed_field``; the department's decision in ``outcome_field`` on ``outcome_date_field``."""
+
+    number_field: str
+    filed_field: str
+    outcome_field: str
+    outcome_date_field: str
+    revoke_values: list[str]  # outcomes that withdraw the record (撤销)
+    # while open: 'mark' shows the record as 异议中 in the public views, 'withhold' hides it
+    while_open: Literal["mark", "withhold"] = "mark"
+    reason_field: str | None = None
+
+
+class ListingPolicy(_Strict):
+    """A red or black list (红名单 / 严重失信主体名单): a subject is on it from ``from_field`` until ``to_field``."""
+
+    colour: Literal["red", "black"]
+    list_field: str  # the list's name (严重失信主体名单, A级纳税人 …)
+    authority_field: str  # 列入机关
+    from_field: str  # 列入日期
+    to_field: str  # 移出日期 (empty: still listed); the subject is off the list from that day
+
+
+class CommitmentPolicy(_Strict):
+    """信用承诺: a record of a feed in ``broken_by`` against the subject on or after ``date_field`` breaks it."""
+
+    date_field: str
+    content_field: str
+    issuer_field: str
+    broken_by: list[str]  # feeds whose records (by their clock_field date) break the commitment
+
+
+class CrossCheck(_Strict):
+    """Flag a row of this feed whose subject is on a black list on ``date_field`` (红黑名单交叉比对)."""
+
+    date_field: str
+    message: str  # Chinese, what happened, e.g. 获得行政许可
+
+
+ROLE_BLOCKS = {  # role -> blocks it needs
+    "records": (),
+    "ledger": (),
+    "repair": ("target", "repair"),
+    "objection": ("target", "objection", "subject"),
+    "list": ("listing", "subject"),
+    "commitment": ("commitment", "subject"),
+}
+
+
 class Contract(_Strict):
     feed: Annotated[str, PydField(pattern=SNAKE)]
     title: str
     # records: credit records that are measured and published; ledger: a department's own
-    # count of decisions (for 上报率); repair: 信用修复 events that end publication
-    role: Literal["records", "ledger", "repair"] = "records"
+    # count of decisions (for 上报率); repair: 信用修复 events that end publication;
+    # objection: 异议 about a record; list: red/black list entries; commitment: 信用承诺
+    role: Literal["records", "ledger", "repair", "objection", "list", "commitment"] = "records"
     category: str = ""
     legal_basis: str
     # the national field standard the layout follows (双公示: 发改办财金〔2018〕790号); empty for
@@ -276,6 +359,13 @@ class Contract(_Strict):
     revoked_values: list[str] = []  # values of status_field that end publication
     display: DisplayPolicy | None = None
     public_limit: PublicLimit | None = None  # longest public display, from a date of the record
+    subject: SubjectRef | None = None  # who a row is about (profile, cross-comparison)
+    target: TargetRef | None = None  # repair / objection: the record a row is about
+    repair: RepairPolicy | None = None
+    objection: ObjectionPolicy | None = None
+    listing: ListingPolicy | None = None
+    commitment: CommitmentPolicy | None = None
+    crosscheck: CrossCheck | None = None
     fields: list[Field]
     rules: list[Rule] = []
     description: str = ""
@@ -334,6 +424,22 @@ class Contract(_Strict):
         ids = [r.id for r in self.rules]
         if len(ids) != len(set(ids)):
             raise ValueError("duplicate rule ids")
+        blocks = {"target": self.target, "repair": self.repair, "objection": self.objection,
+                  "listing": self.listing, "commitment": self.commitment, "subject": self.subject}
+        for block in ROLE_BLOCKS[self.role]:
+            if blocks[block] is None:
+                raise ValueError(f"role {self.role!r} needs a {block!r} block")
+        for block in ("target", "repair", "objection", "listing", "commitment"):
+            if blocks[block] is not None and block not in ROLE_BLOCKS[self.role]:
+                raise ValueError(f"a {block!r} block belongs to another role, not {self.role!r}")
+        for block_name, block in blocks.items():
+            if block is None:
+                continue
+            for attr, value in block:
+                if attr.endswith("_field"):
+                    need(value, f"{block_name}.{attr}")
+        if self.crosscheck:
+            need(self.crosscheck.date_field, "crosscheck.date_field")
         if self.display:
             need(self.display.end_field, "display.end_field")
             need(self.display.tier_field, "display.tier_field")

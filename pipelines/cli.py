@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="XLSX 部门排序：city 按市里规定顺序，rank 按合计排名（默认取 departments.yaml 的 indicator_order）"
                         " / XLSX department order: city's order or ranked (default: the registry's indicator_order)")
 
+    p = add("profile", "查询主体信用档案（登记查询使用） / a subject's credit profile across feeds (every query is registered)")
+    p.add_argument("subject", help="统一社会信用代码或证件号码 / USCC or ID number")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="输出格式 / output format")
+    p.add_argument("--as-of", type=_date, default=None, help="按某日掌握的信息 / as the office knew it on (default today)")
+    p.add_argument("--reason", required=True, help="查询事由（必填，记入查询使用登记） / why (required, registered)")
+    p.add_argument("--operator", default=None, help="查询人（默认操作系统用户） / who (default: the OS user)")
+
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / host (default 127.0.0.1)")
@@ -272,6 +279,16 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
         print(f"已导出 / exported: {path}")
+        return 0
+    if cmd == "profile":
+        from assets.credit_profile import ProfileError, run_profile
+
+        try:
+            print(run_profile(data_dir, args.subject, fmt=args.format, as_of=args.as_of, reason=args.reason,
+                              operator=args.operator))
+        except ProfileError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
         return 0
     if cmd == "ui":
         from pipelines.instance import run_ui

@@ -12,6 +12,8 @@ import os
 import dagster as dg
 
 from assets.dashboard.assets import quality_dashboard
+from assets.credit_status.assets import record_statuses
+from assets.crosscheck.assets import crosscheck_findings
 from assets.ingest.assets import HttpFeedsResource, received_rows
 from assets.load.assets import warehouse_records
 from assets.measure.assets import daily_metrics
@@ -27,7 +29,7 @@ from warehouse.resource import WarehouseResource
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, feedback_workbooks, data_docs, quality_dashboard,
-              monthly_indicators]
+              monthly_indicators, record_statuses, crosscheck_findings]
 ALL_ASSETS += [upward_push]  # the night's upward push (assets/push), in the nightly job's publish group
 
 

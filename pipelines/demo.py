@@ -112,10 +112,19 @@ def run_demo(
     print(f"4/4 {month} 各部门指标 / rates per department\n")
     print(summary_table(export))
     print()
+    from assets.crosscheck import describe_findings
+
+    last = start + timedelta(days=days - 1)
+    print("红黑名单交叉比对 / cross-comparison findings (last night)")
+    print("  " + describe_findings(layout, last).replace("\n", "\n  "))
+    print()
     print(f"指标导出 / indicator export:   {layout.exports}/indicators_{month}.xlsx（及 .csv）")
     print(f"部门反馈 / feedback workbooks: {layout.feedback}/<部门>/<部门名称>_<日期>_校验反馈.xlsx")
     print(f"数据文档 / Data Docs:          {layout.data_docs}/index.html")
     print(f"质量看板 / dashboard:          {layout.reports}/dashboard/index.html（月度通报 bulletin_{month}.html；credit-etl dashboard --pdf 打印 PDF）")
+    print(f"交叉比对 / cross-check:        {layout.crosscheck}/<日期>.xlsx")
+    print(f"共享数据 / shared records:     {layout.share}/<日期>/<信息类别>.csv")
+    print("信用档案 / subject profile:    credit-etl profile <统一社会信用代码或证件号码> --reason <事由>")
     print(f"仓库 / warehouse:              {layout.db_path}")
     print("Dagster 界面 / UI:             credit-etl ui" + ("" if str(layout.root) == str(Path("./data").resolve()) else f" --data-dir {layout.root}"))
     for failure in failures:

@@ -37,6 +37,7 @@ from contracts.model import Contract, Department, Registry
 from pipelines import sample_defects as defects
 from pipelines import sample_oracle as oracle
 from pipelines import sample_writers as writers
+from pipelines.sample_credit import credit_day
 from pipelines.sample_records import BUILDERS, Ctx, build
 from warehouse.files import write_bytes
 from warehouse.layout import DataDir
@@ -279,6 +280,8 @@ class _Generator:
                         self._records_day(contract, dept, day, workday)
                     elif contract.role == "repair":
                         self._repairs_day(contract, dept, day, i)
+                    elif contract.role in ("objection", "list", "commitment"):
+                        credit_day(self, contract, dept, day, i)
             self._ledgers(day)
         self._write_truth()
         return self.summary
@@ -300,7 +303,7 @@ class _Generator:
 
     def _repairs_day(self, contract: Contract, dept: Department, day: date, index: int) -> None:
         earlier = [x for x in self.repairable if x[0] < day and x[1] in self._repair_targets(contract)]
-        if index == 0 or not earlier or self.rng.random() > 0.45:
+        if index == 0 or not earlier or (index > 1 and self.rng.random() > 0.45):  # always some repairs
             return
         f = _File(dept, contract, day, self._file_name(contract, dept, day, 0, dept.delivery_for(contract.feed).format or "csv"))
         for _ in range(min(len(earlier), self.rng.randint(1, 3))):

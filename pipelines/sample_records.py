@@ -310,7 +310,19 @@ def generic_record(ctx: Ctx, contract: Contract, dept: Department, decided: date
     for f in contract.fields:
         if f.required or f.name in contract.business_key or f.name == contract.clock_field:
             rec[f.name] = _generic_value(ctx, f, decided, n)
+    for f in contract.fields:  # fields the filled values make required (e.g. USCC of an organisation)
+        if rec[f.name] is None and _holds(f.required_when, rec) and not _holds(f.empty_when, rec):
+            rec[f.name] = _generic_value(ctx, f, decided, n)
     return rec
+
+
+def _holds(cond, rec: Record) -> bool:
+    """A simple (single-value) contract condition on the record being built."""
+    if cond is None or rec.get(cond.field) is None:
+        return False
+    v = rec[cond.field]
+    return (cond.equals is not None and v == cond.equals) or (cond.in_ is not None and v in cond.in_) or (
+        cond.not_in is not None and v not in cond.not_in)
 
 
 BUILDERS = {"penalties": penalty, "permits": permit, "utility_arrears": utility_arrears, "agri_subsidies": agri_subsidy}

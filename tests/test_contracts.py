@@ -33,8 +33,11 @@ PERMIT_CODES = [
 
 def test_shipped_catalog_and_registry_load(shipped_contracts_dir):
     contracts = load_contracts()
-    assert set(contracts) == {"penalties", "permits", "utility_arrears", "agri_subsidies", "declarations", "repairs"}
+    assert set(contracts) == {"penalties", "permits", "utility_arrears", "agri_subsidies", "declarations", "repairs",
+                              "objections", "blacklist", "redlist", "commitments", "tax_arrears", "enforcement"}
     assert contracts["declarations"].role == "ledger" and contracts["repairs"].role == "repair"
+    assert {contracts[f].role for f in ("objections", "blacklist", "redlist", "commitments")} == {"objection", "list", "commitment"}
+    assert contracts["tax_arrears"].role == contracts["enforcement"].role == "records"
     registry = load_registry(contracts=contracts)
     assert registry.region_code == "500237"
     owed = {f for d in registry.departments for f in d.feeds}
@@ -154,7 +157,7 @@ def test_fifth_contract_needs_no_code(tmp_path, shipped_contracts_dir):
     _dump(registry_yaml, catalog / "departments.yaml")
 
     contracts = load_contracts(catalog)
-    assert "coercions" in contracts and len(contracts) == 7
+    assert "coercions" in contracts and len(contracts) == len(load_contracts()) + 1
     registry = load_registry(catalog / "departments.yaml", contracts=contracts)
 
     # template: national columns in contract order, then the local extension; drop-down on the enumeration
@@ -193,3 +196,36 @@ def test_shipped_catalog_document_is_current():
     contracts = load_contracts()
     doc = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
     assert doc.read_text(encoding="utf-8").rstrip("\n") == render_markdown(contracts, load_registry(contracts=contracts)).rstrip("\n")
+
+
+def _objections(shipped: Path) -> dict:
+    return yaml.safe_load((shipped / "objections.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    "breaker, expected",
+    [
+        (lambda d: d.pop("objection"), "role 'objection' needs a 'objection' block"),
+        (lambda d: d["subject"].update(id_field="subject_idno"), "subject.id_field refers to unknown field 'subject_idno'"),
+        (lambda d: d["objection"].update(while_open="hide"), "objection.while_open"),
+        (lambda d: d.update(repair={"date_field": "filed_date"}), "a 'repair' block belongs to another role"),
+        (lambda d: d["target"].update(ref_feld="decision_no"), "unknown key"),
+        (lambda d: d.update(subject={"name_field": "subject_name"}), "subject needs uscc_field or id_field"),
+    ],
+    ids=["missing-block", "unknown-field", "bad-mode", "foreign-block", "misspelt-key", "subject-without-id"],
+)
+def test_credit_blocks_are_validated(tmp_path, shipped_contracts_dir, breaker, expected):
+    data = _objections(shipped_contracts_dir)
+    breaker(data)
+    path = _dump(data, tmp_path / "objections.yaml")
+    with pytest.raises(ContractError) as err:
+        load_contract(path)
+    assert expected in str(err.value), str(err.value)
+
+
+def test_black_list_and_crosscheck_settings_reach_the_catalog_document():
+    from assets.publish.catalog_docs import render_markdown
+
+    md = render_markdown(load_contracts(), None)
+    assert "黑名单（严重失信主体名单）" in md and "获得涉农补贴发放" in md and "公开视图中标注“异议中”" in md
+    assert "修复日期须不早于该记录失信程度" in md

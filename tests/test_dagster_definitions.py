@@ -29,7 +29,8 @@ def test_definitions_load_and_validate_with_an_asset_per_feed_and_stage():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     feeds = list(load_contracts())  # generated from the contracts, not listed by hand
     assert len(feeds) >= 5
-    assert keys == {f"{f}/{s}" for f in feeds for s in STAGES} | {"feedback_workbooks", "data_docs", "quality_dashboard", "monthly_indicators", "upward_push"}
+    assert keys == {f"{f}/{s}" for f in feeds for s in STAGES} | {"feedback_workbooks", "data_docs", "quality_dashboard", "monthly_indicators", "upward_push",
+                                                                 "record_statuses", "crosscheck_findings"}
     # each feed's lineage stands on its own: received → validated → loaded → measured
     for feed in feeds:
         for up, down in zip(STAGES, STAGES[1:]):
@@ -42,7 +43,8 @@ def test_definitions_load_and_validate_with_an_asset_per_feed_and_stage():
 def test_a_night_stays_one_step_per_stage():
     job = defs.resolve_job_def("nightly_collection")
     steps = sorted(node.name for node in job.graph.node_defs)
-    assert steps == sorted([*STAGES, "feedback_workbooks", "data_docs", "quality_dashboard", "upward_push"])
+    assert steps == sorted([*STAGES, "feedback_workbooks", "data_docs", "quality_dashboard", "upward_push",
+                                 "record_statuses", "crosscheck_findings"])
 
 
 def test_dagster_cli_validates_the_code_location(tmp_path):
@@ -62,7 +64,7 @@ def test_every_asset_explains_itself():
             assert spec.description and any("\u4e00" <= ch <= "\u9fff" for ch in spec.description), spec.key
             assert spec.owners, spec.key
             assert spec.kinds, spec.key
-            assert spec.group_name in {"ingest", "validate", "load", "measure", "publish", "export"}, spec.key
+            assert spec.group_name in {"ingest", "validate", "load", "measure", "publish", "export", "credit"}, spec.key
 
 
 def test_duckdb_writers_share_one_pool_and_checks_sit_next_to_each_feeds_asset():

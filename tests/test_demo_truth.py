@@ -30,6 +30,7 @@ and feed):
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
@@ -231,3 +232,24 @@ def test_demo_feedback_workbooks_show_no_full_id_and_carry_department_names(demo
         with zipfile.ZipFile(book) as z:
             xml = "\n".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml"))
         assert find_unmasked(xml) == [], book.name
+
+
+def test_demo_includes_the_credit_feeds_and_prints_the_cross_check(demo, demo_run):
+    """The generator writes objections, lists, commitments, 欠税 and 行政强制; every night has its
+    cross-check report and shared export; the demo prints the last night's findings."""
+    truth = pd.read_csv(demo / "truth.csv", dtype=str, keep_default_na=False)
+    feeds = set(truth["feed"])
+    assert {"objections", "blacklist", "redlist", "commitments", "tax_arrears", "enforcement", "repairs"} <= feeds
+    days = sorted(d for d in set(truth["received_date"]) if d.startswith(MONTH))
+    for day in days:
+        assert (demo / "reports" / "crosscheck" / f"{day}.xlsx").exists(), day
+        assert (demo / "reports" / "share" / day / "penalties.csv").exists(), day
+    con = duckdb.connect(str(demo / "warehouse" / "credit.duckdb"), read_only=True)
+    try:
+        last = date.fromisoformat(days[-1])
+        kinds = {r[0] for r in con.execute("SELECT kind FROM crosscheck_findings WHERE as_of = ?", [last]).fetchall()}
+    finally:
+        con.close()
+    assert "blacklisted_subject" in kinds and "broken_commitment" in kinds
+    out = demo_run.stdout
+    assert "交叉比对发现" in out and "黑名单主体获得许可、补贴或红名单" in out and "信用承诺未履行" in out

@@ -4,11 +4,12 @@ For every feed contract ``<feed>``:
 
 ``<feed>_versions``  every accepted (passed) row ever loaded: one row per version.
 ``<feed>_current``   one row per business key: the latest version.
-``public_<feed>``    (role ``records`` only) what may be shown to the public: current, not
-                     revoked (status in ``revoked_values``: 撤销, 无效, 已缴清 …), not repaired,
-                     inside its 公示期 (``display`` end date, and the contract's
-                     ``public_limit`` counted from its date field), not an unpublished 轻微
-                     penalty, personal fields masked, no lineage columns.
+``public_<feed>``    (role ``records`` only) what may be shown to the public: current rows whose
+                     status is published (``warehouse.record_status``: inside its 公示期 (``display`` end date and
+                     the contract's ``public_limit``), not
+                     revoked or withdrawn, not repaired, not an unpublished 轻微 penalty; 异议中
+                     marked in ``_status``), personal fields masked, no lineage columns.
+``subject_records``  every row naming a subject, across feeds, with its status today.
 
 Columns of ``<feed>_versions``, in order:
 
@@ -259,45 +260,43 @@ def public_columns_sql(contract: Contract, prefix: str = "c.") -> list[str]:
     return cols
 
 
-def _repair_match_sql(contract: Contract, repairs: Contract) -> str | None:
-    """EXISTS clause: a 信用修复 row naming this record (target_feed + decision_no + authority_uscc).
-
-    Feeds without a ``decision_no`` field are matched on their business key text instead; the
-    authority is compared only when the feed has an ``authority_uscc`` field."""
-    names = set(contract.field_names)
-    rnames = set(repairs.field_names)
-    if not {"target_feed", "decision_no"} <= rnames:
-        return None
-    conds = [f"r.target_feed = {lit(contract.feed)}"]
-    conds.append("r.decision_no = " + ("c.decision_no" if "decision_no" in names else "c._key"))
-    if "authority_uscc" in names and "authority_uscc" in rnames:
-        conds.append("r.authority_uscc = c.authority_uscc")
-    return f"EXISTS (SELECT 1 FROM {q(current_table(repairs.feed))} r WHERE {' AND '.join(conds)})"
-
-
 def public_view_sql(contract: Contract, contracts: dict[str, Contract]) -> str:
-    where = ["NOT c._revoked"]
-    if contract.display:
-        end = f"c.{q(contract.display.end_field)}"
-        where.append(f"({end} IS NULL OR {end} >= current_date)")
-        where.append(f"NOT {unpublished_tier_sql(contract, 'c.')}")
-    if contract.public_limit:
-        pl = contract.public_limit
-        start = f"c.{q(pl.from_field)}"
-        # shown up to and including the day the limit is reached (like 公示截止期)
-        where.append(f"({start} IS NULL OR CAST({start} + INTERVAL {int(pl.months)} MONTH AS DATE) >= current_date)")
-    for other in contracts.values():
-        if other.role == "repair":
-            clause = _repair_match_sql(contract, other)
-            if clause:
-                where.append(f"NOT {clause}")
-    cols = public_columns_sql(contract) + ["c._dept AS _dept"]
+    """``public_<feed>``: the records whose status today is published (warehouse.record_status):
+    in their display period, not revoked, not withdrawn after an objection, not repaired (with
+    an eligible repair), not an unpublished 轻微 penalty; personal fields masked. ``_status``
+    says 公示中 or 异议中 (an open objection, unless the objection contract withholds)."""
+    from warehouse.record_status import status_sql
+
+    cols = public_columns_sql(contract) + ["c._dept AS _dept", "c._status AS _status"]
     return (
         f"CREATE OR REPLACE VIEW {q(public_view(contract.feed))} AS\nSELECT "
         + ",\n       ".join(cols)
-        + f"\nFROM {q(current_table(contract.feed))} c\nWHERE "
-        + "\n  AND ".join(where)
+        + f"\nFROM ({status_sql(contract, contracts, None)}) c\nWHERE c._published"
     )
+
+
+SUBJECT_VIEW = "subject_records"
+
+
+def subject_view_sql(contracts: dict[str, Contract]) -> str | None:
+    """``subject_records``: every row of every feed that names a subject, with its status today
+    (one credit profile per subject across feeds; internal, identifiers unmasked)."""
+    from warehouse.record_status import STATUS_ROLES, status_sql
+
+    parts = []
+    for c in contracts.values():
+        if c.subject is None or c.role not in STATUS_ROLES:
+            continue
+        parts.append(
+            f"SELECT {lit(c.feed)} AS feed, {lit(c.title)} AS title, {lit(c.role)} AS role, _key AS business_key, "
+            "_subject_key AS subject_key, _subject_name AS subject_name, _status AS status, "
+            "_status_cause AS status_cause, _published AS published, _dept AS dept, "
+            "_received_date AS received_date, _version_count AS version_count "
+            f"FROM ({status_sql(c, contracts, None)})"
+        )
+    if not parts:
+        return None
+    return f"CREATE OR REPLACE VIEW {SUBJECT_VIEW} AS\n" + "\nUNION ALL\n".join(parts)
 
 
 def create_public_views(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract]) -> list[str]:
@@ -307,4 +306,8 @@ def create_public_views(con: duckdb.DuckDBPyConnection, contracts: dict[str, Con
             continue
         con.execute(public_view_sql(contract, contracts))
         made.append(public_view(contract.feed))
+    view = subject_view_sql(contracts)
+    if view:
+        con.execute(view)
+        made.append(SUBJECT_VIEW)
     return made

@@ -13,6 +13,8 @@ One place for paths, so every stage and every test agrees on the layout:
     reports/feedback/<dept>/<部门名称>_<YYYY-MM-DD>_校验反馈.xlsx    rejected rows for department clerks
     reports/data_docs/                           Great Expectations Data Docs
     reports/exports/                             monitored-indicator exports
+    reports/share/<YYYY-MM-DD>/<feed>.csv        records shared with other platforms that night
+    reports/crosscheck/<YYYY-MM-DD>.xlsx         the night's red/black cross-comparison findings
     truth.csv                                    ground truth of a generated sample data set
 """
 
@@ -79,6 +81,20 @@ class DataDir:
     @property
     def exports(self) -> Path:
         return self.reports / "exports"
+
+    @property
+    def share(self) -> Path:
+        return self.reports / "share"
+
+    @property
+    def crosscheck(self) -> Path:
+        return self.reports / "crosscheck"
+
+    def share_file(self, received: date | str, feed: str) -> Path:
+        return self.share / _day(received) / f"{feed}.csv"
+
+    def crosscheck_file(self, received: date | str) -> Path:
+        return self.crosscheck / f"{_day(received)}.xlsx"
 
     @property
     def truth(self) -> Path:

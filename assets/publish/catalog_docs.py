@@ -11,7 +11,8 @@ from __future__ import annotations
 from contracts.model import Condition, Contract, Field, Registry, Rule
 
 TYPE_TEXT = {"string": "文本", "code": "代码", "date": "日期", "decimal": "数值", "integer": "整数"}
-ROLE_TEXT = {"records": "信用记录", "ledger": "台账", "repair": "信用修复"}
+ROLE_TEXT = {"records": "信用记录", "ledger": "台账", "repair": "信用修复", "objection": "异议",
+             "list": "红黑名单", "commitment": "信用承诺"}
 CHECK_TEXT = {"uscc": "统一社会信用代码校验（GB 32100）", "ric": "居民身份证号码校验（GB 11643）",
               "org_code": "组织机构代码校验（GB 11714）"}
 
@@ -132,6 +133,34 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _credit_meta(contract: Contract) -> list[tuple[str, str]]:
+    """The contract's subject, target, repair, objection, list, commitment and cross-check settings."""
+    L = lambda n: _label(contract, n) if n else "—"  # noqa: E731
+    out = []
+    if s := contract.subject:
+        ids = "、".join(L(n) for n in (s.uscc_field, s.id_field) if n)
+        out.append(("主体", f"名称：{L(s.name_field)}；标识：{ids}（有统一社会信用代码时用之，否则用证件号码）"))
+    if t := contract.target:
+        auth = f"＋{L(t.authority_field)}" if t.authority_field else ""
+        out.append(("指向记录", f"{L(t.feed_field)}＋{L(t.ref_field)}{auth}"))
+    if r := contract.repair:
+        out.append(("信用修复", f"修复日期：{L(r.date_field)}；修复日期须不早于该记录失信程度在其决定日期施行的规定下的最短公示期，"
+                              "否则不予修复并列入交叉比对结果；修复后停止公示、共享和比对使用，归集量与历史保留"))
+    if o := contract.objection:
+        mode = "公开视图中标注“异议中”" if o.while_open == "mark" else "暂停公示"
+        out.append(("异议处理", f"编号：{L(o.number_field)}；提出日期：{L(o.filed_field)}；处理结果：{L(o.outcome_field)}"
+                              f"（{L(o.outcome_date_field)}）；处理中的记录{mode}；结果为“{'、'.join(o.revoke_values)}”时记录撤销"))
+    if li := contract.listing:
+        colour = "黑名单（严重失信主体名单）" if li.colour == "black" else "红名单（守信激励）"
+        out.append(("名单", f"{colour}；名单名称：{L(li.list_field)}；列入机关：{L(li.authority_field)}；"
+                          f"自{L(li.from_field)}起在列，至{L(li.to_field)}当日移出"))
+    if c := contract.commitment:
+        out.append(("信用承诺", f"承诺日期：{L(c.date_field)}；此后该主体在{'、'.join(c.broken_by)}中受到的记录使承诺记为未履行"))
+    if x := contract.crosscheck:
+        out.append(("交叉比对", f"{L(x.date_field)}当日主体在黑名单中的，提示：{x.message}"))
+    return out
+
+
 def _feed_section(contract: Contract) -> list[str]:
     out = [f"## {contract.title}（`{contract.feed}`）", ""]
     meta = [
@@ -149,6 +178,7 @@ def _feed_section(contract: Contract) -> list[str]:
     if contract.public_limit:
         pl = contract.public_limit
         meta.append(("公示期限", f"自{_label(contract, pl.from_field)}起最长{pl.months}个月；依据：{pl.basis}"))
+    meta += _credit_meta(contract)
     if contract.description:
         meta.append(("说明", contract.description))
     out += ["| 项目 | 内容 |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in meta] + [""]

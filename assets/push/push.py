@@ -47,7 +47,7 @@ import requests
 from contracts.config import PushTarget
 from contracts.model import Contract, Registry
 from warehouse.db import connect
-from warehouse.feed_tables import _repair_match_sql, current_table, q
+from warehouse.feed_tables import current_table, q
 from warehouse.layout import DataDir
 
 log = logging.getLogger(__name__)
@@ -99,20 +99,20 @@ class Item:
 
 
 def current_state(con, contract: Contract, contracts: dict[str, Contract]) -> list[tuple[str, dict, str | None]]:
-    """(key, {code: value} of the national fields, withdraw reason or None) per current record."""
+    """(key, {code: value} of the national fields, withdraw reason or None) per current record.
+
+    The reason comes from the one record status (``warehouse.record_status``): 已撤销 (the
+    department's own status, or an objection decided 撤销) → revoked; 已修复 (an eligible repair)
+    → repaired."""
+    from warehouse.record_status import REPAIRED, REVOKED, status_sql
+
     cols = [f for f in contract.national_fields]
-    reasons = ["CASE WHEN c._revoked THEN 'revoked'"]
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if current_table(contract.feed) not in tables:
         return []
-    for other in contracts.values():
-        if other.role == "repair" and current_table(other.feed) in tables:
-            clause = _repair_match_sql(contract, other)
-            if clause:
-                reasons.append(f"WHEN {clause} THEN 'repaired'")
-    reason_sql = " ".join(reasons) + " END"
-    sql = (f"SELECT c._key, {', '.join('c.' + q(f.name) for f in cols)}, {reason_sql} AS _reason "
-           f"FROM {q(current_table(contract.feed))} c WHERE c._key IS NOT NULL ORDER BY c._key")
+    reason_sql = f"CASE s._status WHEN '{REVOKED}' THEN 'revoked' WHEN '{REPAIRED}' THEN 'repaired' END"
+    sql = (f"SELECT s._key, {', '.join('s.' + q(f.name) for f in cols)}, {reason_sql} AS _reason "
+           f"FROM ({status_sql(contract, contracts)}) s WHERE s._key IS NOT NULL ORDER BY s._key")
     out = []
     for row in con.execute(sql).fetchall():
         values = {field_code(f): _text(v) for f, v in zip(cols, row[1:-1])}

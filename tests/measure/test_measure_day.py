@@ -125,8 +125,9 @@ def test_metrics_formulas_small_case(dd, contracts, registry, cal):
     assert m["jtysj"] == (2, 2, 2, 2, 2, 5, 1.0, 1.0, 0.0, pytest.approx(0.4))
     # a department owing the feed with nothing received: zero counts, rates NULL
     assert m["sthjj"] == (0, 0, 0, 0, 0, None, None, None, None, None)
-    # ledger feeds and repairs are not measured
-    assert q(dd, "SELECT DISTINCT feed FROM metrics_daily ORDER BY 1") == [("agri_subsidies",), ("penalties",), ("permits",), ("utility_arrears",)]
+    # only records feeds are measured (not ledgers, repairs, objections, lists or commitments)
+    assert q(dd, "SELECT DISTINCT feed FROM metrics_daily ORDER BY 1") == [
+        ("agri_subsidies",), ("enforcement",), ("penalties",), ("permits",), ("tax_arrears",), ("utility_arrears",)]
     # daily figures for day 1
     assert q(dd, "SELECT received_rows, passed_rows, quarantined_rows, timed_records, on_time_records FROM metrics_daily WHERE feed='permits' AND dept='scjgj' AND day='2026-09-10'") == [(3, 2, 1, 2, 1)]
 

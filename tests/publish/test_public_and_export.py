@@ -60,7 +60,7 @@ def loaded(dd, contracts, registry, tmp_path):
         penalty("P1", "2026-09-01", row=2),                                                # shown, ID masked
         penalty("P2", "2019-06-01", row=3, display_end="2020-01-01"),                     # 公示期 over
         penalty("P3", "2026-09-01", row=4, publicity_status="撤销"),                       # revoked
-        penalty("P4", "2026-09-01", row=5),                                                # repaired
+        penalty("P4", "2026-05-06", row=5),                                                # repaired (after 3 months)
         penalty("P5", "2026-05-06", row=6, procedure_kind="简易程序"),                      # 轻微 after 2026-04-01
         penalty("P6", "2026-05-06", row=7, penalty_category="警告", fine_amount=None),      # 轻微 (警告 only)
         penalty("P7", "2025-12-01", row=8, severity_tier="轻微", display_end="2099-12-31"),  # 轻微 under the 2019 rules
@@ -70,7 +70,9 @@ def loaded(dd, contracts, registry, tmp_path):
                     quarantined=[penalty("P9", "2026-09-01", row=10, subject_id_no="500237198001011234", violation_facts=None)],
                     failures=[{"_file_id": file_id("p1"), "_row_no": 10, "rule_id": "violation_facts.required", "message": "违法事实必须填写"}])
     write_validated(dd, contracts["repairs"], day, passed=[{"target_feed": "penalties", "decision_no": "P4", "authority_uscc": AUTH_A,
-                    "repair_date": "2026-09-09", "repair_unit": "巫山县发展和改革委员会", "_file_id": file_id("r1"), "_row_no": 2, "_dept": "fgw"}])
+                    "repair_date": "2026-09-09", "repair_unit": "巫山县发展和改革委员会", "_file_id": file_id("r1"), "_row_no": 2, "_dept": "fgw"},
+                    {"target_feed": "penalties", "decision_no": "P1", "authority_uscc": AUTH_A,
+                    "repair_date": "2026-09-09", "repair_unit": "巫山县发展和改革委员会", "_file_id": file_id("r1"), "_row_no": 3, "_dept": "fgw"}])
     write_validated(dd, contracts["utility_arrears"], day, passed=[arrears_row("W1")])
     write_validated(dd, contracts["agri_subsidies"], day, passed=[subsidy_row("C1")])
     write_validated(dd, contracts["permits"], day, passed=[permit("L1", "2026-08-20")])  # late
@@ -94,9 +96,10 @@ def test_public_views_hide_and_mask(loaded, contracts):
     v = views(loaded)
     assert set(v) == {f"public_{c.feed}" for c in contracts.values() if c.role == "records"}
     pen = v["public_penalties"]
-    assert sorted(pen["decision_no"]) == ["P1", "P7", "P8"]
+    assert sorted(pen["decision_no"]) == ["P1", "P7", "P8"]  # P1's repair is before its 3 months: it stays
+    assert set(pen["_status"]) == {"公示中"}
     assert set(pen["subject_id_no"]) == {"500237********123X"}
-    assert not any(c.startswith("_") and c != "_dept" for c in pen.columns)  # no lineage / _extra
+    assert not any(c.startswith("_") and c not in ("_dept", "_status") for c in pen.columns)  # no lineage / _extra
     arr = v["public_utility_arrears"].iloc[0]
     assert arr["user_id_no"] == "500237********0018"
     assert arr["phone"] == "138****5678"

@@ -191,8 +191,10 @@ def test_revoked_and_repaired_records_arrive_as_withdrawals(tmp_path, receiver, 
     contracts, _ = shipped
     dd = DataDir(tmp_path / "data")
     tgt = target(receiver)
+    # 罚A1 was decided in June: the repair of 12 October is past its minimum display period
+    # (一般: 3 months), so it applies (an earlier one would not: warehouse.record_status)
     night(dd, contracts, N1, permits=[permit("许A1", "2026-10-09")],
-          penalties=[penalty("罚A1", "2026-10-09"), penalty("罚A2", "2026-10-09", row=3)])
+          penalties=[penalty("罚A1", "2026-06-01"), penalty("罚A2", "2026-10-09", row=3)])
     push(dd, N1, shipped, tgt)
     repair = {"target_feed": "penalties", "decision_no": "罚A1", "authority_uscc": AUTH_A, "repair_date": "2026-10-12",
               "repair_unit": "巫山县发展和改革委员会", "_file_id": file_id("r1"), "_row_no": 2, "_dept": "fgw"}

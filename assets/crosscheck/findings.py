@@ -1,0 +1,235 @@
+"""Findings of the nightly cross-comparison, from the contracts (no per-feed code).
+
+As of the night ``D`` (what the office knew: rows received by D), using each row's status
+(warehouse.record_status: a repaired or withdrawn record is not used):
+
+- ``blacklisted_subject`` 黑名单主体：a row of a feed with a ``crosscheck`` block (行政许可, 涉农补贴,
+  红名单 …) whose subject was on a black list (a ``list`` feed with colour black) on the row's
+  ``crosscheck.date_field`` date: listed on or before it and not yet removed (removed on the day
+  means off the list that day).
+- ``broken_commitment`` 信用承诺未履行：a commitment (role ``commitment``) whose subject has a
+  record in one of its ``broken_by`` feeds with a clock date (decision date) on or after the
+  commitment date and on or before D. The commitment is then marked broken in the profile.
+- ``repair_too_early`` 信用修复不符合条件：a repair dated before the record's minimum display period
+  (the repair is not applied; the record stays public).
+- ``target_missing`` 关联记录不存在：a repair or objection naming a record the warehouse does not
+  hold (nothing is silently dropped).
+
+``run_crosscheck`` replaces the night's rows of ``crosscheck_findings`` and writes the report
+``reports/crosscheck/<D>.xlsx``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from contracts.model import Contract
+from warehouse.db import connect
+from warehouse.feed_tables import lit, q, scrub_sql
+from warehouse.layout import DataDir
+from warehouse.record_status import (
+    STATUS_ROLES,
+    day_sql,
+    links,
+    match_sql,
+    min_display_end_sql,
+    min_display_text_sql,
+    rows_as_of,
+    status_sql,
+)
+
+KIND_LABELS = {
+    "blacklisted_subject": "黑名单主体获得许可、补贴或红名单",
+    "broken_commitment": "信用承诺未履行",
+    "repair_too_early": "信用修复不符合条件",
+    "target_missing": "关联记录不存在",
+}
+COLUMNS = ["kind", "kind_label", "subject_key", "subject_shown", "subject_name", "feed", "business_key",
+           "related_feed", "related_key", "event_date", "dept", "reason"]
+
+
+@dataclass
+class CrosscheckSummary:
+    day: date
+    by_kind: Counter = field(default_factory=Counter)
+    report: Path | None = None
+
+
+def _t(text: str) -> str:
+    """Contract text placed inside a SQL string literal."""
+    return text.replace("'", "''")
+
+
+def _d(v: str) -> str:
+    return f"CAST({v} AS VARCHAR)"
+
+
+def _select(kind: str, subject_key: str, shown: str, name: str, feed: str, key: str, rfeed: str, rkey: str,
+            event: str, dept: str, reason: str) -> str:
+    return (f"SELECT {lit(kind)} AS kind, {lit(KIND_LABELS[kind])} AS kind_label, {subject_key} AS subject_key, "
+            f"{shown} AS subject_shown, {name} AS subject_name, {feed} AS feed, {key} AS business_key, "
+            f"{rfeed} AS related_feed, {rkey} AS related_key, CAST({event} AS DATE) AS event_date, {dept} AS dept, "
+            f"{scrub_sql(reason)} AS reason")
+
+
+def _blacklisted(contracts: dict[str, Contract], D: date) -> list[str]:
+    out = []
+    blacks = [c for c in contracts.values() if c.role == "list" and c.listing.colour == "black"]
+    for x in contracts.values():
+        if x.crosscheck is None or x.subject is None:
+            continue
+        on = f"x.{q(x.crosscheck.date_field)}"
+        for b in blacks:
+            if b.feed == x.feed:
+                continue
+            li = b.listing
+            removed = f"coalesce('，' || {_d('b.' + q(li.to_field))} || ' 移出', '')"
+            reason = (f"x._subject_name || ' 在 ' || {_d(on)} || ' 处于“' || b.{q(li.list_field)} || '”期间（' || "
+                      f"b.{q(li.authority_field)} || ' ' || {_d('b.' + q(li.from_field))} || ' 列入' || {removed} || '），仍"
+                      f"{_t(x.crosscheck.message)}（{_t(x.title)} ' || x._ref || '），请核查'")
+            out.append(
+                _select("blacklisted_subject", "x._subject_key", "x._subject_shown", "x._subject_name", lit(x.feed), "x._key",
+                        lit(b.feed), "b._key", on, "x._dept", reason)
+                + f"""
+FROM ({status_sql(x, contracts, D)}) x JOIN ({status_sql(b, contracts, D)}) b ON x._subject_key = b._subject_key
+WHERE x._used AND b._used AND {on} <= {day_sql(D)}
+  AND b.{q(li.from_field)} <= {on} AND (b.{q(li.to_field)} IS NULL OR b.{q(li.to_field)} > {on})"""
+            )
+    return out
+
+
+def _broken(contracts: dict[str, Contract], D: date) -> list[str]:
+    out = []
+    for k in contracts.values():
+        if k.role != "commitment":
+            continue
+        cm = k.commitment
+        for feed in cm.broken_by:
+            p = contracts.get(feed)
+            if p is None or p.subject is None or not p.clock_field:
+                continue
+            on = f"p.{q(p.clock_field)}"
+            reason = (f"k._subject_name || ' 于 ' || {_d('k.' + q(cm.date_field))} || ' 作出信用承诺“' || k.{q(cm.content_field)} "
+                      f"|| '”（' || k.{q(cm.issuer_field)} || '），' || {_d(on)} || ' 受到{_t(p.title)}（' || p._ref || '），承诺未履行'")
+            out.append(
+                _select("broken_commitment", "k._subject_key", "k._subject_shown", "k._subject_name", lit(k.feed), "k._key",
+                        lit(p.feed), "p._key", on, "k._dept", reason)
+                + f"""
+FROM ({status_sql(k, contracts, D)}) k JOIN ({status_sql(p, contracts, D)}) p ON k._subject_key = p._subject_key
+WHERE k._used AND p._used AND {on} >= k.{q(cm.date_field)} AND {on} <= {day_sql(D)}"""
+            )
+    return out
+
+
+def _early_repairs(contracts: dict[str, Contract], D: date) -> list[str]:
+    out = []
+    for t in contracts.values():
+        if t.role not in STATUS_ROLES or t.display is None:
+            continue
+        for link in links(contracts, "repair"):
+            on = f"l.{q(link.repair.date_field)}"
+            min_end = min_display_end_sql(t, "c.")
+            reason = (f"'{_t(t.title)} ' || c._ref || ' 的信用修复不符合条件：该记录为' || {min_display_text_sql(t, 'c.')} || "
+                      f"'，应公示至 ' || {_d(min_end)} || '，修复日期 ' || {_d(on)} || ' 早于最短公示期，不予修复，记录继续公示'")
+            out.append(
+                _select("repair_too_early", "c._subject_key", "c._subject_shown", "c._subject_name", lit(link.feed), "l._key",
+                        lit(t.feed), "c._key", on, "l._dept", reason)
+                + f"""
+FROM ({status_sql(t, contracts, D)}) c JOIN {rows_as_of(link, D)} l ON {match_sql(t, link)}
+WHERE {on} <= {day_sql(D)} AND {on} < {min_end}"""
+            )
+    return out
+
+
+def _missing(contracts: dict[str, Contract], D: date) -> list[str]:
+    out = []
+    targets = [c for c in contracts.values() if c.role in STATUS_ROLES]
+    titles = " ".join(f"WHEN {lit(t.feed)} THEN {lit(t.title)}" for t in contracts.values())
+    for role in ("repair", "objection"):
+        for link in links(contracts, role):
+            tr = link.target
+            exists = " OR ".join(
+                f"EXISTS (SELECT 1 FROM {rows_as_of(t, D)} c WHERE {match_sql(t, link)})" for t in targets
+            ) or "FALSE"
+            on = f"l.{q(link.repair.date_field if role == 'repair' else link.objection.filed_field)}"
+            feed_title = f"CASE l.{q(tr.feed_field)} {titles} ELSE l.{q(tr.feed_field)} END"
+            reason = (f"'{_t(link.title)} ' || l._key || ' 所指的记录（' || {feed_title} || ' ' || l.{q(tr.ref_field)} || "
+                      f"'）在仓库中不存在，请核实信息类别和文书号'")
+            subj = "CAST(NULL AS VARCHAR)"
+            if link.subject is not None:
+                from warehouse.record_status import subject_key_sql, subject_shown_sql
+
+                sk, ss, sn = subject_key_sql(link, "l."), subject_shown_sql(link, "l."), f"l.{q(link.subject.name_field)}"
+            else:
+                sk = ss = sn = subj
+            out.append(
+                _select("target_missing", sk, ss, sn, lit(link.feed), "l._key", f"l.{q(tr.feed_field)}",
+                        f"l.{q(tr.ref_field)}", on, "l._dept", reason)
+                + f"\nFROM {rows_as_of(link, D)} l WHERE {on} <= {day_sql(D)} AND NOT ({exists})"
+            )
+    return out
+
+
+def findings_sql(contracts: dict[str, Contract], as_of: date) -> str | None:
+    """Every finding as of ``as_of`` (columns ``COLUMNS``), or None when the catalog has nothing to compare."""
+    parts = _blacklisted(contracts, as_of) + _broken(contracts, as_of) + _early_repairs(contracts, as_of) + _missing(contracts, as_of)
+    return "\nUNION ALL\n".join(f"({p})" for p in parts) if parts else None
+
+
+def night_findings(con, day: date) -> list[dict]:
+    """The night's stored findings, with the first night each was found (ordered for the report)."""
+    d = f"DATE {lit(day.isoformat())}"
+    cur = con.execute(
+        f"""SELECT f.*, (SELECT min(g.as_of) FROM crosscheck_findings g
+                         WHERE g.kind = f.kind AND g.feed = f.feed AND g.business_key = f.business_key
+                           AND g.related_feed IS NOT DISTINCT FROM f.related_feed
+                           AND g.related_key IS NOT DISTINCT FROM f.related_key AND g.as_of <= {d}) AS first_found
+            FROM crosscheck_findings f WHERE f.as_of = {d}
+            ORDER BY f.kind, f.subject_key NULLS LAST, f.feed, f.business_key, f.related_feed, f.related_key"""
+    )
+    names = [c[0] for c in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def run_crosscheck(data_dir, day: date, contracts: dict[str, Contract], registry=None) -> CrosscheckSummary:
+    from assets.crosscheck.report import write_report
+
+    dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    summary = CrosscheckSummary(day)
+    sql = findings_sql(contracts, day)
+    d = f"DATE {lit(day.isoformat())}"
+    with connect(dd) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"DELETE FROM crosscheck_findings WHERE as_of = {d}")
+            if sql:
+                cols = ", ".join(COLUMNS)
+                con.execute(f"INSERT INTO crosscheck_findings (as_of, {cols}) SELECT DISTINCT {d}, {cols} FROM ({sql})")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        rows = night_findings(con, day)
+    summary.by_kind.update(r["kind"] for r in rows)
+    summary.report = write_report(dd, day, rows, contracts, registry)
+    return summary
+
+
+def describe_findings(data_dir, day: date, limit: int = 8) -> str:
+    """The night's findings for a terminal (Chinese): counts per type and the first reasons."""
+    from warehouse.masking import scrub_text
+
+    dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
+    with connect(dd, read_only=True) as con:
+        rows = night_findings(con, day)
+    if not rows:
+        return f"{day} 交叉比对：无发现"
+    counts = Counter(r["kind_label"] for r in rows)
+    lines = [f"{day} 交叉比对发现 {len(rows)} 条（" + "，".join(f"{k} {n}" for k, n in sorted(counts.items())) + "）"]
+    lines += [f"  [{r['kind_label']}] {scrub_text(r['reason'])}" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"  ……其余 {len(rows) - limit} 条见 {dd.crosscheck_file(day)}")
+    return "\n".join(lines)

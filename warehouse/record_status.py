@@ -1,0 +1,263 @@
+"""A record's public status on a given day, from the contracts (one definition for every reader).
+
+The public views, the shared export, the status history, the subject profile and the red/black
+cross-comparison all ask the same question: on day D, is this record 公示中, 异议中, 已到期,
+已修复, 已撤销 or 不予公示, and why? :func:`status_sql` answers it in SQL for one feed, as of a
+day (``as_of``) or of today (``None``: the current tables and ``current_date``).
+
+Rules, in order (the first that holds wins):
+
+1. 已撤销: the department's own status field says so (``revoked_values``), or an objection about
+   the record was decided with an outcome in the objection contract's ``revoke_values`` on or
+   before D.
+2. 已修复: a 信用修复 about the record dated on or before D, and *eligible*: its repair date is not
+   before the record's minimum display period (decision date + the minimum months of the record's
+   tier under the display regime in force on its decision date, REFERENCE §6). A repair dated
+   earlier is not applied (the record stays public) and the cross-comparison reports it. Feeds
+   without a display policy have no minimum period: any repair is eligible.
+3. 异议中: an objection filed on or before D that was not decided by D. Shown in the public views
+   marked 异议中, or withheld when the objection contract says ``while_open: withhold``.
+4. 不予公示: a tier the rules in force on the decision date do not publish (轻微 after 2026-04-01).
+5. 已到期: the display end (公示截止期) lies before D, or the contract's ``public_limit`` (months
+   from one of the record's dates, e.g. arrears: 12 months from 认定日期) ended before D.
+6. 公示中 otherwise.
+
+"As of D" means what the office knew that night: record versions and repair/objection rows
+received on or before D (the latest version of each key), with their own dates on or before D.
+A repaired or withdrawn record stops being published, shared and used in the cross-comparison
+(``_used``); 归集量 and the version history are not touched.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from contracts.model import Contract
+from warehouse.feed_tables import (
+    current_table,
+    lit,
+    q,
+    tier_sql,
+    unpublished_tier_sql,
+    versions_table,
+)
+
+PUBLISHED, OBJECTED, EXPIRED, REPAIRED, REVOKED, UNPUBLISHED = "公示中", "异议中", "已到期", "已修复", "已撤销", "不予公示"
+STATUSES = (PUBLISHED, OBJECTED, EXPIRED, REPAIRED, REVOKED, UNPUBLISHED)
+NOT_USED = (REPAIRED, REVOKED)  # out of sharing and the cross-comparison
+STATUS_ROLES = ("records", "list", "commitment")  # feeds whose rows have a status
+
+
+def day_sql(as_of: date | None) -> str:
+    return "current_date" if as_of is None else f"DATE {lit(as_of.isoformat())}"
+
+
+def rows_as_of(contract: Contract, as_of: date | None) -> str:
+    """The latest version of every key received on or before ``as_of`` (None: the current table)."""
+    if as_of is None:
+        return q(current_table(contract.feed))
+    return (
+        f"(SELECT *, count(*) OVER (PARTITION BY _key) AS _version_count, "
+        f"min(_received_date) OVER (PARTITION BY _key) AS _first_valid_received "
+        f"FROM {q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(as_of)} "
+        "QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _received_date DESC, _file_id DESC, _row_no DESC) = 1)"
+    )
+
+
+def subject_key_sql(contract: Contract, prefix: str = "") -> str:
+    """The subject key: USCC when filled, else the ID number, trimmed and upper-cased (NULL: none)."""
+    s = contract.subject
+    if s is None:
+        return "CAST(NULL AS VARCHAR)"
+    parts = [f"NULLIF(upper(trim({prefix}{q(n)})), '')" for n in (s.uscc_field, s.id_field) if n]
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def subject_shown_sql(contract: Contract, prefix: str = "") -> str:
+    """The subject identifier as it may be shown: a USCC as is, a natural person's ID number masked."""
+    from warehouse.masking import mask_sql
+
+    s = contract.subject
+    if s is None:
+        return "CAST(NULL AS VARCHAR)"
+    uscc = f"NULLIF(upper(trim({prefix}{q(s.uscc_field)})), '')" if s.uscc_field else "NULL"
+    person = mask_sql(f"NULLIF(upper(trim({prefix}{q(s.id_field)})), '')", "id") if s.id_field else "NULL"
+    return f"coalesce({uscc}, {person})"
+
+
+def record_ref_sql(contract: Contract, prefix: str = "") -> str:
+    """How a clerk names a record: its decision number when the feed has one, else its key."""
+    return f"{prefix}{q('decision_no')}" if "decision_no" in contract.field_names else f"{prefix}_key"
+
+
+def normalise_subject(text: str) -> str:
+    """A USCC or ID number as typed by a clerk, as the subject key compares it."""
+    from contracts.model import to_halfwidth
+
+    return to_halfwidth(str(text)).strip().upper()
+
+
+def match_sql(target: Contract, link: Contract, l: str = "l", c: str = "c") -> str:
+    """Join condition: link row ``l`` (a repair or objection) names record ``c`` of ``target``."""
+    t = link.target
+    assert t is not None
+    names = set(target.field_names)
+    conds = [f"{l}.{q(t.feed_field)} = {lit(target.feed)}"]
+    ref = f"{c}.{q(t.ref_field)}" if t.ref_field in names else f"{c}._key"
+    conds.append(f"{l}.{q(t.ref_field)} = {ref}")
+    if t.authority_field and t.authority_field in names:
+        conds.append(f"({l}.{q(t.authority_field)} IS NULL OR {l}.{q(t.authority_field)} = {c}.{q(t.authority_field)})")
+    return " AND ".join(conds)
+
+
+def min_display_end_sql(contract: Contract, prefix: str = "c.") -> str:
+    """Decision date + the minimum months of the record's tier under the regime of its decision date."""
+    d = contract.display
+    if d is None or not contract.clock_field:
+        return "CAST(NULL AS DATE)"
+    decided = f"{prefix}{q(contract.clock_field)}"
+    tier = tier_sql(contract, prefix)
+    regimes = sorted(d.regimes, key=lambda r: r.effective_from)
+    whens = []
+    for i, regime in enumerate(regimes):
+        lower = "TRUE" if i == 0 else f"{decided} >= DATE {lit(regime.effective_from.isoformat())}"
+        upper = f"{decided} < DATE {lit(regimes[i + 1].effective_from.isoformat())}" if i + 1 < len(regimes) else "TRUE"
+        for t in regime.tiers:
+            whens.append(
+                f"WHEN {lower} AND {upper} AND {tier} = {lit(t.tier)} "
+                f"THEN CAST({decided} + INTERVAL {int(t.min_months)} MONTH AS DATE)"
+            )
+    return f"(CASE {' '.join(whens)} ELSE {decided} END)"
+
+
+def min_display_text_sql(contract: Contract, prefix: str = "c.") -> str:
+    """Chinese: '<tier>失信，<regime date>起施行的规定最短公示<n>个月' for the record."""
+    d = contract.display
+    if d is None or not contract.clock_field:
+        return "CAST(NULL AS VARCHAR)"
+    decided = f"{prefix}{q(contract.clock_field)}"
+    tier = tier_sql(contract, prefix)
+    regimes = sorted(d.regimes, key=lambda r: r.effective_from)
+    whens = []
+    for i, regime in enumerate(regimes):
+        lower = "TRUE" if i == 0 else f"{decided} >= DATE {lit(regime.effective_from.isoformat())}"
+        upper = f"{decided} < DATE {lit(regimes[i + 1].effective_from.isoformat())}" if i + 1 < len(regimes) else "TRUE"
+        for t in regime.tiers:
+            text = f"“{t.tier}”失信，按{regime.effective_from.isoformat()}起施行的规定最短公示{t.min_months}个月"
+            whens.append(f"WHEN {lower} AND {upper} AND {tier} = {lit(t.tier)} THEN {lit(text)}")
+    return f"(CASE {' '.join(whens)} ELSE NULL END)"
+
+
+def links(contracts: dict[str, Contract], role: str) -> list[Contract]:
+    return [c for c in contracts.values() if c.role == role and c.target is not None]
+
+
+def repair_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None) -> str | None:
+    """Repairs naming records of ``target`` (as of D): record key, repair date, unit, eligible, minimum end."""
+    parts = []
+    for link in links(contracts, "repair"):
+        r = link.repair
+        unit = f"l.{q(r.unit_field)}" if r.unit_field else "CAST(NULL AS VARCHAR)"
+        min_end = min_display_end_sql(target, "c.")
+        parts.append(
+            f"""SELECT c._key AS _k, l.{q(r.date_field)} AS _on, {unit} AS _by, {lit(link.feed)} AS _link_feed,
+                   l._key AS _link_key, {min_end} AS _min_end, {min_display_text_sql(target, 'c.')} AS _min_text,
+                   (l.{q(r.date_field)} >= {min_end}) AS _ok
+            FROM {rows_as_of(target, as_of)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
+            WHERE l.{q(r.date_field)} <= {day_sql(as_of)}"""
+        )
+    return " UNION ALL ".join(parts) if parts else None
+
+
+def objection_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None) -> str | None:
+    parts = []
+    for link in links(contracts, "objection"):
+        o = link.objection
+        revoke = ", ".join(lit(v) for v in o.revoke_values) or "NULL"
+        reason = f"l.{q(o.reason_field)}" if o.reason_field else "CAST(NULL AS VARCHAR)"
+        parts.append(
+            f"""SELECT c._key AS _k, l.{q(o.number_field)} AS _no, l.{q(o.filed_field)} AS _filed,
+                   l.{q(o.outcome_field)} AS _outcome, l.{q(o.outcome_date_field)} AS _decided,
+                   coalesce(l.{q(o.outcome_field)} IN ({revoke}), FALSE) AS _revokes,
+                   {lit(o.while_open)} AS _mode, {reason} AS _reason, {lit(link.feed)} AS _link_feed
+            FROM {rows_as_of(target, as_of)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
+            WHERE l.{q(o.filed_field)} <= {day_sql(as_of)}"""
+        )
+    return " UNION ALL ".join(parts) if parts else None
+
+
+def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date | None = None) -> str:
+    """SELECT of ``contract``'s rows as of ``as_of`` with their status columns:
+
+    every column of the current table plus ``_subject_key``, ``_subject_name``, ``_status``,
+    ``_status_cause`` (Chinese), ``_published`` (shown in the public views and shared),
+    ``_used`` (counts in the cross-comparison), ``_min_display_end``."""
+    D = day_sql(as_of)
+    joins, rep_cols, obj_cols = [], [], []
+    rep = repair_events_sql(contract, contracts, as_of)
+    if rep:
+        joins.append(
+            f"""LEFT JOIN (SELECT _k, min(_on) FILTER (WHERE _ok) AS _rep_on,
+                                  arg_min(_by, _on) FILTER (WHERE _ok) AS _rep_by
+                           FROM ({rep}) GROUP BY _k) rp ON rp._k = c._key"""
+        )
+    rep_on = "rp._rep_on" if rep else "CAST(NULL AS DATE)"
+    rep_by = "rp._rep_by" if rep else "CAST(NULL AS VARCHAR)"
+    obj = objection_events_sql(contract, contracts, as_of)
+    if obj:
+        open_ = f"(_outcome IS NULL OR _decided IS NULL OR _decided > {D})"
+        done = f"(_outcome IS NOT NULL AND _decided IS NOT NULL AND _decided <= {D})"
+        joins.append(
+            f"""LEFT JOIN (SELECT _k,
+                    arg_min(_no, (_filed, _no)) FILTER (WHERE {open_}) AS _open_no,
+                    min(_filed) FILTER (WHERE {open_}) AS _open_filed,
+                    bool_or(_mode = 'withhold') FILTER (WHERE {open_}) AS _withhold,
+                    arg_min(_no, (_decided, _no)) FILTER (WHERE {done} AND _revokes) AS _rev_no,
+                    min(_decided) FILTER (WHERE {done} AND _revokes) AS _rev_on,
+                    arg_max(_no, (_decided, _no)) FILTER (WHERE {done}) AS _last_no,
+                    arg_max(_outcome, (_decided, _no)) FILTER (WHERE {done}) AS _last_outcome,
+                    max(_decided) FILTER (WHERE {done}) AS _last_on
+                FROM ({obj}) GROUP BY _k) ob ON ob._k = c._key"""
+        )
+    o = (lambda col: f"ob.{col}") if obj else (lambda col: "NULL")
+    own_revoked = "c._revoked"
+    status_label = contract.field(contract.status_field).label if contract.status_field else "状态"
+    unpublished = unpublished_tier_sql(contract, "c.")
+    end = f"c.{q(contract.display.end_field)}" if contract.display else "CAST(NULL AS DATE)"
+    pl = contract.public_limit
+    # the contract's longest public display, counted from one of its dates (arrears: 12 months
+    # from 认定日期); shown up to and including the day it is reached, like 公示截止期
+    limit_end = (f"CAST(c.{q(pl.from_field)} + INTERVAL {int(pl.months)} MONTH AS DATE)" if pl
+                 else "CAST(NULL AS DATE)")
+    own_status = f"c.{q(contract.status_field)}" if contract.status_field else "''"
+    status = f"""CASE
+        WHEN {own_revoked} THEN {lit(REVOKED)}
+        WHEN {o('_rev_no')} IS NOT NULL THEN {lit(REVOKED)}
+        WHEN {rep_on} IS NOT NULL THEN {lit(REPAIRED)}
+        WHEN {o('_open_no')} IS NOT NULL THEN {lit(OBJECTED)}
+        WHEN {unpublished} THEN {lit(UNPUBLISHED)}
+        WHEN {end} IS NOT NULL AND {end} < {D} THEN {lit(EXPIRED)}
+        WHEN {limit_end} IS NOT NULL AND {limit_end} < {D} THEN {lit(EXPIRED)}
+        ELSE {lit(PUBLISHED)} END"""
+    cause = f"""CASE
+        WHEN {own_revoked} THEN '部门报送的{status_label}为“' || {own_status} || '”'
+        WHEN {o('_rev_no')} IS NOT NULL THEN '异议 ' || {o('_rev_no')} || ' 于 ' || CAST({o('_rev_on')} AS VARCHAR) || ' 处理结果为“撤销”'
+        WHEN {rep_on} IS NOT NULL THEN '于 ' || CAST({rep_on} AS VARCHAR) || ' 完成信用修复' || coalesce('（' || {rep_by} || '）', '')
+        WHEN {o('_open_no')} IS NOT NULL THEN '异议 ' || {o('_open_no')} || ' 于 ' || CAST({o('_open_filed')} AS VARCHAR) || ' 提出，正在处理'
+        WHEN {unpublished} THEN '轻微失信，按其决定日期施行的规定不予公示'
+        WHEN {end} IS NOT NULL AND {end} < {D} THEN '公示截止期 ' || CAST({end} AS VARCHAR) || ' 已过'
+        WHEN {limit_end} IS NOT NULL AND {limit_end} < {D} THEN '公示期限已于 ' || CAST({limit_end} AS VARCHAR) || ' 届满'
+        WHEN {o('_last_no')} IS NOT NULL THEN '异议 ' || {o('_last_no')} || ' 于 ' || CAST({o('_last_on')} AS VARCHAR) || ' 处理结果为“' || {o('_last_outcome')} || '”，继续公示'
+        ELSE '正常公示' END"""
+    withhold = f"coalesce({o('_withhold')}, FALSE)" if obj else "FALSE"
+    s = contract.subject
+    name = f"c.{q(s.name_field)}" if s else "CAST(NULL AS VARCHAR)"
+    inner = f"""SELECT c.*, {subject_key_sql(contract, 'c.')} AS _subject_key, {name} AS _subject_name,
+       {subject_shown_sql(contract, 'c.')} AS _subject_shown, {record_ref_sql(contract, 'c.')} AS _ref,
+       {status} AS _status, {cause} AS _status_cause, {withhold} AS _withhold,
+       {min_display_end_sql(contract, 'c.')} AS _min_display_end
+FROM {rows_as_of(contract, as_of)} c {' '.join(joins)}"""
+    return f"""SELECT * EXCLUDE (_withhold),
+       (_status = {lit(PUBLISHED)} OR (_status = {lit(OBJECTED)} AND NOT _withhold)) AS _published,
+       (_status NOT IN ({', '.join(lit(x) for x in NOT_USED)})) AS _used
+FROM ({inner})"""
