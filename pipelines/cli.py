@@ -93,11 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / host (default 127.0.0.1)")
 
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
-    p.add_argument("--rows", type=int, default=20000, help="总行数 / total rows")
-    p.add_argument("--scenario", choices=["night", "backfill", "incremental"], default="night")
+    p.add_argument("--rows", type=int, default=None,
+                   help="总行数 / total rows (default: job/night 20000, month 8700, incremental 10000, backfill 10M)")
+    p.add_argument("--scenario", choices=["job", "month", "night", "backfill", "incremental"], default="job",
+                   help="job：整个夜间作业（默认） / the whole nightly job (default); month：31 个小夜 / 31 small nights; "
+                        "night：仅阶段函数 / stage functions only")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON 结果文件 / JSON results file (default bench/results/<scenario>-<rows>.json)")
-    p.add_argument("--days", type=int, default=None, help="backfill 的接收天数 / received days of a backfill (default rows ÷ 500k)")
+    p.add_argument("--days", type=int, default=None,
+                   help="backfill/month 的接收天数 / received days of a backfill (default rows ÷ 500k) or month (31)")
     p.add_argument("--reuse", type=Path, default=None,
                    help="incremental：已完成 backfill 的数据目录 / incremental: data dir of a finished backfill to build on")
     p.add_argument("--base-rows", type=int, default=10_000_000,

@@ -59,12 +59,13 @@ def run_night(
     *,
     http_base: str | None = None,
     instance: dg.DagsterInstance | None = None,
+    http_enabled: bool = True,
 ) -> NightResult:
     from pipelines.definitions import build_definitions
     from pipelines.instance import get_instance
 
     layout = DataDir(data_dir)
-    defs = build_definitions(str(layout.root), http_base)
+    defs = build_definitions(str(layout.root), http_base, http_enabled)
     job = defs.resolve_job_def("nightly_collection")
     owns_instance = instance is None
     instance = instance or get_instance(layout.root)
