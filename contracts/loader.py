@@ -20,6 +20,11 @@ REGISTRY_FILE = "departments.yaml"
 NON_FEED_FILES = {REGISTRY_FILE}
 
 
+# libyaml's safe loader when PyYAML was built with it (same documents, ~6× faster than the pure
+# Python one: 0.08 vs 0.5 s for the catalog, paid by every asset of every night before caching)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class ContractError(ValueError):
     """A contract or registry file that cannot be used; the message says where and why."""
 
@@ -30,7 +35,7 @@ class ContractError(ValueError):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
@@ -120,3 +125,41 @@ def _cached(directory: str) -> dict[str, Contract]:
 def catalog(directory: str | Path | None = None) -> dict[str, Contract]:
     """Cached view of the catalog for hot paths; contracts are immutable."""
     return _cached(str(Path(directory) if directory else CONTRACTS_DIR))
+
+
+# ---------------------------------------------------------------------------------------------
+# the catalog for a long-lived process (Dagster assets, the demo's 31 nights)
+
+_STAMPED: dict[tuple, object] = {}
+
+
+def _stamp(*directories: Path) -> tuple:
+    """Name, size and mtime of every YAML file in ``directories``: changes when a contract does."""
+    out = []
+    for d in directories:
+        for p in sorted(d.glob("*.yaml")):
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def current_contracts(directory: str | Path | None = None) -> dict[str, Contract]:
+    """``load_contracts(directory)``, parsed once per process and again only when a YAML file of
+    the catalog changes (size or mtime). Each asset of a night asks for the catalog; reading
+    and validating it every time cost ≈ 0.5 s a call, several seconds a small night."""
+    directory = Path(directory) if directory else CONTRACTS_DIR
+    key = ("contracts", _stamp(directory))
+    if key not in _STAMPED:
+        if len(_STAMPED) > 16:  # edited catalogs in a long-lived process (tests, the UI)
+            _STAMPED.clear()
+        _STAMPED[key] = load_contracts(directory)
+    return dict(_STAMPED[key])
+
+
+def current_registry(contracts_dir: str | Path | None = None) -> Registry:
+    """``load_registry(contracts=current_contracts(contracts_dir))``, cached like it."""
+    directory = Path(contracts_dir) if contracts_dir else CONTRACTS_DIR
+    key = ("registry", _stamp(directory, CONTRACTS_DIR))
+    if key not in _STAMPED:
+        _STAMPED[key] = load_registry(contracts=current_contracts(directory))
+    return _STAMPED[key]
