@@ -197,7 +197,10 @@ def _job_summary(job: dict, floor: dict, expected_rows: int | None = None) -> di
         "job_cpu_seconds": job["cpu_seconds"],
         "job_process_cpu_seconds": job["process_cpu_seconds"],
         "floor_seconds": floor["seconds"],
+        "floor_cpu_seconds": floor.get("cpu_seconds"),
         "ratio": _ratio(job["process_wall_seconds"], floor["seconds"]),
+        # CPU seconds ÷ CPU seconds: what the machine pays, less sensitive to other users' load
+        "cpu_ratio": _ratio(job["process_cpu_seconds"], floor.get("cpu_seconds")),
         "job_ratio": _ratio(job["total_seconds"], floor["seconds"]),
         "steps_seconds": job["steps_seconds"],
         "rows_in": job["rows_in"],
@@ -222,6 +225,8 @@ def _summary(pipe: dict, floor: dict) -> dict:
         "conserved": pipe["conserved"] and pipe["rows_in"] == pipe["loaded"] + pipe["quarantined"],
         "pipeline_rows_per_second": pipe["rows_per_second"],
         "floor_rows_per_second": floor["rows_per_second"],
+        "pipeline_cpu_seconds": round(sum(d.get("cpu_seconds", 0) for d in pipe.get("per_day", [])), 3),
+        "cpu_ratio": _ratio(sum(d.get("cpu_seconds", 0) for d in pipe.get("per_day", [])), floor.get("cpu_seconds")),
         "pipeline_peak_rss_bytes": pipe["peak_rss_bytes"],
         "floor_peak_rss_bytes": floor["peak_rss_bytes"],
     }
@@ -312,13 +317,20 @@ def run_month(root: Path, rows: int, seed: int, log, days: int = 31, regenerate:
 
 
 def run_backfill(root: Path, rows: int, seed: int, log, days: int | None = None, regenerate: bool = False,
-                 profile: Path | None = None) -> dict:
+                 profile: Path | None = None, whole_job: bool = False) -> dict:
     n_days = days or max(1, -(-rows // ROWS_PER_BACKFILL_DAY))
     work = root / f"backfill-{rows}"
     desc = dataset.ensure(work, rows=rows, start=DEFAULT_START, days=n_days, seed=seed, reuse=not regenerate, log=log)
     _reset_outputs(work)
     (work / BASE_MARKER).unlink(missing_ok=True)
     day_list = _days(DEFAULT_START, n_days)
+    if whole_job:  # day by day through the nightly_collection job, one process (peak: process tree)
+        job = _job(work, day_list, log)
+        floor = _floor(work, None, log)
+        (work / BASE_MARKER).write_text(json.dumps({"rows": rows, "days": day_list, "seed": seed,
+                                                    "incremental_days": []}), encoding="utf-8")
+        return {"data_dir": str(work), "days": n_days, "runner": "job", "dataset": _dataset_info(desc), "job": job,
+                "floor": floor, **_job_summary(job, floor, desc["total_rows"])}
     pipe = _pipeline(work, day_list, log, profile)
     floor = _floor(work, None, log)
     per_day = pipe["per_day"]
@@ -340,14 +352,14 @@ def run_backfill(root: Path, rows: int, seed: int, log, days: int | None = None,
 
 
 def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = None, base_rows: int = 10_000_000,
-                    regenerate: bool = False) -> dict:
+                    regenerate: bool = False, whole_job: bool = False) -> dict:
     base = Path(reuse) if reuse else root / f"backfill-{base_rows}"
     built_base = None
     if not (base / BASE_MARKER).exists():
         if reuse:
             raise FileNotFoundError(f"{base} is not a finished backfill data dir ({BASE_MARKER} missing)")
         log(f"[incremental] no base warehouse at {base}: running the backfill of {base_rows} rows first")
-        built_base = run_backfill(root, base_rows, seed, log, regenerate=regenerate)
+        built_base = run_backfill(root, base_rows, seed, log, regenerate=regenerate, whole_job=whole_job)
     marker = json.loads((base / BASE_MARKER).read_text(encoding="utf-8"))
     last = max(date.fromisoformat(d) for d in marker["days"] + marker.get("incremental_days", []))
     day = last + timedelta(days=1)
@@ -359,7 +371,8 @@ def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = 
     empty = root / f"incremental-{rows}-empty"
     shutil.rmtree(empty, ignore_errors=True)
     shutil.copytree(night / "inbox", empty / "inbox")
-    pipe_empty = _pipeline(empty, days, log)
+    run = _job if whole_job else _pipeline
+    pipe_empty = run(empty, days, log)
 
     # ... and on the warehouse holding the backfill
     with _connect_count(base) as held:
@@ -368,7 +381,7 @@ def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = 
         dst = base / "inbox" / src.relative_to(night / "inbox")
         shutil.rmtree(dst, ignore_errors=True)
         shutil.copytree(src, dst)
-    pipe_full = _pipeline(base, days, log)
+    pipe_full = run(base, days, log)
     marker.setdefault("incremental_days", []).append(day.isoformat())
     (base / BASE_MARKER).write_text(json.dumps(marker), encoding="utf-8")
 
@@ -379,11 +392,14 @@ def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = 
         "base_rows": marker["rows"],
         "base_versions_held": base_rows_held,
         "dataset": _dataset_info(desc),
-        "empty": {"pipeline": pipe_empty, **_summary(pipe_empty, floor)},
-        "full": {"pipeline": pipe_full, **_summary(pipe_full, floor)},
+        "runner": "job" if whole_job else "stages",
+        **({"empty": {"job": pipe_empty, **_job_summary(pipe_empty, floor)},
+            "full": {"job": pipe_full, **_job_summary(pipe_full, floor)}} if whole_job else
+           {"empty": {"pipeline": pipe_empty, **_summary(pipe_empty, floor)},
+            "full": {"pipeline": pipe_full, **_summary(pipe_full, floor)}}),
         "floor": floor,
         "incremental_ratio": round(pipe_full["total_seconds"] / pipe_empty["total_seconds"], 2),
-        **_summary(pipe_full, floor),
+        **(_job_summary(pipe_full, floor) if whole_job else _summary(pipe_full, floor)),
     }
     if built_base:
         res["base_backfill"] = built_base
@@ -447,7 +463,7 @@ def report(res: dict) -> str:
                      f"peak RSS {_mib(p['peak_rss_bytes'])}")
         lines.append(f"    {'floor':<9} {r['floor_seconds']:8.2f}   {r['floor_rows_per_second']:,.0f} rows/s   "
                      f"peak RSS {_mib(r['floor_peak_rss_bytes'])}")
-        lines.append(f"    ratio pipeline/floor {r['ratio']}   rows in {r['rows_in']:,} = loaded {r['loaded']:,} "
+        lines.append(f"    ratio pipeline/floor {r['ratio']}   cpu/floor cpu {r.get('cpu_ratio')}   rows in {r['rows_in']:,} = loaded {r['loaded']:,} "
                      f"+ quarantined {r['quarantined']:,}  ({'conserved' if r['conserved'] else 'NOT CONSERVED'})")
 
     def job_block(title: str, r: dict) -> None:
@@ -460,7 +476,8 @@ def report(res: dict) -> str:
         lines.append(f"    {'whole process':<26} {j['process_wall_seconds']:8.2f}   cpu {j['process_cpu_seconds']:.1f} s "
                      f"(imports {j['import_seconds']:.1f} s)   peak RSS (process tree) {_mib(j['peak_rss_tree_bytes'])}")
         lines.append(f"    {'floor':<26} {r['floor_seconds']:8.2f}   peak RSS {_mib(r['floor_peak_rss_bytes'])}")
-        lines.append(f"    ratio whole process/floor {r['ratio']}   job runs/floor {r['job_ratio']}   rows in {r['rows_in']:,} "
+        lines.append(f"    ratio whole process/floor {r['ratio']}   job runs/floor {r['job_ratio']}   "
+                     f"cpu/floor cpu {r.get('cpu_ratio')} (floor cpu {r.get('floor_cpu_seconds')} s)   rows in {r['rows_in']:,} "
                      f"= loaded {r['loaded']:,} + quarantined {r['quarantined']:,}  "
                      f"({'conserved' if r['conserved'] else 'NOT CONSERVED'}; checks {'ok' if r['job_success'] else 'FAILED'})")
 
@@ -474,6 +491,12 @@ def report(res: dict) -> str:
         job_block("the same files as one night", {**res["one_night"], "job": res["one_night"]["job"]})
         lines.append(f"  month ÷ one night: cpu {res['month_cpu_ratio']}   wall {res['month_wall_ratio']}   "
                      f"({res['cpu_seconds_per_night']} cpu s a night)")
+    elif res.get("runner") == "job" and res["scenario"] == "incremental":
+        job_block("empty warehouse", {**res["empty"], "floor_seconds": res["floor"]["seconds"]})
+        job_block(f"warehouse holding {res.get('base_versions_held')} versions", res["full"])
+        lines.append(f"  incremental ratio (full ÷ empty, job runs) {res['incremental_ratio']}")
+    elif res.get("runner") == "job":
+        job_block(f"{res['scenario']} through the whole job", res)
     elif res["scenario"] == "incremental":
         block("empty warehouse", {**res["empty"], "floor_seconds": res["floor"]["seconds"]})
         block(f"warehouse holding {res.get('base_versions_held')} versions",
@@ -481,7 +504,7 @@ def report(res: dict) -> str:
         lines.append(f"  incremental ratio (full ÷ empty) {res['incremental_ratio']}")
     else:
         block("pipeline vs floor", res)
-    if res["scenario"] == "backfill":
+    if res["scenario"] == "backfill" and "memory" in res:
         m = res["memory"]
         lines.append(f"  memory: peak after day 1 {_mib(m['peak_after_first_day_bytes'])}, final {_mib(m['peak_final_bytes'])}"
                      f" (×{m['peak_growth_after_first_day']}), largest day {m['largest_day_rows']:,} rows")
@@ -493,7 +516,8 @@ DEFAULT_ROWS = {"job": 20_000, "night": 20_000, "month": 8_700, "backfill": 10_0
 
 def main(rows: int | None = None, scenario: str = "job", out: str | Path | None = None, data_dir: str | Path | None = None,
          *, reuse: str | Path | None = None, days: int | None = None, base_rows: int = 10_000_000,
-         seed: int = DEFAULT_SEED, regenerate: bool = False, profile: bool = False, quiet: bool = False) -> int:
+         seed: int = DEFAULT_SEED, regenerate: bool = False, profile: bool = False, quiet: bool = False,
+         whole_job: bool = False) -> int:
     """Run one scenario; print the table and write the JSON. Returns the process exit code."""
     rows = rows or DEFAULT_ROWS[scenario]
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
@@ -510,9 +534,9 @@ def main(rows: int | None = None, scenario: str = "job", out: str | Path | None 
     elif scenario == "night":
         res = run_night(root, rows, seed, log, regenerate, prof)
     elif scenario == "backfill":
-        res = run_backfill(root, rows, seed, log, days, regenerate, prof)
+        res = run_backfill(root, rows, seed, log, days, regenerate, prof, whole_job)
     elif scenario == "incremental":
-        res = run_incremental(root, rows, seed, log, Path(reuse) if reuse else None, base_rows, regenerate)
+        res = run_incremental(root, rows, seed, log, Path(reuse) if reuse else None, base_rows, regenerate, whole_job)
     else:
         raise ValueError(f"unknown scenario {scenario!r}")
     info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None

@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="incremental 无 --reuse 时基础仓库的行数 / base warehouse rows when --reuse is not given")
     p.add_argument("--seed", type=int, default=20261123, help="随机种子 / random seed of the sample generator")
     p.add_argument("--regenerate", action="store_true", help="重新生成数据集 / rebuild the data set even if one matches")
+    p.add_argument("--whole-job", action="store_true",
+                   help="backfill/incremental 经整个夜间作业运行 / run backfill or incremental through the whole nightly job")
     p.add_argument("--profile", action="store_true", help="cProfile 输出到结果旁的 .prof / write cProfile stats beside the JSON")
     return parser
 
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(rows=args.rows, scenario=args.scenario, out=args.out, data_dir=data_dir, reuse=args.reuse,
                           days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
-                          profile=args.profile)
+                          profile=args.profile, whole_job=args.whole_job)
     raise AssertionError(cmd)
 
 
