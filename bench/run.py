@@ -2,14 +2,20 @@
 
 Scenarios:
 
-- ``night``: ``rows`` rows received on one day, on an empty warehouse.
+- ``job`` (default): ``rows`` rows received on one day, on an empty warehouse, through the whole
+  ``nightly_collection`` job as ``credit-etl run`` runs it (``bench.job``), then through the stage
+  functions alone (``bench.pipeline``), then the floor, all on the same files in the same run.
+- ``month``: ``rows`` rows over ``days`` (default 31) small nights through the whole job in one
+  process, against the same files received as one night (the fixed cost of a small night).
+- ``night``: ``rows`` rows received on one day, on an empty warehouse (stage functions only).
 - ``backfill``: ``rows`` rows over ``days`` received days (default: 500,000 rows a day), loaded
   day by day into one warehouse; the peak memory must follow the largest day, not the total.
 - ``incremental``: a night of ``rows`` rows (default 10,000) on a warehouse that already holds a
   backfill (``--reuse DIR`` or ``<root>/backfill-<base_rows>``, built when missing) versus the
   very same files on an empty warehouse.
 
-Every scenario runs the pipeline in one child process (``bench.pipeline``) and DuckDB's
+Every scenario runs the pipeline in one child process (``bench.job`` or ``bench.pipeline``; the
+parent samples the peak RSS of its whole process tree) and DuckDB's
 ``COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)`` over the same CSV files in
 another (``bench.floor``), so neither peak memory includes the other nor the data-set build.
 
