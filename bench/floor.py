@@ -48,6 +48,7 @@ def run(root: str | Path, days: list[str] | None = None, keep: bool = False) -> 
     out = Path(tempfile.mkdtemp(prefix="floor-", dir=root))
     con = duckdb.connect()
     total = 0.0
+    cpu = 0.0  # CPU seconds of all DuckDB threads: comparable across minutes of a loaded machine
     rows = 0
     nbytes = 0
     per_file = []
@@ -60,9 +61,10 @@ def run(root: str | Path, days: list[str] | None = None, keep: bool = False) -> 
             src = (f"read_csv({_lit(str(root / f['path']))}, skip={int(f.get('skip') or 0)}, header=true, "
                    f"all_varchar=true, delim={_lit(f.get('delimiter') or ',')}, quote='\"', escape='\"', "
                    f"encoding={_lit(enc)})")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             con.execute(f"COPY (SELECT * FROM {src}) TO {_lit(str(out / f'{i}.parquet'))} (FORMAT parquet)")
             dt = time.perf_counter() - t0
+            cpu += time.process_time() - c0
             n = con.execute(f"SELECT count(*) FROM read_parquet({_lit(str(out / f'{i}.parquet'))})").fetchall()[0][0]
             total += dt
             rows += n
@@ -74,6 +76,7 @@ def run(root: str | Path, days: list[str] | None = None, keep: bool = False) -> 
             shutil.rmtree(out, ignore_errors=True)
     return {
         "seconds": round(total, 3),
+        "cpu_seconds": round(cpu, 3),
         "rows": rows,
         "bytes": nbytes,
         "rows_per_second": round(rows / total, 1) if total else None,

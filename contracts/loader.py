@@ -20,6 +20,11 @@ REGISTRY_FILE = "departments.yaml"
 NON_FEED_FILES = {REGISTRY_FILE}
 
 
+# libyaml's safe loader when PyYAML was built with it (same documents, ~6× faster than the pure
+# Python one: 0.08 vs 0.5 s for the catalog, paid by every asset of every night before caching)
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class ContractError(ValueError):
     """A contract or registry file that cannot be used; the message says where and why."""
 
@@ -30,7 +35,7 @@ class ContractError(ValueError):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
@@ -162,3 +167,65 @@ def find_feed(contracts: dict[str, Contract], name: str) -> Contract | None:
 def feed_labels(contracts: dict[str, Contract]) -> str:
     """``行政处罚（penalties）、行政许可（permits）…`` for messages that list the choices."""
     return "、".join(f"{c.title}（{c.feed}）" for c in contracts.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# the catalog for a long-lived process (Dagster assets, the demo's 31 nights)
+
+_STAMPED: dict[tuple, object] = {}
+
+
+def _stamp(*directories: Path) -> tuple:
+    """Name, size and mtime of every YAML file in ``directories``: changes when a contract does."""
+    out = []
+    for d in directories:
+        for p in sorted(d.glob("*.yaml")):
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _deployment_dirs() -> tuple[str, list[Path]]:
+    """The folders the deployment in force reads YAML from (contracts/config.py): the shipped
+    catalog, and the office's configuration folder with its local items and overlays."""
+    from contracts.config import config_root
+
+    root = config_root()
+    dirs = [CONTRACTS_DIR]
+    if root:
+        root = Path(root)
+        dirs += [root] + sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return str(root or ""), dirs
+
+
+def current_contracts(directory: str | Path | None = None) -> dict[str, Contract]:
+    """``load_contracts(directory)``, parsed once per process and again only when a YAML file of
+    the catalog changes (size or mtime). Each asset of a night asks for the catalog; reading
+    and validating it every time cost ≈ 0.5 s a call, several seconds a small night. Default:
+    the deployment in force, like ``load_contracts()``."""
+    if directory is None:
+        root, dirs = _deployment_dirs()
+        key = ("contracts", root, _stamp(*dirs))
+    else:
+        directory = Path(directory)
+        key = ("contracts", str(directory), _stamp(directory))
+    if key not in _STAMPED:
+        if len(_STAMPED) > 16:  # edited catalogs in a long-lived process (tests, the UI)
+            _STAMPED.clear()
+        _STAMPED[key] = load_contracts(directory)
+    return dict(_STAMPED[key])
+
+
+def current_registry(contracts_dir: str | Path | None = None) -> Registry:
+    """``load_registry(contracts=current_contracts(contracts_dir))``, cached like it (default: the
+    deployment's departments.yaml)."""
+    if contracts_dir is None:
+        root, dirs = _deployment_dirs()
+        key = ("registry", root, _stamp(*dirs))
+    else:
+        directory = Path(contracts_dir)
+        root, dirs = _deployment_dirs()  # the departments come from the deployment either way
+        key = ("registry", str(directory), root, _stamp(directory, *dirs))
+    if key not in _STAMPED:
+        _STAMPED[key] = load_registry(contracts=current_contracts(contracts_dir))
+    return _STAMPED[key]

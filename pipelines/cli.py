@@ -139,17 +139,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / host (default 127.0.0.1)")
 
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
-    p.add_argument("--rows", type=int, default=20000, help="总行数 / total rows")
-    p.add_argument("--scenario", choices=["night", "backfill", "incremental"], default="night")
+    p.add_argument("--rows", type=int, default=None,
+                   help="总行数 / total rows (default: job/night 20000, month 8700, incremental 10000, backfill 10M)")
+    p.add_argument("--scenario", choices=["job", "month", "night", "backfill", "incremental"], default="job",
+                   help="job：整个夜间作业（默认） / the whole nightly job (default); month：31 个小夜 / 31 small nights; "
+                        "night：仅阶段函数 / stage functions only")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON 结果文件 / JSON results file (default bench/results/<scenario>-<rows>.json)")
-    p.add_argument("--days", type=int, default=None, help="backfill 的接收天数 / received days of a backfill (default rows ÷ 500k)")
+    p.add_argument("--days", type=int, default=None,
+                   help="backfill/month 的接收天数 / received days of a backfill (default rows ÷ 500k) or month (31)")
     p.add_argument("--reuse", type=Path, default=None,
                    help="incremental：已完成 backfill 的数据目录 / incremental: data dir of a finished backfill to build on")
     p.add_argument("--base-rows", type=int, default=10_000_000,
                    help="incremental 无 --reuse 时基础仓库的行数 / base warehouse rows when --reuse is not given")
     p.add_argument("--seed", type=int, default=20261123, help="随机种子 / random seed of the sample generator")
     p.add_argument("--regenerate", action="store_true", help="重新生成数据集 / rebuild the data set even if one matches")
+    p.add_argument("--whole-job", action="store_true",
+                   help="backfill/incremental 经整个夜间作业运行 / run backfill or incremental through the whole nightly job")
     p.add_argument("--profile", action="store_true", help="cProfile 输出到结果旁的 .prof / write cProfile stats beside the JSON")
     return parser
 
@@ -299,7 +305,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return bench_main(rows=args.rows, scenario=args.scenario, out=args.out, data_dir=data_dir, reuse=args.reuse,
                           days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
-                          profile=args.profile)
+                          profile=args.profile, whole_job=args.whole_job)
     raise AssertionError(cmd)
 
 

@@ -33,20 +33,23 @@ ALL_ASSETS = [received_rows, validated_rows, warehouse_records, daily_metrics, f
 ALL_ASSETS += [upward_push]  # the night's upward push (assets/push), in the nightly job's publish group
 
 
-def build_resources(data_dir: str | None = None, http_base: str | None = None) -> dict:
+def build_resources(data_dir: str | None = None, http_base: str | None = None, http_enabled: bool = True) -> dict:
     return {
         "warehouse": WarehouseResource(data_dir=data_dir or os.environ.get("CREDIT_ETL_DATA_DIR", "./data")),
-        "http_feeds": HttpFeedsResource(base_url=http_base or os.environ.get("CREDIT_ETL_HTTP_BASE") or None),
+        "http_feeds": HttpFeedsResource(base_url=http_base or os.environ.get("CREDIT_ETL_HTTP_BASE") or None,
+                                        enabled=http_enabled),
     }
 
 
-def build_definitions(data_dir: str | None = None, http_base: str | None = None) -> dg.Definitions:
+def build_definitions(data_dir: str | None = None, http_base: str | None = None,
+                      http_enabled: bool = True) -> dg.Definitions:
+    """``http_enabled=False``: inbox only (the benchmark, whose data set holds HTTP deliveries as files)."""
     return dg.Definitions(
         assets=ALL_ASSETS,
         jobs=[nightly_collection, monthly_export, housekeeping],
         schedules=[nightly_schedule, monthly_schedule, housekeeping_schedule],
         sensors=[inbox_sensor],
-        resources=build_resources(data_dir, http_base),
+        resources=build_resources(data_dir, http_base, http_enabled),
     )
 
 

@@ -67,6 +67,7 @@ def run_night(
     instance: dg.DagsterInstance | None = None,
     wait: float | None = None,
     out: Callable[[str], None] | None = None,
+    http_enabled: bool = True,
 ) -> NightResult:
     """Run the night; before the job starts, :mod:`pipelines.runguard` takes the night lock
     (waiting at most ``wait`` seconds, default ``$CREDIT_ETL_WAIT_SECONDS``), recovers runs of
@@ -80,7 +81,7 @@ def run_night(
     from warehouse.tempfiles import clean_stale_temp_files
 
     layout = DataDir(data_dir)
-    defs = build_definitions(str(layout.root), http_base)
+    defs = build_definitions(str(layout.root), http_base, http_enabled)
     job = defs.resolve_job_def("nightly_collection")
     pools = sorted({a.op.pool for a in defs.assets if getattr(a, "op", None) is not None and a.op.pool})
     owns_instance = instance is None

@@ -1,7 +1,9 @@
-"""Smoke test of the benchmark: a small night end to end (data set, pipeline, DuckDB floor).
+"""Smoke tests of the benchmark: the whole nightly job, the stage functions and the DuckDB floor on
+a small night, and a few small nights against the same files as one night.
 
-Asserts the shape of the JSON and that rows are conserved; nothing about time (the machine is
-shared and timings are noise at this size).
+They assert the shape of the JSON and that rows are conserved (every row in ends loaded or
+quarantined, counted on disk and in DuckDB); nothing about time (the machine is shared and
+timings are noise at this size).
 """
 
 from __future__ import annotations
@@ -11,38 +13,58 @@ import json
 from bench.run import main
 
 
-def test_bench_night_smoke(tmp_path):
-    out = tmp_path / "night.json"
-    assert main(rows=20_000, scenario="night", out=out, data_dir=tmp_path, quiet=True) == 0
+def test_bench_job_smoke(tmp_path):
+    out = tmp_path / "job.json"
+    assert main(rows=3_000, scenario="job", out=out, data_dir=tmp_path, quiet=True) == 0
     res = json.loads(out.read_text(encoding="utf-8"))
 
-    for key in ("scenario", "rows", "machine", "dataset", "pipeline", "floor", "ratio", "rows_in", "loaded",
-                "quarantined", "conserved", "pipeline_rows_per_second", "pipeline_peak_rss_bytes",
-                "floor_peak_rss_bytes", "floor_seconds", "pipeline_seconds"):
+    for key in ("scenario", "rows", "machine", "dataset", "job", "stages", "floor", "ratio", "job_ratio",
+                "stages_ratio", "rows_in", "loaded", "quarantined", "conserved", "job_peak_rss_tree_bytes",
+                "floor_peak_rss_bytes", "floor_seconds", "job_seconds", "job_process_seconds", "steps_seconds",
+                "job_process_cpu_seconds"):
         assert key in res, key
-    assert res["scenario"] == "night" and res["rows"] == 20_000
+    assert res["scenario"] == "job" and res["rows"] == 3_000
     for key in ("nproc", "memory_bytes", "cpu_model", "python", "duckdb", "pyarrow", "pandas"):
         assert key in res["machine"], key
-    stages = res["pipeline"]["stages_seconds"]
-    assert set(stages) == {"ingest", "validate", "load", "measure"}
-    assert all(v >= 0 for v in stages.values())
+
+    # every asset of the nightly_collection job ran, timed from the run's own event log
+    assert set(res["steps_seconds"]) == {"received_rows", "validated_rows", "warehouse_records", "daily_metrics",
+                                         "feedback_workbooks", "data_docs"}
+    assert all(v >= 0 for v in res["steps_seconds"].values())
+    assert res["job_success"] is True  # no error-severity check failed
+    assert set(res["stages"]["pipeline"]["stages_seconds"]) == {"ingest", "validate", "load", "measure"}
 
     # the data set holds exactly the rows asked for, and the replication was exercised
-    assert res["dataset"]["total_rows"] == 20_000
-    assert res["dataset"]["seed_rows"] < 20_000
+    assert res["dataset"]["total_rows"] == 3_000
+    assert res["dataset"]["seed_rows"] < 3_000
 
-    # conservation: every row in ends loaded or quarantined; nothing rejected
-    assert res["rows_in"] == 20_000
-    assert res["rows_in"] == res["loaded"] + res["quarantined"]
+    # conservation, through the job and through the stage functions: rows in = loaded + quarantined
+    day = res["job"]["per_day"][0]
+    assert res["rows_in"] == 3_000 == res["loaded"] + res["quarantined"]
+    assert all(c["staged"] == c["loaded"] + c["quarantined"] == c["passed"] + c["quarantined"]
+               for c in day["by_feed"].values())
+    assert res["stages"]["rows_in"] == 3_000 == res["stages"]["loaded"] + res["stages"]["quarantined"]
+    assert (res["loaded"], res["quarantined"]) == (res["stages"]["loaded"], res["stages"]["quarantined"])
     assert res["conserved"] is True
-    assert res["pipeline"]["rejected_files"] == 0
     # the generator's defects (~8% of rows) arrive as quarantine, and replication keeps that share
     assert 0 < res["quarantined"] < 0.3 * res["rows_in"]
 
     # the floor read the same rows (all CSV files; the few XLSX ledger rows have no DuckDB floor)
     assert 0 < res["floor"]["rows"] <= res["rows_in"]
-    assert isinstance(res["ratio"], (int, float)) and res["ratio"] > 0
-    assert res["pipeline_peak_rss_bytes"] > 0 and res["floor_peak_rss_bytes"] > 0
+    assert res["ratio"] > 0 and res["stages_ratio"] > 0
+    assert res["job_peak_rss_tree_bytes"] > 0 and res["floor_peak_rss_bytes"] > 0
+
+
+def test_bench_month_smoke(tmp_path):
+    """A few small nights in one process vs. the same files as one night: both conserve every row."""
+    out = tmp_path / "month.json"
+    assert main(rows=300, scenario="month", days=3, out=out, data_dir=tmp_path, quiet=True) == 0
+    res = json.loads(out.read_text(encoding="utf-8"))
+    assert len(res["month"]["job"]["per_day"]) == 3 and len(res["one_night"]["job"]["per_day"]) == 1
+    assert res["month"]["rows_in"] == res["one_night"]["rows_in"] == res["dataset"]["total_rows"] == 300
+    for r in (res["month"], res["one_night"]):
+        assert r["rows_in"] == r["loaded"] + r["quarantined"] and r["conserved"] is True
+    assert res["month_cpu_ratio"] > 0 and res["conserved"] is True
 
 
 def _big_csv(tmp_path, contract, encoding="utf-8"):

@@ -37,6 +37,8 @@ most once (duplicates are quarantined by the ``*-KEY-UNIQUE`` rules).
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 
 from contracts.model import Condition, Contract, Field
@@ -165,26 +167,40 @@ def staged_select(contract: Contract, source_sql: str, available: set[str]) -> s
 
 # -- DDL ---------------------------------------------------------------------------------------
 
-def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]]) -> None:
-    body = ", ".join(f"{q(n)} {t}" for n, t in columns)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {q(table)} ({body})")
-    have = {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
-            [table],
-        ).fetchall()
-    }
+def _ensure_table(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]],
+                  existing: dict[str, set[str]] | None = None) -> None:
+    """Create ``table`` or add the columns it lacks. ``existing`` (table → column names, read
+    once for all tables) spares the catalog queries when nothing is missing."""
+    if existing is not None and table in existing:
+        have = existing[table]
+    else:
+        body = ", ".join(f"{q(n)} {t}" for n, t in columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {q(table)} ({body})")
+        have = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ?",
+                [table],
+            ).fetchall()
+        }
     for name, sql_type in columns:  # a field added to the contract later: add the column
         if name not in have:
             con.execute(f"ALTER TABLE {q(table)} ADD COLUMN {q(name)} {sql_type}")
 
 
 def ensure_feed_tables(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract]) -> None:
-    """Create (or extend) every feed's versions/current tables, then the public views."""
+    """Create (or extend) every feed's versions/current tables, then the public views.
+
+    Runs at every load and measure, so an unchanged warehouse costs one catalog query and no
+    DDL (the views are replaced only when their SQL changed, see ``create_public_views``)."""
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
     for contract in contracts.values():
-        _ensure_table(con, versions_table(contract.feed), versions_columns(contract))
-        _ensure_table(con, current_table(contract.feed), current_columns(contract))
+        _ensure_table(con, versions_table(contract.feed), versions_columns(contract), existing)
+        _ensure_table(con, current_table(contract.feed), current_columns(contract), existing)
     create_public_views(con, contracts)
 
 
@@ -300,14 +316,27 @@ def subject_view_sql(contracts: dict[str, Contract]) -> str | None:
 
 
 def create_public_views(con: duckdb.DuckDBPyConnection, contracts: dict[str, Contract]) -> list[str]:
+    """Create or replace each records feed's public view. Each view carries the SHA-256 of its SQL
+    as its comment and is replaced only when that SQL changed: replacing four views at every load
+    and measure wrote the catalog each time (≈ 0.4 s a night for nothing)."""
     made = []
+    stamps = dict(con.execute(
+        "SELECT view_name, comment FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall())
     for contract in contracts.values():
         if contract.role != "records":
             continue
-        con.execute(public_view_sql(contract, contracts))
-        made.append(public_view(contract.feed))
+        sql = public_view_sql(contract, contracts)
+        name = public_view(contract.feed)
+        stamp = "sha256:" + hashlib.sha256(sql.encode("utf-8")).hexdigest()
+        if stamps.get(name) != stamp:
+            con.execute(sql)
+            con.execute(f"COMMENT ON VIEW {q(name)} IS {lit(stamp)}")
+        made.append(name)
     view = subject_view_sql(contracts)
     if view:
-        con.execute(view)
+        stamp = "sha256:" + hashlib.sha256(view.encode("utf-8")).hexdigest()
+        if stamps.get(SUBJECT_VIEW) != stamp:
+            con.execute(view)
+            con.execute(f"COMMENT ON VIEW {q(SUBJECT_VIEW)} IS {lit(stamp)}")
         made.append(SUBJECT_VIEW)
     return made

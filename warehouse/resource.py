@@ -14,7 +14,8 @@ from typing import Optional
 import dagster as dg
 import duckdb
 
-from contracts import Contract, Registry, load_contracts, load_registry
+from contracts import Contract, Registry
+from contracts.loader import current_contracts, current_registry
 from warehouse.db import connect
 from warehouse.layout import DataDir
 
@@ -30,10 +31,11 @@ class WarehouseResource(dg.ConfigurableResource):
         return DataDir(self.data_dir)
 
     def contracts(self) -> dict[str, Contract]:
-        return load_contracts(self.contracts_dir)
+        # parsed once per process, re-read when a contract file changes (contracts.loader)
+        return current_contracts(self.contracts_dir)
 
     def registry(self) -> Registry:
-        return load_registry(contracts=self.contracts())
+        return current_registry(self.contracts_dir)
 
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
