@@ -1,6 +1,6 @@
 """Benchmark data sets: the sample generator's department files, scaled up cheaply.
 
-The sample generator (``pipelines.sample_feeds.generate``) writes a few thousand rows per
+The sample generator (``pipelines.samples.feeds.generate``) writes a few thousand rows per
 second (Faker, per-row defects, an oracle re-check per row): 1,000,000 rows would take minutes
 and 10,000,000 most of an hour. So a data set of N rows is built in two steps:
 
@@ -47,7 +47,7 @@ import pyarrow as pa
 from assets.ingest.readers import _head_records, decode, read_bytes
 from contracts import load_contracts, load_registry
 from contracts.model import Contract
-from pipelines.sample_feeds import HTTP_OUTBOX, generate
+from pipelines.samples.feeds import HTTP_OUTBOX, generate
 from warehouse.layout import DataDir
 
 MANIFEST = "bench_dataset.json"

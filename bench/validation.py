@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def penalty_frame(rows: int, seed: int = 7) -> pd.DataFrame:
     from assets.ingest import read_file
     from contracts import load_contracts, load_registry
-    from pipelines.sample_feeds import generate
+    from pipelines.samples.feeds import generate
 
     contracts = load_contracts()
     penalties = contracts["penalties"]

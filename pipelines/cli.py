@@ -210,7 +210,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     if cmd == "generate":
-        from pipelines.sample_feeds import generate
+        from pipelines.samples.feeds import generate
 
         summary = generate(data_dir, start=args.start, days=args.days, rows_per_day=args.rows_per_day,
                            seed=args.seed, defect_rate=args.defect_rate)

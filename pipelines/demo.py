@@ -63,8 +63,8 @@ def run_demo(
     from pipelines.definitions import build_definitions
     from pipelines.instance import get_instance
     from pipelines.nightly import QUIET, run_night
-    from pipelines.sample_feeds import generate
-    from pipelines.sample_http import start_sample_server
+    from pipelines.samples.feeds import generate
+    from pipelines.samples.http import start_sample_server
 
     layout = DataDir(data_dir)
     start, month_days = demo_month(today)

@@ -69,7 +69,7 @@ def test_bench_month_smoke(tmp_path):
 
 def _big_csv(tmp_path, contract, encoding="utf-8"):
     """A > 1 MiB penalties CSV (header + many rows) as a department would send it."""
-    from pipelines.sample_writers import headers
+    from pipelines.samples.writers import headers
 
     header = ",".join(headers(contract, "label"))
     line = ",".join(["巫山县某某商贸有限公司", "法人及非法人组织", "91500237MA5U3X8Y1C"] + [""] * (len(contract.fields) - 3))

@@ -15,7 +15,7 @@ import yaml
 from assets.publish.catalog_docs import render_markdown
 from assets.publish.templates import write_template
 from contracts import ContractError, load_contract, load_contracts, load_registry
-from pipelines.sample_feeds import generate
+from pipelines.samples.feeds import generate
 
 PENALTY_CODES = [
     "CF_XDR_MC", "CF_XDR_LB", "CF_XDR_SHXYM", "CF_XDR_GSZC", "CF_XDR_ZZJG", "CF_XDR_SWDJ", "CF_XDR_SYDW",

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from contracts import load_contracts, load_registry
-from pipelines.sample_feeds import generate
-from pipelines.sample_http import start_sample_server
+from pipelines.samples.feeds import generate
+from pipelines.samples.http import start_sample_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 10, 5)

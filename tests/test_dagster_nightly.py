@@ -13,8 +13,8 @@ import pytest
 from contracts import load_contracts, load_registry
 from pipelines.definitions import ALL_ASSETS, build_resources
 from pipelines.nightly import run_night
-from pipelines.sample_feeds import generate
-from pipelines.sample_http import start_sample_server
+from pipelines.samples.feeds import generate
+from pipelines.samples.http import start_sample_server
 from warehouse.checksum import table_checksums
 from warehouse.db import connect
 from warehouse.layout import DataDir

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sample_feeds import generate
+from pipelines.samples.feeds import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 10, 5)

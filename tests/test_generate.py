@@ -14,9 +14,9 @@ import openpyxl
 import pytest
 
 from contracts import load_contracts, load_registry, normalise_header, to_halfwidth
-from pipelines.sample_feeds import TRUTH_COLUMNS, generate
-from pipelines.sample_ids import PLACEHOLDER_USCC
-from pipelines.sample_oracle import deadline
+from pipelines.samples.feeds import TRUTH_COLUMNS, generate
+from pipelines.samples.ids import PLACEHOLDER_USCC
+from pipelines.samples.oracle import deadline
 
 START = date(2026, 9, 21)  # a Monday
 ARGS = dict(start=START, days=3, rows_per_day=15, seed=11, defect_rate=0.08)
@@ -219,7 +219,10 @@ def test_ledgers_and_repairs(data, truth):
             assert r["received_date"] > month, r
     ledger_keys = {(r["dept"], r["business_key"]) for r in truth if r["feed"] == "declarations"}
     assert ledger_keys == {(d["dept"], f"{d['month']}|{d['target_feed']}") for d in decl}
-    valid_penalties = {r["business_key"]: r for r in truth if r["feed"] == "penalties" and r["valid"] == "true"}
+    # first valid arrival of each penalty (a key may arrive again later: a resend or correction)
+    valid_penalties: dict = {}
+    for r in sorted((r for r in truth if r["feed"] == "penalties" and r["valid"] == "true"), key=lambda r: r["received_date"]):
+        valid_penalties.setdefault(r["business_key"], r)
     repairs = [r for r in truth if r["feed"] == "repairs"]
     assert repairs
     for r in repairs:

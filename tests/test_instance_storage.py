@@ -24,8 +24,8 @@ from contracts import CONTRACTS_DIR, load_contracts, load_registry
 from pipelines.definitions import build_definitions
 from pipelines.housekeeping import prune_landing, prune_run_history
 from pipelines.nightly import run_night
-from pipelines.sample_feeds import generate
-from pipelines.sample_http import start_sample_server
+from pipelines.samples.feeds import generate
+from pipelines.samples.http import start_sample_server
 from warehouse.db import connect
 from warehouse.layout import DataDir
 

@@ -11,7 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from pipelines.sample_feeds import generate
+from pipelines.samples.feeds import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 10, 5)
@@ -42,7 +42,7 @@ def hook(event, args):
 
 sys.addaudithook(hook)
 from contracts import load_contracts, load_registry
-from pipelines.sample_http import start_sample_server
+from pipelines.samples.http import start_sample_server
 data = sys.argv[1]
 tokens = {}
 for dept in load_registry(contracts=load_contracts()).departments:

@@ -34,8 +34,8 @@ from stdnum.cn import uscc
 from contracts import load_contracts, load_registry
 from pipelines.cli import main
 from pipelines.nightly import run_night
-from pipelines.sample_http import start_sample_server
-from pipelines.sample_ids import make_ric, make_uscc
+from pipelines.samples.http import start_sample_server
+from pipelines.samples.ids import make_ric, make_uscc
 from warehouse.layout import DataDir
 from warehouse.masking import find_unmasked
 

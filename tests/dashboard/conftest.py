@@ -27,8 +27,8 @@ def county(tmp_path_factory) -> DataDir:
     from contracts import load_contracts, load_registry
     from pipelines.instance import get_instance
     from pipelines.nightly import run_night
-    from pipelines.sample_feeds import generate
-    from pipelines.sample_http import start_sample_server
+    from pipelines.samples.feeds import generate
+    from pipelines.samples.http import start_sample_server
 
     root = tmp_path_factory.mktemp("county") / "data"
     generate(root, start=START, days=DAYS, rows_per_day=4, seed=7)

@@ -11,7 +11,7 @@ import pytest
 
 from assets.ingest import HttpSettings, ingest_day, read_staged
 from ingest_helpers import DAY, landing_files, manifest, page_body, paged_answer, permit_row
-from pipelines.sample_http import start_sample_server
+from pipelines.samples.http import start_sample_server
 
 TOKEN = "s3cret-token-value"
 ENV = {"CREDIT_ETL_TOKEN_ZFCXJW": TOKEN}

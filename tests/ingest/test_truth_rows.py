@@ -11,8 +11,8 @@ import pytest
 from assets.ingest import HttpSettings, ingest_day, read_staged
 from ingest_helpers import manifest
 
-sample_feeds = pytest.importorskip("pipelines.sample_feeds")
-from pipelines.sample_http import start_sample_server  # noqa: E402
+sample_feeds = pytest.importorskip("pipelines.samples.feeds")
+from pipelines.samples.http import start_sample_server  # noqa: E402
 
 START = date(2026, 3, 2)
 DAYS = 3

@@ -51,7 +51,7 @@ def _crafted_result(contract):
 def site(tmp_path_factory, contracts, registry):
     from assets.ingest import HttpSettings, ingest_day
     from assets.validate import build_data_docs, validate_day
-    from pipelines.sample_feeds import generate
+    from pipelines.samples.feeds import generate
     from warehouse.layout import DataDir
 
     root = tmp_path_factory.mktemp("docs_browser")

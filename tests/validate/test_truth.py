@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-sample_feeds = pytest.importorskip("pipelines.sample_feeds")
+sample_feeds = pytest.importorskip("pipelines.samples.feeds")
 ingest = pytest.importorskip("assets.ingest")
-sample_http = pytest.importorskip("pipelines.sample_http")
+sample_http = pytest.importorskip("pipelines.samples.http")
 
 from assets.validate import validate_day  # noqa: E402
 from contracts import load_contracts, load_registry  # noqa: E402

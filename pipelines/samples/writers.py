@@ -23,8 +23,8 @@ from openpyxl.styles import Alignment, Font
 
 from warehouse.files import workbook_bytes
 from contracts.model import UNIT_FACTORS, Contract, Delivery, Field
-from pipelines.sample_defects import Row
-from pipelines.sample_oracle import parse_date
+from pipelines.samples.defects import Row
+from pipelines.samples.oracle import parse_date
 
 DATE_STYLES = ["%Y/%m/%d", "%Y-%m-%d", "%Y%m%d", "cn"]
 V1_EXTRAS = ["地方编码", "数据更新时间戳"]

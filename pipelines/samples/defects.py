@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from typing import Callable
 
 from contracts.model import Contract, Field
-from pipelines import sample_ids as ids
-from pipelines.sample_oracle import display_range, holds, parse_date, parse_num, row_errors
+from pipelines.samples import ids as ids
+from pipelines.samples.oracle import display_range, holds, parse_date, parse_num, row_errors
 
 Record = dict[str, str | None]
 

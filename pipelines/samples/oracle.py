@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from contracts.model import Condition, Contract, Field
-from pipelines.sample_ids import is_valid_ric, is_valid_uscc
+from pipelines.samples.ids import is_valid_ric, is_valid_uscc
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # every row is checked twice (at creation and when truth is written) and authority codes repeat

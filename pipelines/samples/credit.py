@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from contracts.model import Contract, Department
-from pipelines import sample_defects as defects
+from pipelines.samples import defects as defects
 
 OUTCOMES = [("维持", 5), ("更正", 3), ("撤销", 2)]
 RED_LISTS = ["A级纳税人", "守信激励对象", "诚信示范企业"]
@@ -78,7 +78,7 @@ def _blank(contract: Contract) -> dict:
 
 def credit_day(gen, contract: Contract, dept: Department, day: date, index: int) -> None:
     """Write the day's rows of one objection, list or commitment feed for ``dept`` (maybe none)."""
-    from pipelines.sample_feeds import _File
+    from pipelines.samples.feeds import _File
 
     cs = sampler(gen)
     rows: list[dict] = []

@@ -34,11 +34,11 @@ from faker import Faker
 
 from contracts import load_contracts, load_registry
 from contracts.model import Contract, Department, Registry
-from pipelines import sample_defects as defects
-from pipelines import sample_oracle as oracle
-from pipelines import sample_writers as writers
-from pipelines.sample_credit import credit_day
-from pipelines.sample_records import BUILDERS, Ctx, build
+from pipelines.samples import defects as defects
+from pipelines.samples import oracle as oracle
+from pipelines.samples import writers as writers
+from pipelines.samples.credit import credit_day
+from pipelines.samples.records import BUILDERS, Ctx, build
 from warehouse.files import write_bytes
 from warehouse.layout import DataDir
 

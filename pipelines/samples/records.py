@@ -18,8 +18,8 @@ from datetime import date, timedelta
 from faker import Faker
 
 from contracts.model import Contract, Department, Field
-from pipelines import sample_ids as ids
-from pipelines.sample_oracle import add_months
+from pipelines.samples import ids as ids
+from pipelines.samples.oracle import add_months
 
 Record = dict[str, str | None]
 
