@@ -10,8 +10,7 @@ all-digit unified social credit codes of organisations that pass the GB 32100 ch
 read as area code + birth date (the policy's card pattern also matches them) and the digits of decimal numbers (``6.923076923076925``
 in a JSON statistic).
 
-Areas owned by other work are checked separately; where they still leak, the assertion is an
-xfail naming the area (to be removed when that area masks its output).
+Each area is checked on its own, so a leak names the area that produced it.
 """
 
 from __future__ import annotations
@@ -142,15 +141,12 @@ def test_exports_show_no_personal_data(reports):
 def test_feedback_workbooks_show_no_personal_data(reports):
     assert any((reports / "feedback").rglob("*.xlsx"))
     found = _area(reports, "feedback")
-    if found:
-        pytest.xfail(f"feedback workbooks (reports/feedback, assets/validate/feedback.py) still show personal data: {found}")
+    assert found == {}, f"feedback workbooks (reports/feedback) show personal data: {found}"
 
 
 def test_data_docs_and_stored_results_show_no_personal_data(reports):
     found = {**_area(reports, "data_docs"), **_area(reports, "gx")}
-    if found:
-        pytest.xfail("Data Docs and stored GE validation results (reports/data_docs, reports/gx; issue 9 item 2, "
-                     f"other helper) still show full personal values: {dict(list(found.items())[:5])}")
+    assert found == {}, f"Data Docs / stored GE results show full personal values: {dict(list(found.items())[:5])}"
 
 
 def test_nothing_else_under_reports_leaks(reports):
