@@ -45,8 +45,10 @@ def test_bench_job_smoke(tmp_path):
     # conservation, through the job and through the stage functions: rows in = loaded + quarantined
     day = res["job"]["per_day"][0]
     assert res["rows_in"] == 3_000 == res["loaded"] + res["quarantined"]
-    assert all(c["staged"] == c["loaded"] + c["quarantined"] == c["passed"] + c["quarantined"]
+    # (a feed the benchmark's files do not carry, such as 欠税, has no staged rows and counts 0)
+    assert all(c.get("staged", 0) == c.get("loaded", 0) + c.get("quarantined", 0) == c.get("passed", 0) + c.get("quarantined", 0)
                for c in day["by_feed"].values())
+    assert sum(c.get("staged", 0) for c in day["by_feed"].values()) == 3_000
     assert res["stages"]["rows_in"] == 3_000 == res["stages"]["loaded"] + res["stages"]["quarantined"]
     assert (res["loaded"], res["quarantined"]) == (res["stages"]["loaded"], res["stages"]["quarantined"])
     assert res["conserved"] is True

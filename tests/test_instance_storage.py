@@ -113,8 +113,9 @@ def test_the_nightly_job_runs_and_is_recorded(backend):
     assert result.success and not result.failed_checks, result.describe()
     run = instance.get_run_by_id(result.run_id)
     assert run.status == dg.DagsterRunStatus.SUCCESS and run.tags["dagster/partition"] == DAY.isoformat()
-    for key in ("received_rows", "warehouse_records", "daily_metrics", "upward_push"):
-        assert DAY.isoformat() in instance.get_materialized_partitions(dg.AssetKey(key)), key
+    keys = [dg.AssetKey(["penalties", stage]) for stage in ("received_rows", "warehouse_records", "daily_metrics")]
+    for key in keys + [dg.AssetKey("upward_push"), dg.AssetKey("quality_dashboard")]:
+        assert DAY.isoformat() in instance.get_materialized_partitions(key), key
     assert sum(c["received"] for c in result.by_feed.values()) > 0
 
 
