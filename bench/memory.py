@@ -61,7 +61,7 @@ if kind == "http":
     d = Delivery(kind="http", format="json", url=url, page_size=200000)
     got = pull("zfcxjw", "permits", d, date(2026, 10, 5), HttpSettings(max_page_bytes=1 << 30), {})
     raw = records_table(got.records, c)
-    table, _ = map_to_contract(raw, c, file_id=got.file_id, dept="zfcxjw", received=None, source_name="page.json")
+    table, _, _ = map_to_contract(raw, c, file_id=got.file_id, dept="zfcxjw", received=None, source_name="page.json")
     rows = table.num_rows
 elif kind != "import":
     data = open(path, "rb").read()
@@ -70,7 +70,7 @@ elif kind != "import":
         del data
         raw = records_table(payload["data"], c)
         del payload
-        table, _ = map_to_contract(raw, c, file_id="x" * 64, dept="scjgj", received=None, source_name="page.json")
+        table, _, _ = map_to_contract(raw, c, file_id="x" * 64, dept="scjgj", received=None, source_name="page.json")
         rows = table.num_rows
     else:
         rows = parse_bytes(data, path, c, file_id="x" * 64, dept="scjgj", received=None).rows

@@ -158,6 +158,13 @@ class Field(_Strict):
         return {**self.enum_aliases, **(self.code_table.codes if self.code_table else {})}
 
     @property
+    def extension(self) -> bool:
+        """A local extension of the layout (``national: false``): marked 扩展 in templates,
+        feedback workbooks and the catalog, never pushed. Unset ``national`` is part of the layout;
+        whether that layout is a national standard is ``Contract.is_national``."""
+        return self.national is False
+
+    @property
     def header_names(self) -> list[str]:
         """Every header a department may use for this field."""
         names = [self.label, self.name] + ([self.code] if self.code else []) + list(self.aliases)
@@ -462,11 +469,16 @@ class Contract(_Strict):
     def national_fields(self) -> list[Field]:
         """Fields of the layout the contract follows (what templates carry): every field not
         marked ``national: false``. Whether that layout is a national standard: ``is_national``."""
-        return [f for f in self.fields if f.national is not False]
+        return [f for f in self.fields if not f.extension]
 
     def is_national(self, f: Field) -> bool:
         """A field of a national standard (国标): the contract names one and the field is in it."""
-        return bool(self.standard) and f.national is not False
+        return bool(self.standard) and not f.extension
+
+    def field_source(self, f: Field) -> str:
+        """Where a field comes from, in the clerk's words: 国家标准, 地方扩展 or 地方目录 (a feed
+        defined by local catalogs only has no national fields)."""
+        return "国家标准" if self.is_national(f) else ("地方扩展" if f.extension else "地方目录")
 
     @property
     def personal_fields(self) -> list[str]:

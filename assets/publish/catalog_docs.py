@@ -189,7 +189,7 @@ def _feed_section(contract: Contract) -> list[str]:
             i, f.label, f.code or "—", f"`{f.name}`", describe_format(f), describe_required(contract, f),
             "；".join(x for x in (describe_values(f), describe_codes(f)) if x) or "—",
             "个人信息（公开时遮蔽）" if f.privacy == "personal" else "公开",
-            "是" if contract.is_national(f) else ("扩展" if f.national is False else "地方目录"))) + " |")
+            "是" if contract.is_national(f) else ("扩展" if f.extension else "地方目录"))) + " |")
     out.append("")
     if contract.rules:
         out += ["### 跨字段规则", "", "| 规则编号 | 涉及字段 | 级别 | 说明 |", "|---|---|---|---|"]

@@ -62,7 +62,7 @@ LEGEND = [
 
 def ordered_fields(contract: Contract) -> list[Field]:
     """National fields in the contract's (national) order, then the local extensions."""
-    return [f for f in contract.fields if f.national] + [f for f in contract.fields if not f.national]
+    return [f for f in contract.fields if not f.extension] + [f for f in contract.fields if f.extension]
 
 
 def is_text_column(f: Field) -> bool:
@@ -72,7 +72,7 @@ def is_text_column(f: Field) -> bool:
 
 def field_note(contract: Contract, f: Field) -> str:
     lines = [f"{f.label}（{f.code or f.name}）", describe_required(contract, f), describe_format(f)]
-    if not f.national:
+    if f.extension:
         lines.append("地方扩展字段（国家标准之外）")
     values = describe_values(f)
     if values:
@@ -100,7 +100,7 @@ def _list_formula(wb: Workbook, f: Field, column: int) -> str:
 
 
 def _header_fill(f: Field) -> PatternFill:
-    if not f.national:
+    if f.extension:
         return LOCAL_FILL
     if f.required:
         return REQUIRED_FILL
@@ -230,9 +230,9 @@ def _guide_sheet(wb: Workbook, contract: Contract) -> None:
     for i, f in enumerate(ordered_fields(contract), start=1):
         r += 1
         values = [i, f.label, f.code or f.name, describe_required(contract, f), describe_format(f),
-                  describe_values(f), f.description, "国家标准" if f.national else "地方扩展"]
+                  describe_values(f), f.description, contract.field_source(f)]
         for c, v in enumerate(values, start=1):
-            put(r, c, v, fill=LOCAL_FILL if (c == 8 and not f.national) else None)
+            put(r, c, v, fill=LOCAL_FILL if (c == 8 and f.extension) else None)
     if contract.rules:
         r += 2
         put(r, 1, "规则编号", font=bold, fill=OPTIONAL_FILL)

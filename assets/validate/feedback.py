@@ -290,7 +290,7 @@ def _feed_sheet(wb, st: _Styles, part: _FeedPart, name: str) -> None:
     fields = part.contract.fields
     rows = part.rows
     n = rows.num_rows
-    headers = LEAD_COLUMNS + [f.label + ("（扩展）" if not f.national else "") for f in fields]
+    headers = LEAD_COLUMNS + [f.label + ("（扩展）" if f.extension else "") for f in fields]
     # widths from the header and a sample of values (CJK counts double)
     widths = [24, 8, REASON_WIDTH, 22]
     sample = rows.slice(0, 300)

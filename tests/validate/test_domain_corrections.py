@@ -50,7 +50,7 @@ def test_amounts_marked_with_another_unit_are_converted_with_a_warning(tmp_path,
         {**base, "decision_no": "U4", "fine_amount": "1.2亿元"},
     ]
     headers, cells = labelled(P, rows)
-    _, df, result = check_file(write_csv(tmp_path / "处罚.csv", headers, cells), "penalties", RECEIVED)
+    _, df, result, _ = check_file(write_csv(tmp_path / "处罚.csv", headers, cells), "penalties", RECEIVED)
     assert [staged_value(df, r, "fine_amount") for r in (2, 3, 4, 5)] == ["0.5", "0.5", "3", "12000"]
     assert len(result.quarantined) == 0
     assert failures_of(result, 2)["fine_amount.unit"][:2] == ("warning", "5000元")
@@ -68,7 +68,7 @@ def test_arrears_in_wan_yuan_become_yuan(tmp_path, contracts):
            "determination_date": "2026-10-05", "determination_reason": "两次催缴未缴",
            "determining_unit": "巫山县自来水有限公司", "determining_unit_uscc": AUTH}
     headers, cells = labelled(A, [row])
-    _, df, result = check_file(write_csv(tmp_path / "欠费.csv", headers, cells), "utility_arrears", RECEIVED)
+    _, df, result, _ = check_file(write_csv(tmp_path / "欠费.csv", headers, cells), "utility_arrears", RECEIVED)
     assert staged_value(df, 2, "arrears_amount") == "5000"  # not 0.5 yuan
     assert failures_of(result, 2)["arrears_amount.unit"][:2] == ("warning", "0.5万元")
     assert len(result.passed) == 1
@@ -77,7 +77,7 @@ def test_arrears_in_wan_yuan_become_yuan(tmp_path, contracts):
 def test_a_unit_mark_on_a_field_without_a_unit_is_reported_not_stripped(tmp_path, contracts):
     S = contracts["agri_subsidies"]
     headers, cells = labelled(S, [{**GOOD_SUBSIDY, "rate": "105元"}])  # 补贴标准 is 元/亩, not 元
-    _, df, result = check_file(write_csv(tmp_path / "补贴.csv", headers, cells), "agri_subsidies", RECEIVED)
+    _, df, result, _ = check_file(write_csv(tmp_path / "补贴.csv", headers, cells), "agri_subsidies", RECEIVED)
     assert staged_value(df, 2, "rate") == "105元"
     assert "rate.type" in failures_of(result, 2)
 
@@ -150,7 +150,7 @@ def test_display_range_message_quotes_the_rules_in_force_on_the_decision_date(co
 def test_seed_spelling_of_the_land_subsidy_is_accepted(tmp_path, contracts):
     S = contracts["agri_subsidies"]
     headers, cells = labelled(S, [{**GOOD_SUBSIDY, "subsidy_type": "耕地地力补贴"}])
-    _, df, result = check_file(write_csv(tmp_path / "补贴.csv", headers, cells), "agri_subsidies", RECEIVED)
+    _, df, result, _ = check_file(write_csv(tmp_path / "补贴.csv", headers, cells), "agri_subsidies", RECEIVED)
     assert staged_value(df, 2, "subsidy_type") == "耕地地力保护补贴"
     assert len(result.passed) == 1
 
@@ -170,7 +170,7 @@ def test_2016_penalty_category_and_the_second_category_column(tmp_path, contract
         [{**base, "decision_no": "V3", "penalty_category": "罚款", "confiscated_amount": "0.2"}.get(n) or "" for n in names]
         + ["没收违法所得"],
     ]
-    _, df, result = check_file(write_csv(tmp_path / "处罚v1.csv", headers, rows), "penalties", RECEIVED)
+    _, df, result, _ = check_file(write_csv(tmp_path / "处罚v1.csv", headers, rows), "penalties", RECEIVED)
     assert [staged_value(df, r, "penalty_category") for r in (2, 3, 4)] == [
         "暂扣或者吊销许可证件", "暂扣或者吊销许可证件", "罚款;没收违法所得"]
     assert set(failures_of(result, 2)) == set()
@@ -195,7 +195,7 @@ def test_permits_without_subject_kind_column_are_inferred_with_a_warning(tmp_pat
     ]
     names = [n for n in P.field_names if n != "subject_kind"]
     headers = [P.field(n).code.lower() if P.field(n).code else P.field(n).label for n in names]
-    _, df, result = check_file(write_csv(tmp_path / "dw_shl_sgsxzxk.csv", headers, [[r.get(n) or "" for n in names] for r in rows]),
+    _, df, result, _ = check_file(write_csv(tmp_path / "dw_shl_sgsxzxk.csv", headers, [[r.get(n) or "" for n in names] for r in rows]),
                                "permits", RECEIVED)
     assert [staged_value(df, r, "subject_kind") for r in (2, 3, 4)] == ["法人及非法人组织", "个体工商户", "自然人"]
     assert pd.isna(staged_value(df, 5, "subject_kind"))
@@ -216,7 +216,7 @@ def test_permit_status_codes_come_from_the_code_table_only(tmp_path, contracts):
             "decision_date": "2026-10-05", "valid_from": "2026-10-05", "valid_to": "2031-10-04"}
     rows = [{**base, "decision_no": f"S{c}", "status": c} for c in ("1", "2", "0")]
     headers, cells = labelled(P, rows)
-    _, df, result = check_file(write_csv(tmp_path / "许可.csv", headers, cells), "permits", RECEIVED)
+    _, df, result, _ = check_file(write_csv(tmp_path / "许可.csv", headers, cells), "permits", RECEIVED)
     assert [staged_value(df, r, "status") for r in (2, 3, 4)] == ["有效", "无效", "0"]  # "0" is not guessed
     assert set(failures_of(result, 4)) == {"status.enum"}
 

@@ -107,9 +107,9 @@ def test_feed_by_chinese_name_or_label_and_unknown_feed_listed_in_chinese(tmp_pa
     for name in ("行政处罚", "行政处罚（penalties）", "行政处罚信息", "PENALTIES"):
         code, out, _ = run(capsys, path, "--feed", name, "--format", "json")
         assert code == 0 and json.loads(out)["feed"] == "penalties", name
-    code, out, err = run(capsys, path, "--feed", "行政强制")
-    assert code == 2 and out == "" and "未知信息类别：行政强制" in err and "行政处罚（penalties）" in err
-    code, out, _ = run(capsys, path, "--feed", "行政强制", "--format", "json")
+    code, out, err = run(capsys, path, "--feed", "不存在的类别")
+    assert code == 2 and out == "" and "未知信息类别：不存在的类别" in err and "行政处罚（penalties）" in err
+    code, out, _ = run(capsys, path, "--feed", "不存在的类别", "--format", "json")
     assert code == 2 and json.loads(out)["status"] == "unknown_feed"
 
 
