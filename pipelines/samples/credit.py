@@ -8,8 +8,8 @@ nightly cross-comparison and the subject profile have something real to find:
 - 严重失信主体名单 (list, black): subjects of earlier records, mostly listed *before* the record's
   date (the listing arrives late), so a permit or subsidy to a listed subject is flagged.
 - 红名单 (list, red): organisations seen earlier, A级纳税人 and similar.
-- 信用承诺 (commitment): subjects of earlier penalties, mostly dated before the penalty, so the
-  commitment is found broken.
+- 信用承诺 (commitment): subjects of earlier records, dated before the record; the first of each
+  file is a penalty's subject, so the commitment is found broken.
 
 A separate random stream (seeded from the run's seed) keeps the other feeds' rows unchanged.
 Every row is valid; the generator's oracle checks that when it writes truth.
@@ -173,9 +173,12 @@ def _commitments(gen, cs: CreditSampler, contract: Contract, dept: Department, d
     if index == 0 or cs.rng.random() > 0.35:
         return []
     earlier = _earlier(gen, day, set(cm.broken_by) | {c.feed for c in gen.contracts.values() if c.crosscheck})
+    # the first commitment of a file is always made by the subject of an earlier record of a
+    # ``broken_by`` feed (a penalty), so even a short demo has a broken commitment to find
+    breakers = [x for x in earlier if x[1] in cm.broken_by and _subject(gen.contracts[x[1]], x[2])]
     out = []
-    for _ in range(min(len(earlier), cs.rng.randint(1, 2))):
-        received, feed, target = cs.rng.choice(earlier)
+    for i in range(min(len(earlier), cs.rng.randint(1, 2))):
+        received, feed, target = cs.rng.choice(breakers if i == 0 and breakers else earlier)
         subj = _subject(gen.contracts[feed], target)
         on = _clock(gen, feed, target) or received
         if not subj:

@@ -127,7 +127,7 @@ def write_nights(root) -> None:
     write_csv(root, "scjgj", "penalties", N3, [PEN["C"] | {"fine_amount": "0.2", "penalty_content": "罚款人民币2000元"}])
     write_csv(root, "nyncw", "agri_subsidies", N3, [{
         "claim_no": "GD5002372026009001", "county": "巫山县", "township": "龙门街道", "recipient_name": "郭辛",
-        "recipient_id_no": IDG, "subsidy_type": "耕地地力保护补贴", "contracted_area": "12", "subsidised_area": "10",
+        "recipient_kind": "自然人", "recipient_id_no": IDG, "subsidy_type": "耕地地力保护补贴", "contracted_area": "12", "subsidised_area": "10",
         "rate": "105.5", "total_subsidy": "1055.00", "status": "已发放", "payment_date": "2026-10-13",
         "granting_unit": NYNCW[0], "granting_unit_uscc": NYNCW[1]}])
     write_csv(root, "fgw", "objections", N4, [

@@ -84,7 +84,8 @@ def test_the_command_line_cannot_alter_the_register(dd, capsys, tmp_path):
 
     # the commands: a new one must be reviewed here; none offers to edit, delete or purge anything
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"generate", "template", "contracts", "check", "run", "demo", "export", "profile", "ui", "bench"}
+    assert set(sub.choices) == {"init", "generate", "template", "contracts", "check", "run", "demo", "dashboard",
+                                "export", "profile", "ui", "bench"}
     for name, parser in sub.choices.items():
         for action in parser._actions:
             for opt in action.option_strings:
@@ -92,6 +93,9 @@ def test_the_command_line_cannot_alter_the_register(dd, capsys, tmp_path):
 
     # the commands that open the warehouse leave every earlier row as it was
     assert main(base + ["export", "--month", "2026-09", "--format", "csv", "--out", str(tmp_path / "e.csv")]) == 0
+    assert main(base + ["dashboard", "--month", "2026-09"]) == 0
+    assert main(base + ["init", str(tmp_path / "office")]) == 0  # writes a configuration folder only
+    assert register(dd) == before
     assert main(base + ["profile", PERSON, "--reason", "三"]) == 0
     after = register(dd)
     assert after[: len(before)] == before and len(after) == len(before) + 1
