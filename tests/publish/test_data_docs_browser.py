@@ -8,7 +8,6 @@ personal value either.
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
 from datetime import date, datetime, timezone
@@ -19,12 +18,8 @@ import pytest
 from validate.validate_helpers import GOOD_PENALTY, staged  # tests/ is on the path
 
 DAY = date(2026, 10, 1)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (CI installs Debian's chromium)"),
-    pytest.mark.filterwarnings("ignore"),
-]
+# the browser is the session's shared one (tests/conftest.py ``browser``: skips without chromium)
+pytestmark = [pytest.mark.filterwarnings("ignore")]
 
 # Plausible resident IDs (real area code 500237, real birth dates) with a wrong check digit: the
 # ``legal_rep_id_no.ric`` rule fails on them, so GE keeps them as "unexpected values".
@@ -62,16 +57,6 @@ def site(tmp_path_factory, contracts, registry):
     index = build_data_docs(root, contracts, _crafted_result(contracts["penalties"]), received=DAY)
     fed = sorted(f for f, s in summary.feeds.items() if s.received)
     return root, index, fed
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Visit:
