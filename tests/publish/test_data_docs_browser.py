@@ -121,8 +121,21 @@ def test_index_lists_suites_and_shows_result_rows_offline(site, browser, contrac
         # the suites tab lists every contract's suite once clicked
         v.page.click("text=校验规则集")
         v.page.wait_for_timeout(300)
-        assert v.visible_rows(".ge-index-page-expectation_suites-table tbody tr") == len(contracts)
-        suites_text = v.page.inner_text(".ge-index-page-expectation_suites-table")
+        # bootstrap-table pages the list (10 a page, with a Chinese pager): read it as a person does,
+        # page by page through the visible 下一页 link, until every listed suite was seen
+        table = ".ge-index-page-expectation_suites-table"
+        info = v.page.locator(".fixed-table-pagination .pagination-info").filter(visible=True).first.inner_text()
+        assert f"总共 {len(contracts)} 条记录" in info, info
+        seen: list[str] = []
+        for _ in range(len(contracts)):
+            assert 0 < v.visible_rows(f"{table} tbody tr") <= 10
+            seen += [t for t in v.page.locator(f"{table} tbody tr").all_inner_texts() if t not in seen]
+            if len(seen) >= len(contracts):
+                break
+            v.page.locator('a[aria-label="下一页"]').filter(visible=True).first.click()
+            v.page.wait_for_timeout(200)
+        assert len(seen) == len(contracts), seen
+        suites_text = "\n".join(seen)
         for feed in contracts:
             assert suite_name(feed) in suites_text
         shot = tmp_path / "data_docs_index.png"
