@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import contextlib
 import io
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -63,3 +64,43 @@ def demo_run(tmp_path_factory) -> DemoRun:
         rc = run_demo(root, today=DEMO_TODAY, rows_per_day=DEMO_ROWS_PER_DAY, days=DEMO_DAYS)
     print(f"run_demo took {time.monotonic() - t0:.1f} s")
     return DemoRun(root=root, rc=rc, stdout=buf.getvalue())
+
+
+def chromium_path() -> str | None:
+    """Debian's chromium (CI installs it); browser tests skip with a reason when it is absent."""
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+
+
+CHROMIUM = chromium_path()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """ONE Playwright and ONE headless Chromium for the whole session, shared by every browser test.
+
+    Playwright's sync API runs its own event loop; a second ``sync_playwright()`` while another is
+    still open fails ("Sync API inside the asyncio loop"), so no test module may start its own.
+    Started lazily (only when a browser test runs), stopped at session end. Each test opens its own
+    context or page and blocks the network there.
+    """
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary (CI installs Debian's chromium: apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra (pip install -e '.[test]')")
+    pw = sync_api.sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+    except BaseException:
+        pw.stop()
+        raise
+    try:
+        yield b
+    finally:
+        try:
+            b.close()
+        finally:
+            pw.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -98,10 +99,17 @@ def test_headless_browser_shows_the_asset_graph(ui, tmp_path):
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900", "--virtual-time-budget=20000",
     ]
-    dom = subprocess.run(
-        [CHROMIUM, *flags, "--dump-dom", f"{base}/assets"], capture_output=True, text=True, timeout=120
-    ).stdout
-    assert "received_rows" in dom and "validated_rows" in dom and "penalties" in dom
+    def dom(path: str) -> str:
+        return subprocess.run(
+            [CHROMIUM, *flags, "--dump-dom", f"{base}{path}"], capture_output=True, text=True, timeout=120
+        ).stdout
+
+    # asset keys are per feed (<feed>/<stage>): the catalog lists the feeds, a feed's folder its stages
+    # (the catalog is a virtualised list: the first feeds' keys are drawn, "feed / stage")
+    assert re.search(r"[a-z_]+ / received_rows", dom("/assets"))
+    penalties = dom("/assets/penalties")
+    assert "received_rows" in penalties and "validated_rows" in penalties and "daily_metrics" in penalties
+    assert "【行政处罚（penalties）】" in penalties  # the contract's title in the description
     subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", f"{base}/assets"], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 

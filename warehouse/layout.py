@@ -26,6 +26,9 @@ from datetime import date
 from pathlib import Path
 
 
+_FEEDBACK_NAME = re.compile(r".+_(\d{4}-\d{2}-\d{2})_校验反馈\.xlsx")
+
+
 def _day(d: date | str) -> str:
     return d if isinstance(d, str) else d.isoformat()
 
@@ -114,3 +117,16 @@ class DataDir:
         the file still says whose it is once it is mailed or saved elsewhere."""
         name = re.sub(r'[\\/:*?"<>|\s]+', "", dept_name or "") or dept
         return self.feedback / dept / f"{name}_{_day(received)}_校验反馈.xlsx"
+
+    def feedback_files(self, dept: str) -> list[tuple[date, Path]]:
+        """The department's feedback workbooks with their received days, read back through the
+        naming rule of :meth:`feedback_file` (so readers never guess the file name)."""
+        folder = self.feedback / dept
+        if not folder.is_dir():
+            return []
+        found = []
+        for p in folder.glob("*_校验反馈.xlsx"):
+            m = _FEEDBACK_NAME.fullmatch(p.name)
+            if m:
+                found.append((date.fromisoformat(m.group(1)), p))
+        return sorted(found)

@@ -433,10 +433,7 @@ def _details(data_dir: DataDir, con, month: str, names: dict[str, str], titles: 
 
 def _workbooks(data_dir: DataDir, dept: str, upto: date) -> list[dict]:
     """The department's feedback workbooks up to the month's end, newest first (relative links)."""
-    folder = data_dir.feedback / dept
-    if not folder.is_dir():
-        return []
-    files = sorted((p for p in folder.glob("*.xlsx") if p.stem <= upto.isoformat()), reverse=True)[:10]
+    files = [p for day, p in reversed(data_dir.feedback_files(dept)) if day <= upto][:10]
     return [{"name": p.name, "href": f"../feedback/{dept}/{p.name}"} for p in files]
 
 

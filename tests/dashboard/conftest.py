@@ -5,8 +5,8 @@ department and feed), removes the gas company's submissions (it owes 水电气�
 anything), and runs every night through the ``nightly_collection`` Dagster job with the sample
 HTTP server, so the dashboard under test is the one the nightly asset drew.
 
-``browser`` is Debian's Chromium driven by Playwright through ``executable_path`` (no browser
-download); ``open_page`` blocks every request that is not the page's own (file:// or the local
+``browser`` (tests/conftest.py) is the session's one Debian Chromium driven by Playwright through
+``executable_path`` (no browser download); ``open_page`` blocks every request that is not the page's own (file:// or the local
 server's origin) and records blocked requests, console errors and page errors.
 """
 
@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard_helpers import CHROMIUM, DAYS, SILENCE_DAYS, SILENT_DEPT, START, TOKEN
+from dashboard_helpers import DAYS, SILENCE_DAYS, SILENT_DEPT, START, TOKEN
 from warehouse.layout import DataDir
 
 
@@ -65,19 +65,6 @@ class Watched:
     def assert_clean(self) -> None:
         assert self.blocked == [], f"requests to other hosts: {self.blocked}"
         assert self.errors == [], f"console errors: {self.errors}"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium binary (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[test]')")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -146,9 +146,14 @@ def test_nightly_job_draws_the_dashboard():
 
     job = defs.resolve_job_def("nightly_collection")
     keys = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    assert "quality_dashboard" in keys and "daily_metrics" in keys
+    # the graph is per feed (<feed>/<stage>); the dashboard is one site-wide asset after every feed's metrics
+    metrics = {f"{feed}/daily_metrics" for feed, c in load_contracts().items() if c.role == "records"}
+    assert {"permits/daily_metrics", "penalties/daily_metrics"} <= metrics
+    assert "quality_dashboard" in keys and metrics <= keys
     spec = next(s for a in defs.assets if hasattr(a, "specs") for s in a.specs if s.key.to_user_string() == "quality_dashboard")
     assert spec.owners and spec.kinds and "看板" in spec.description
+    upstream = {k.to_user_string() for k in job.asset_layer.asset_graph.get(spec.key).parent_keys}
+    assert metrics <= upstream  # drawn after every records feed's metrics of the night
 
 
 def test_provisional_months_carry_a_banner(county):

@@ -123,8 +123,24 @@ def test_demo_prints_the_dashboard_path(demo_run):
     assert "质量看板" in demo_run.stdout
 
 
+# third-party libraries the project ships with Data Docs (minified JS holds long numeric constants
+# such as 9007199254740991): a copy byte-identical to the repository's file is not office data
+SHIPPED_VENDOR = REPO / "assets" / "validate" / "datadocs_static" / "vendor"
+
+
+def _shipped_copy(area: str, rel: str, path: Path) -> bool:
+    prefix = "static/vendor/"
+    if area != "data_docs" or not rel.startswith(prefix):
+        return False
+    source = SHIPPED_VENDOR / rel[len(prefix):]
+    return source.is_file() and source.read_bytes() == path.read_bytes()
+
+
 def _area(reports: Path, area: str) -> dict[str, list[str]]:
-    return {f"{area}/{k}": v for k, v in leaks(reports / area).items()} if (reports / area).exists() else {}
+    if not (reports / area).exists():
+        return {}
+    return {f"{area}/{k}": v for k, v in leaks(reports / area).items()
+            if not _shipped_copy(area, k, reports / area / k)}
 
 
 def test_dashboard_shows_no_personal_data(reports):
