@@ -110,41 +110,44 @@ def match_sql(target: Contract, link: Contract, l: str = "l", c: str = "c") -> s
     return " AND ".join(conds)
 
 
-def min_display_end_sql(contract: Contract, prefix: str = "c.") -> str:
-    """Decision date + the minimum months of the record's tier under the regime of its decision date."""
+def _tier_cases(contract: Contract, prefix: str) -> list[tuple[str, object, object]]:
+    """(SQL condition, regime, tier) for every tier of every display regime: the regime in force
+    on the record's decision date and the record's tier. Empty without a display policy."""
     d = contract.display
     if d is None or not contract.clock_field:
-        return "CAST(NULL AS DATE)"
+        return []
     decided = f"{prefix}{q(contract.clock_field)}"
     tier = tier_sql(contract, prefix)
     regimes = sorted(d.regimes, key=lambda r: r.effective_from)
-    whens = []
+    cases = []
     for i, regime in enumerate(regimes):
         lower = "TRUE" if i == 0 else f"{decided} >= DATE {lit(regime.effective_from.isoformat())}"
         upper = f"{decided} < DATE {lit(regimes[i + 1].effective_from.isoformat())}" if i + 1 < len(regimes) else "TRUE"
         for t in regime.tiers:
-            whens.append(
-                f"WHEN {lower} AND {upper} AND {tier} = {lit(t.tier)} "
-                f"THEN CAST({decided} + INTERVAL {int(t.min_months)} MONTH AS DATE)"
-            )
+            cases.append((f"{lower} AND {upper} AND {tier} = {lit(t.tier)}", regime, t))
+    return cases
+
+
+def min_display_end_sql(contract: Contract, prefix: str = "c.") -> str:
+    """Decision date + the minimum months of the record's tier under the regime of its decision date."""
+    cases = _tier_cases(contract, prefix)
+    if not cases:
+        return "CAST(NULL AS DATE)"
+    decided = f"{prefix}{q(contract.clock_field)}"
+    whens = [f"WHEN {cond} THEN CAST({decided} + INTERVAL {int(t.min_months)} MONTH AS DATE)" for cond, _, t in cases]
     return f"(CASE {' '.join(whens)} ELSE {decided} END)"
 
 
 def min_display_text_sql(contract: Contract, prefix: str = "c.") -> str:
     """Chinese: '<tier>失信，<regime date>起施行的规定最短公示<n>个月' for the record."""
-    d = contract.display
-    if d is None or not contract.clock_field:
+    cases = _tier_cases(contract, prefix)
+    if not cases:
         return "CAST(NULL AS VARCHAR)"
-    decided = f"{prefix}{q(contract.clock_field)}"
-    tier = tier_sql(contract, prefix)
-    regimes = sorted(d.regimes, key=lambda r: r.effective_from)
-    whens = []
-    for i, regime in enumerate(regimes):
-        lower = "TRUE" if i == 0 else f"{decided} >= DATE {lit(regime.effective_from.isoformat())}"
-        upper = f"{decided} < DATE {lit(regimes[i + 1].effective_from.isoformat())}" if i + 1 < len(regimes) else "TRUE"
-        for t in regime.tiers:
-            text = f"“{t.tier}”失信，按{regime.effective_from.isoformat()}起施行的规定最短公示{t.min_months}个月"
-            whens.append(f"WHEN {lower} AND {upper} AND {tier} = {lit(t.tier)} THEN {lit(text)}")
+    whens = [
+        f"WHEN {cond} THEN "
+        + lit(f"“{t.tier}”失信，按{regime.effective_from.isoformat()}起施行的规定最短公示{t.min_months}个月")
+        for cond, regime, t in cases
+    ]
     return f"(CASE {' '.join(whens)} ELSE NULL END)"
 
 
