@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from assets.province import lake as lk
 from assets.province.measure import METRICS_SCHEMA, county_metrics
-from assets.province.pushes import CountyDay, FeedFrames, read_county_day, quarantine_frame
+from assets.province.pushes import WITHDRAW_RULE, CountyDay, FeedFrames, quarantine_frame, read_county_day
 from contracts.config import Settings
 from contracts.model import Contract
 
@@ -101,7 +101,7 @@ def measure_partition(county: str, day: date | str, contracts: Mapping[str, Cont
             continue
         rows = lk.read_partition(catalog, lake, lk.records_table(feed), county, day, "received_day")
         loaded = rows.to_pandas() if rows is not None else pd.DataFrame(columns=["action"])
-        q = qdf[qdf["feed"] == feed].reset_index(drop=True)
+        q = qdf[(qdf["feed"] == feed) & (qdf["rule_ids"] != WITHDRAW_RULE)].reset_index(drop=True)
         if len(loaded) or len(q):
             cd.feeds[feed] = FeedFrames(feed, loaded, q, len(loaded) + len(q))
     name = settings.province.county_name(county) if settings.province else county
@@ -109,3 +109,26 @@ def measure_partition(county: str, day: date | str, contracts: Mapping[str, Cont
     lk.ensure_table(catalog, lake, lk.METRICS, METRICS_SCHEMA, ("county_code", "day"))
     lk.replace_partition(catalog, lake, lk.METRICS, figures, county, day, "day")
     return figures
+
+
+def lake_partition_rows(county: str, day: date | str, contracts: Mapping[str, Contract], settings: Settings,
+                        env: Mapping[str, str] | None = None, *, upserts_only: bool = False) -> int:
+    """Rows the lake holds for a county × day (records tables + quarantine), read back with
+    pyiceberg. ``upserts_only``: the rows the figures count as received (records, not
+    withdrawals; quarantined rows of known feeds that are not withdrawals)."""
+    day = date.fromisoformat(str(day)[:10])
+    lake = _lake(settings)
+    _, catalog = catalog_for(settings, env)
+    n = 0
+    for feed in lk.lake_feeds(contracts):
+        rows = lk.read_partition(catalog, lake, lk.records_table(feed), county, day, "received_day")
+        if rows is not None:
+            n += sum(a == "upsert" for a in rows.column("action").to_pylist()) if upserts_only else len(rows)
+    q = lk.read_partition(catalog, lake, lk.QUARANTINE, county, day, "received_day")
+    if q is not None:
+        if upserts_only:
+            n += sum(f in contracts and r != WITHDRAW_RULE
+                     for f, r in zip(q.column("feed").to_pylist(), q.column("rule_ids").to_pylist()))
+        else:
+            n += len(q)
+    return n

@@ -41,6 +41,7 @@ from contracts.model import Contract
 from warehouse.masking import scrub_text
 
 INBOX = "inbox"
+WITHDRAW_RULE = "withdraw.key"  # a withdrawal without its key fields (not a received record row)
 WITHDRAW_REASON = "CXYY"  # 撤回原因 (assets/push/push.py REASON_CODE)
 
 # lake columns added to the contract's fields (records_<feed>)
@@ -135,9 +136,7 @@ def _text(v) -> str | None:
 
 def _quarantine_rows(county: str, day: date, feed: str, batch: str, n: int, rule: str, reason: str) -> list[dict]:
     return [{"county_code": county, "received_day": day, "feed": feed, "batch_id": batch,
-             "row_number": i, "rule_ids": rule, "reasons": reason} for i in range(1, n + 1)] or \
-           [{"county_code": county, "received_day": day, "feed": feed, "batch_id": batch,
-             "row_number": 0, "rule_ids": rule, "reasons": reason}]
+             "row_number": i, "rule_ids": rule, "reasons": reason} for i in range(1, n + 1)]
 
 
 def _empty_quarantine() -> pd.DataFrame:
@@ -217,7 +216,7 @@ def _feed_frames(contract: Contract, county: str, day: date, docs: list[tuple[st
             if key is None:
                 missing = "、".join(contract.field(k).label for k, v in row.items() if v is None)
                 qrows.append({"county_code": county, "received_day": day, "feed": contract.feed, "batch_id": batch,
-                              "row_number": j, "rule_ids": "withdraw.key",
+                              "row_number": j, "rule_ids": WITHDRAW_RULE,
                               "reasons": f"撤回记录缺少主键字段：{missing}，无法确定撤回哪条记录"})
                 continue
             wrows.append({**{f.name: None for f in contract.fields}, **row, "county_code": county, "received_day": day,
@@ -275,8 +274,10 @@ def read_county_day(data_dir: str | Path, county: str, day: date | str, contract
             if not isinstance(doc, dict):
                 raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError) as exc:
-            stray += _quarantine_rows(county, day, "", batch, 0, "batch.unreadable",
-                                      f"批次文件无法解析为 JSON 对象（{type(exc).__name__}），整批未入库")
+            # one row (number 0) stands for the whole unreadable file
+            stray.append({"county_code": county, "received_day": day, "feed": "", "batch_id": batch,
+                          "row_number": 0, "rule_ids": "batch.unreadable",
+                          "reasons": f"批次文件无法解析为 JSON 对象（{type(exc).__name__}），整批未入库"})
             continue
         feed = str(doc.get("feed") or "")
         n = len(doc.get("records") or []) + len(doc.get("withdrawals") or [])
@@ -294,6 +295,21 @@ def read_county_day(data_dir: str | Path, county: str, day: date | str, contract
     out.stray = pd.DataFrame(stray, columns=QUARANTINE_COLUMNS) if stray else _empty_quarantine()
     out.check()
     return out
+
+
+def count_batch_rows(data_dir: str | Path, county: str, day: date | str) -> int:
+    """Rows in the county × day's batch files, counted straight from the files (records plus
+    withdrawals; an unreadable file counts 1): the conservation check's side."""
+    n = 0
+    folder = county_day_dir(data_dir, county, day)
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            doc = json.loads(path.read_bytes().decode("utf-8-sig"))
+            rows = len(doc.get("records") or []) + len(doc.get("withdrawals") or [])
+            n += rows
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            n += 1
+    return n
 
 
 def quarantine_frame(cd: CountyDay) -> pd.DataFrame:
