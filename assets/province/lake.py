@@ -225,7 +225,7 @@ def replace_partition(catalog, lake: Lake, name: str, data: pa.Table, county: st
                       *, sleep: Callable[[float], None] = time.sleep) -> int:
     """Replace the county × day partition of table ``name`` with ``data`` in one snapshot;
     returns the new snapshot id (see the module docstring)."""
-    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
     from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
     ident = _ident(lake, name)
@@ -236,6 +236,9 @@ def replace_partition(catalog, lake: Lake, name: str, data: pa.Table, county: st
         tx = table.transaction()
         with tx.update_snapshot(snapshot_properties={"credit.county": county, "credit.day": day.isoformat()}
                                 ).overwrite() as ov:
+            # scopes pyiceberg's own conflict validation (and its replay on a lost race) to this
+            # partition: another county's files added meanwhile are no conflict
+            ov.delete_by_predicate(filt)
             for task in table.scan(row_filter=filt).plan_files():
                 ov.delete_data_file(task.file)
             if len(rows):
@@ -245,7 +248,10 @@ def replace_partition(catalog, lake: Lake, name: str, data: pa.Table, county: st
         _before_commit(name)
         try:
             tx.commit_transaction()
-        except CommitFailedException as exc:
+        except (CommitFailedException, ValidationException) as exc:
+            # pyiceberg already replayed the commit on the fresh metadata; what is left is a
+            # conflict in this very partition (a second run of it) or retries exhausted: redo
+            # the whole write from the current snapshot
             if attempt == lake.commit_attempts:
                 raise
             log.info("lake commit conflict on %s (%s × %s), attempt %d: %s", name, county, day, attempt, exc)
