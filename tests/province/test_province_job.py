@@ -80,3 +80,93 @@ def test_province_job_materialises_two_counties_and_the_sensor_adds_them(tmp_pat
     via = catalog.load_table(("credit", "county_metrics_daily")).scan().to_arrow().to_pylist()
     assert sorted((r["county_code"], r["feed"], r["received_rows"]) for r in via) == [
         ("500237", "penalties", 1), ("500237", "permits", 1), ("500238", "penalties", 2)]
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def _cli_env(tmp_path, config, lake_env) -> dict:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_ETL_FAULT")}
+    env.update(lake_env)
+    env.update({"CREDIT_ETL_CONFIG": config, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+                "AWS_EC2_METADATA_DISABLED": "true", "CREDIT_ETL_FIRST_DAY": "2026-01-01"})
+    (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    return env
+
+
+def _cli(args, env, **kw):
+    import subprocess
+
+    return subprocess.run([str(ROOT / ".venv" / "bin" / "credit-etl"), *args], env=env, capture_output=True,
+                          text=True, timeout=600, **kw)
+
+
+def test_cli_runs_a_day_and_connects_to_loopback_only(tmp_path, shipped, lake_env, province_settings):
+    """``credit-etl province run`` under strace: every connect() of the process tree (Python,
+    libpq, the AWS SDK inside pyarrow) goes to 127.0.0.1 or a local socket."""
+    import re
+    import shutil as sh
+
+    if not sh.which("strace"):
+        import pytest
+
+        pytest.skip("strace not installed (.ci/run installs it)")
+    rng = random.Random(5)
+    data = tmp_path / "province"
+    deliver(data, county_push(tmp_path, shipped, "500237", DAY, penalties=[valid_penalty(rng, "罚C1", date(2026, 10, 9), 2)]))
+    deliver(data, county_push(tmp_path, shipped, "500238", DAY, permits=[valid_permit(rng, "许C1", date(2026, 10, 9), 2)]))
+    env = _cli_env(tmp_path, write_config(tmp_path, province_settings), lake_env)
+    log = tmp_path / "strace.log"
+    import subprocess
+
+    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(log),
+                           str(ROOT / ".venv" / "bin" / "credit-etl"), "--data-dir", str(data), "province", "run",
+                           "--day", str(DAY)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "500237 2026-10-12：完成" in proc.stdout and "500238 2026-10-12：完成" in proc.stdout
+    text = log.read_text()
+    v4 = re.findall(r'inet_addr\("([^"]+)"\)', text)
+    v6 = re.findall(r'inet_pton\(AF_INET6, "([^"]+)"', text)
+    assert "127.0.0.1" in v4  # the trace saw the catalog and S3 connections
+    assert all(a.startswith("127.") for a in v4), sorted(set(v4))
+    assert all(a in ("::1", "::ffff:127.0.0.1") for a in v6), sorted(set(v6))
+    con = duckdb.connect()
+    lk.register_lake(con, province_settings)
+    assert con.execute("SELECT county_code, feed, received_rows FROM county_metrics_daily ORDER BY ALL").fetchall() == [
+        ("500237", "penalties", 1), ("500238", "permits", 1)]
+    # an unknown or malformed county code is refused plainly
+    bad = _cli(["--data-dir", str(data), "province", "run", "--day", str(DAY), "--county", "5002"], env)
+    assert bad.returncode == 2 and "6位" in bad.stderr
+
+
+def test_kill_9_before_the_commit_leaves_the_previous_snapshot(tmp_path, shipped, lake_env, province_settings):
+    """The run is killed (SIGKILL, as kill -9) after writing a table's data files and before its
+    catalog commit: that table keeps its previous snapshot, readable; a rerun completes the day."""
+    rng = random.Random(9)
+    data = tmp_path / "province"
+    deliver(data, county_push(tmp_path, shipped, "500237", DAY, penalties=[valid_penalty(rng, "罚K1", date(2026, 10, 9), 2)]))
+    env = _cli_env(tmp_path, write_config(tmp_path, province_settings), lake_env)
+    points = tmp_path / "points.log"
+    first = _cli(["--data-dir", str(data), "province", "run", "--day", str(DAY)], {**env, "CREDIT_ETL_FAULT_LOG": str(points)})
+    assert first.returncode == 0, first.stderr[-3000:]
+    labels = [line.split("\t")[2] for line in points.read_text().splitlines()]
+    n = labels.index("lake.before_commit.records_penalties") + 1
+    _, catalog = catalog_for(province_settings)
+    snap = catalog.load_table(("credit", "records_penalties")).current_snapshot().snapshot_id
+    deliver(data, county_push(tmp_path / "later", shipped, "500237", DAY,
+                              penalties=[valid_penalty(rng, "罚K2", date(2026, 10, 10), 2)]))
+    killed = _cli(["--data-dir", str(data), "province", "run", "--day", str(DAY)],
+                  {**env, "CREDIT_ETL_FAULT_KILL_AT": str(n)}, start_new_session=True)
+    assert killed.returncode == -9
+    t = catalog.load_table(("credit", "records_penalties"))
+    assert t.current_snapshot().snapshot_id == snap
+    con = duckdb.connect()
+    lk.register_lake(con, province_settings)
+    assert con.execute("SELECT decision_no FROM records_penalties").fetchall() == [("罚K1",)]
+    again = _cli(["--data-dir", str(data), "province", "run", "--day", str(DAY)], env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    lk.register_lake(con, province_settings)
+    assert con.execute("SELECT decision_no FROM records_penalties ORDER BY 1").fetchall() == [("罚K1",), ("罚K2",)]
+    assert con.execute("SELECT received_rows FROM county_metrics_daily").fetchall() == [(2,)]
