@@ -94,3 +94,9 @@ def run_partitions(data_dir: str, day: date, county: str | None = None, *, insta
         result = job.execute_in_process(instance=instance, partition_key=partition_key(c, day), raise_on_error=False)
         out.append((c, result.success))
     return out
+
+
+def get_province_job() -> dg.JobDefinition:
+    """``province_job`` with its resources bound, for ``dg.reconstructable`` (executors that run
+    each step in another process find the job again by this module path)."""
+    return defs.resolve_job_def("province_job")

@@ -196,3 +196,33 @@ def test_kill_9_before_the_commit_leaves_the_previous_snapshot(tmp_path, shipped
     lk.register_lake(con, province_settings)
     assert con.execute("SELECT decision_no FROM records_penalties ORDER BY 1").fetchall() == [("罚K1",), ("罚K2",)]
     assert con.execute("SELECT received_rows FROM county_metrics_daily").fetchall() == [(2,)]
+
+
+def test_steps_run_in_separate_processes(tmp_path, shipped, lake_env, province_settings, monkeypatch):
+    """Multiprocess executor: each step in its own process, the job found by module path; the
+    steps share nothing in memory (no IO manager), each reads the inbox or the lake."""
+    rng = random.Random(13)
+    data = tmp_path / "province"
+    deliver(data, county_push(tmp_path, shipped, "500237", DAY, penalties=[valid_penalty(rng, "罚M1", date(2026, 10, 9), 2)]))
+    monkeypatch.setenv("CREDIT_ETL_PROVINCE_DIR", str(data))
+    monkeypatch.setenv("CREDIT_ETL_CONFIG", write_config(tmp_path, province_settings))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    import os
+
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        instance.add_dynamic_partitions("county", ["500237"])
+        key = dg.MultiPartitionKey({"county": "500237", "day": str(DAY)})
+        from pipelines.province import get_province_job
+
+        tags = {"dagster/partition": str(key), "dagster/partition/county": "500237", "dagster/partition/day": str(DAY)}
+        result = dg.execute_job(dg.reconstructable(get_province_job), instance=instance, tags=tags,
+                                run_config={"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}})
+        assert result.success
+        starts = [e for e in result.all_events if e.event_type_value == "STEP_START"]
+        pids = {e.step_key: e.pid for e in starts}
+        assert set(pids) == {"province_records", "province_county_metrics"}
+        assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    con = duckdb.connect()
+    lk.register_lake(con, province_settings)
+    assert con.execute("SELECT county_code, received_rows FROM county_metrics_daily").fetchall() == [("500237", 1)]
