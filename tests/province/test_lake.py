@@ -52,6 +52,10 @@ def test_two_counties_land_and_read_back_through_duckdb_and_pyiceberg(tmp_path, 
                        "FROM county_metrics_daily ORDER BY ALL").fetchall()
     assert rows == [("500237", "巫山县", "penalties", 2, 2, 1, 1), ("500237", "巫山县", "permits", 1, 1, 1, 0),
                     ("500238", "巫溪县", "penalties", 1, 1, 1, 0)]
+    # the records keep the county warehouse's types, so analysts' engines compare dates and sums
+    assert con.execute("SELECT DISTINCT typeof(decision_date), typeof(fine_amount) FROM records_penalties").fetchall() == [
+        ("DATE", "DECIMAL(18,4)")]
+    assert con.execute("SELECT sum(fine_amount) FROM current_penalties").fetchall()[0][0] == 1.5
     _, catalog = catalog_for(province_settings)
     via_iceberg = catalog.load_table(("credit", "county_metrics_daily")).scan().to_arrow()
     assert sorted((r["county_code"], r["feed"], r["received_rows"], r["on_time_records"], r["late_records"])
