@@ -17,10 +17,6 @@ from conftest import county_push, deliver, valid_penalty, valid_permit
 DAY = date(2026, 10, 12)
 
 
-def _snapshots(catalog, name):
-    return len(catalog.load_table(("credit", name)).history())
-
-
 def _push_two(tmp_path, shipped):
     rng = random.Random(7)
     a = county_push(tmp_path, shipped, "500237", DAY,
