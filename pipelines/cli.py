@@ -351,9 +351,10 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
     if not results:
         print(f"{args.day} 收件目录中没有任何县的推送 / no county pushed on {args.day}")
         return EXIT_OK
-    for county, ok in results:
-        print(f"{county} {args.day}：{'完成' if ok else '失败'} / {'ok' if ok else 'failed'}")
-    return EXIT_OK if all(ok for _, ok in results) else EXIT_DATA
+    for county, ok, n in results:
+        counts = f"（收到 {n['rows_in']} 行，入库 {n['loaded']}，隔离 {n['quarantined']}）" if n else ""
+        print(f"{county} {args.day}：{'完成' if ok else '失败'}{counts} / {'ok' if ok else 'failed'}")
+    return EXIT_OK if all(ok for _, ok, _ in results) else EXIT_DATA
 
 
 def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:

@@ -224,3 +224,25 @@ def test_province_settings_are_validated():
             Settings.model_validate({"province": bad})
     with pytest.raises(lk.LakeConfigError, match="CREDIT_ETL_CATALOG_URI"):
         lk.access(ok.province.lake, env={"CREDIT_ETL_S3_ACCESS_KEY": "a", "CREDIT_ETL_S3_SECRET_KEY": "b"})
+
+
+def test_a_settings_file_with_a_bad_province_section_names_file_and_field(tmp_path):
+    import shutil
+
+    from contracts import CONTRACTS_DIR
+    from contracts.config import load_office_config
+    from contracts.loader import ContractError
+
+    root = tmp_path / "config"
+    root.mkdir()
+    shutil.copy(CONTRACTS_DIR / "departments.yaml", root / "departments.yaml")
+    (root / "settings.yaml").write_text(
+        "province:\n  counties: [{code: '500237', name: 巫山县}]\n"
+        "  lake: {warehouse: 's3://credit-lake/p', access_key: 'AKIA-in-a-file'}\n", encoding="utf-8")
+    with pytest.raises(ContractError) as err:
+        load_office_config(root)
+    assert "settings.yaml" in str(err.value) and "access_key" in str(err.value)
+    (root / "settings.yaml").write_text(
+        "province:\n  counties: [{code: '500237', name: 巫山县}]\n  lake: {warehouse: 's3://credit-lake/p'}\n",
+        encoding="utf-8")
+    assert load_office_config(root).settings.province.lake.bucket == "credit-lake"

@@ -153,7 +153,8 @@ def test_cli_runs_a_day_and_connects_to_loopback_only(tmp_path, shipped, lake_en
                            str(ROOT / ".venv" / "bin" / "credit-etl"), "--data-dir", str(data), "province", "run",
                            "--day", str(DAY)], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "500237 2026-10-12：完成" in proc.stdout and "500238 2026-10-12：完成" in proc.stdout
+    assert "500237 2026-10-12：完成（收到 1 行，入库 1，隔离 0）" in proc.stdout
+    assert "500238 2026-10-12：完成（收到 1 行，入库 1，隔离 0）" in proc.stdout
     text = log.read_text()
     v4 = re.findall(r'inet_addr\("([^"]+)"\)', text)
     v6 = re.findall(r'inet_pton\(AF_INET6, "([^"]+)"', text)
