@@ -176,10 +176,12 @@ def ensure_table(catalog, lake: Lake, name: str, schema: pa.Schema, partition: t
     from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 
     ident = _ident(lake, name)
+    from sqlalchemy.exc import IntegrityError
+
     try:
         catalog.create_namespace_if_not_exists(lake.namespace)
-    except NamespaceAlreadyExistsError:
-        pass
+    except (NamespaceAlreadyExistsError, IntegrityError):
+        pass  # another county's first run created it at the same moment
     try:
         table = catalog.load_table(ident)
     except NoSuchTableError:
