@@ -257,3 +257,55 @@ def write_province_dashboard(con, period: Period, out_dir: str | Path, *, counti
     if latest:
         write_bytes(page, folder / "index.html")
     return path
+
+
+# -- where the figures and the names come from -------------------------------------------------
+class MetricsSourceMissing(LookupError):
+    """Neither a DuckDB file nor the province lake is configured."""
+
+
+def province_settings():
+    """The ``province:`` section of the office settings (``contracts/config.py``), or None
+    before the lake side's settings exist."""
+    from contracts.config import active_config
+
+    return getattr(active_config().settings, "province", None)
+
+
+def province_counties() -> dict[str, str]:
+    """code → name of the counties the settings list (``province.counties``); {} when unset."""
+    section = province_settings()
+    return {c.code: c.name for c in (getattr(section, "counties", None) or [])}
+
+
+def province_title() -> tuple[str, str]:
+    """(region, issuer) for titles: ``province.name`` if the settings have it, else the
+    office registry's region and issuing unit (the province office's own departments.yaml)."""
+    from contracts import load_registry
+
+    registry = load_registry()
+    name = getattr(province_settings(), "name", None)
+    return (name or registry.region), registry.issuer
+
+
+def metrics_connection(db: str | Path | None = None):
+    """A DuckDB connection on which ``county_metrics_daily`` can be read: the file ``db``
+    (read-only), else an in-memory connection with the lake's views (``register_lake`` of
+    ``assets/province/lake.py``, given the office settings' ``province`` section)."""
+    import duckdb
+
+    if db is not None:
+        if not Path(db).exists():
+            raise MetricsSourceMissing(f"指标数据库不存在 / no such database: {db}")
+        return duckdb.connect(str(db), read_only=True)
+    section = province_settings()
+    try:
+        from assets.province.lake import register_lake  # the lake side's module
+    except ImportError:
+        register_lake = None
+    if register_lake is None or section is None:
+        raise MetricsSourceMissing("未找到区县指标来源：请用 --db 指定含 county_metrics_daily 表的 DuckDB 文件，"
+                                   "或在 settings.yaml 的 province 部分配置省级数据湖 / no county_metrics_daily source")
+    con = duckdb.connect()
+    register_lake(con, section)
+    return con
