@@ -291,8 +291,10 @@ def province_title() -> tuple[str, str]:
 def metrics_connection(db: str | Path | None = None):
     """A DuckDB connection on which ``county_metrics_daily`` can be read: the file ``db``
     (read-only), else an in-memory connection with the lake's views (``register_lake`` of
-    ``assets/province/lake.py``, given the office settings' ``province`` section)."""
+    ``assets/province/lake.py``, given the office settings, whose ``province.lake`` it reads)."""
     import duckdb
+
+    from contracts.config import active_config
 
     if db is not None:
         if not Path(db).exists():
@@ -303,9 +305,13 @@ def metrics_connection(db: str | Path | None = None):
         from assets.province.lake import register_lake  # the lake side's module
     except ImportError:
         register_lake = None
-    if register_lake is None or section is None:
+    if register_lake is None or section is None or getattr(section, "lake", None) is None:
         raise MetricsSourceMissing("未找到区县指标来源：请用 --db 指定含 county_metrics_daily 表的 DuckDB 文件，"
-                                   "或在 settings.yaml 的 province 部分配置省级数据湖 / no county_metrics_daily source")
+                                   "或在 settings.yaml 的 province.lake 中配置省级数据湖 / no county_metrics_daily source")
     con = duckdb.connect()
-    register_lake(con, section)
+    try:
+        register_lake(con, active_config().settings)
+    except Exception:
+        con.close()
+        raise
     return con
