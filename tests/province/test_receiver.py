@@ -157,3 +157,24 @@ def test_the_receiver_refuses_to_start_without_its_token(tmp_path):
     r = ProvinceReceiver.from_settings(ReceiverSettings(port=0), tmp_path, COUNTIES,
                                        env={"CREDIT_ETL_PROVINCE_TOKEN": "t0ken-value"})
     assert r.inbox == tmp_path / "inbox"
+
+
+def test_concurrent_resends_and_a_later_day_give_one_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    days = iter([RECEIVED] + [date(2026, 10, 2)] * 20)
+    r = ProvinceReceiver(tmp_path / "inbox", COUNTIES, TOKEN, today=lambda: next(days)).start("127.0.0.1", 0)
+    try:
+        data = json.dumps({**GOOD, "batch_id": "d" * 32}, ensure_ascii=False).encode()
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: _post(r, data).json()["status"], range(8)))
+        assert sorted(answers) == ["accepted"] + ["duplicate"] * 7
+        # the next day the county resends it once more: still a duplicate, still one file
+        assert _post(r, data).json()["status"] == "duplicate"
+        files = list(r.inbox.rglob("*.json"))
+        assert [p.parent.name for p in files] == [RECEIVED.isoformat()]
+        log = _receipts(r)
+        assert [x["outcome"] for x in log].count("accepted") == 1 and len(log) == 9
+        assert {x["received_day"] for x in log} == {RECEIVED.isoformat()}
+    finally:
+        r.stop()
