@@ -60,7 +60,8 @@ class ReceiverConfigError(ValueError):
 @dataclass
 class Refusal(Exception):
     status: int
-    reason: str  # Chinese, for the county's officer; never echoes the body
+    reason: str  # Chinese, for the county's officer; never echoes a record's values
+    info: dict | None = None  # county code and batch id for the receipts log, once they are known valid
 
 
 def inbox_path(inbox: Path, region_code: str, day: date, batch_id: str) -> Path:
@@ -93,9 +94,13 @@ def parse_batch(body: bytes, counties: Mapping[str, str], idempotency_key: str |
         doc = json.loads(body.decode("utf-8-sig"), parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError:
         raise Refusal(400, "批次不是 UTF-8 编码的 JSON") from None
-    except (ValueError, RecursionError) as exc:
-        detail = str(exc).split(":")[0] if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
-        raise Refusal(400, f"批次不是有效的 JSON（{'嵌套过深' if isinstance(exc, RecursionError) else scrub_text(detail)}）") from None
+    except json.JSONDecodeError as exc:
+        raise Refusal(400, f"批次不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列附近）") from None
+    except RecursionError:
+        raise Refusal(400, "批次不是有效的 JSON（嵌套过深）") from None
+    except ValueError as exc:  # NaN/Infinity, a key twice, an integer of thousands of digits
+        detail = str(exc) if str(exc).startswith(("非法数值", "同一对象")) else "数值过长"
+        raise Refusal(400, f"批次不是有效的 JSON（{detail}）") from None
     if not isinstance(doc, dict):
         raise Refusal(400, "批次应为 JSON 对象")
     for name, kind, label in (("batch_id", str, "文本"), ("region_code", str, "文本"), ("feed", str, "文本"),
@@ -113,7 +118,8 @@ def parse_batch(body: bytes, counties: Mapping[str, str], idempotency_key: str |
     if not REGION_CODE.fullmatch(doc["region_code"]):
         raise Refusal(400, "区县代码 region_code 应为 6 位数字")
     if doc["region_code"] not in counties:
-        raise Refusal(403, f"区县代码 {doc['region_code']} 未在省级平台登记，不予接收；请联系省信用办登记后重发")
+        raise Refusal(403, f"区县代码 {doc['region_code']} 未在省级平台登记，不予接收；请联系省信用办登记后重发",
+                      {"region_code": doc["region_code"], "batch_id": doc["batch_id"]})
     return doc
 
 
@@ -232,7 +238,7 @@ class ProvinceReceiver:
                 try:
                     status, answer, info = receiver.accept(body, self.headers.get("Idempotency-Key"))
                 except Refusal as exc:
-                    return self._refuse(exc.status, exc.reason, size)
+                    return self._refuse(exc.status, exc.reason, size, exc.info)
                 except OSError:
                     log.exception("province inbox write failed")
                     receiver.record(503, "failed", "省级收件目录写入失败，请稍后重发", {}, size)

@@ -123,6 +123,7 @@ GOOD = {"batch_id": "a" * 32, "region_code": "500102", "region": "涪陵区", "f
     ("not an object", b"[1, 2]", {}, 400, "应为 JSON 对象"),
     ("missing records", {k: v for k, v in GOOD.items() if k != "records"}, {}, 400, "缺少字段 records"),
     ("unknown county", {**GOOD, "region_code": "110101"}, {}, 403, "区县代码 110101 未在省级平台登记"),
+    ("integer too long", b"{\"batch_id\": " + b"9" * 5000 + b"}", {}, 400, "数值过长"),
     ("bad region code", {**GOOD, "region_code": "50023719900307123X"}, {}, 400, "应为 6 位数字"),
     ("key mismatch", GOOD, {"headers": {"Idempotency-Key": "b" * 32}}, 400, "Idempotency-Key"),
     ("csv", GOOD, {"headers": {"Content-Type": "text/csv; charset=utf-8"}}, 415, "只接收 JSON"),
@@ -137,6 +138,8 @@ def test_bad_inputs_are_refused_with_a_chinese_reason_and_recorded(receiver, cas
     assert not list(receiver.inbox.rglob("*.json"))  # nothing written
     [line] = _receipts(receiver)
     assert line["status"] == status and line["outcome"] == "refused" and reason in line["reason"]
+    if status == 403:  # the officer sees which county knocked
+        assert line["region_code"] == "110101" and line["batch_id"] == GOOD["batch_id"]
     text = receiver.receipts.read_text(encoding="utf-8")
     assert not find_unmasked(text) and "guess" not in text and TOKEN not in text and "涪罚" not in text
 
