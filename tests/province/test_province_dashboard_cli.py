@@ -92,3 +92,24 @@ def test_cli_receive_runs_until_sigterm(tmp_path):
                           "--port", "0", "--county", "500237=巫山县"], cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode == 3 and "CREDIT_ETL_PROVINCE_TOKEN" in bad.stderr
+
+
+def test_definitions_with_the_lakes_county_x_day_asset_upstream_load():
+    """pipelines/province.py puts the monthly report assets downstream of the lake's county × day
+    figures: the definitions load and a monthly job resolves."""
+    from assets.partitions import daily_partitions
+
+    multi = dg.MultiPartitionsDefinition({"county": dg.DynamicPartitionsDefinition(name="province_county_test"),
+                                          "day": daily_partitions})
+
+    @dg.asset(name="province_county_metrics", partitions_def=multi, group_name="province")
+    def upstream():
+        return None
+
+    assets = build_report_assets(deps=["province_county_metrics"])
+    defs = dg.Definitions(assets=[upstream, *assets],
+                          resources={"province_report": ProvinceReportResource(data_dir="unused")},
+                          jobs=[dg.define_asset_job("province_report", selection=dg.AssetSelection.assets(*assets))])
+    dg.Definitions.validate_loadable(defs)
+    job = defs.resolve_job_def("province_report")
+    assert job.partitions_def is not None and "2026-10-01" in job.partitions_def.get_partition_keys()
