@@ -104,8 +104,8 @@ def _period_cell(period: Period):
 
 
 def _note(total_counties: int) -> str:
-    return ("说明：合规率、及时率目标为100%，迟报率目标为0%，未达目标的比率标红；比率为百分比，空白表示无可计算的记录；"
-            f"区县按{'、'.join(RANK_ORDER)}排名，数值相同的并列；共{total_counties}个区县。{DEFINITIONS}")
+    return ("说明：合规率、及时率目标为100%，迟报率目标为0%，未达目标的比率标红；比率由期间内的计数求和后计算（不对比率取平均），"
+            f"空白表示无可计算的记录；区县按{'、'.join(RANK_ORDER)}排名，数值相同的并列；共{total_counties}个区县；指标口径见“说明”表。")
 
 
 def _write_figures(ws, f, r: int, c0: int, kind: str, row: dict) -> None:
@@ -124,7 +124,7 @@ def _league_sheet(wb, data: dict, region: str, issuer: str, exported: date) -> N
     last = len(headers) - 1
     header_row = title_block(ws, f, last, f"{region}公共信用信息归集监测区县排名（{period.label}）", region=region,
                              period=_period_cell(period), exported=exported, issuer=issuer,
-                             note=_note(len(data["counties"])),
+                             note=_note(len(data["counties"])), note_height=36,
                              period_label="统计月份" if isinstance(_period_cell(period), datetime) else "统计期间")
     write_header(ws, f, header_row, headers, [6, 10, 16, 11, 11, 10, 10, 10, 22])
     r = header_row
@@ -153,7 +153,8 @@ def _dept_sheet(wb, data: dict, region: str, issuer: str, exported: date) -> Non
     header_row = title_block(ws, f, last, f"{region}各区县部门归集监测指标（{period.label}）", region=region,
                              period=_period_cell(period), exported=exported, issuer=issuer,
                              note=("说明：每个区县按其排名先后列出，区县内各部门按县内名次排列，其后为区县合计；"
-                                   f"全省名次为全部区县部门统一按{'、'.join(RANK_ORDER)}排名。{DEFINITIONS}"),
+                                   f"全省名次为全部区县部门统一按{'、'.join(RANK_ORDER)}排名；未达目标的比率标红；指标口径见“说明”表。"),
+                             note_height=36,
                              period_label="统计月份" if isinstance(_period_cell(period), datetime) else "统计期间")
     names = [text_width(_s(r["dept"])) for r in data["departments"]]
     write_header(ws, f, header_row, headers, [8, 8, 10, 10, min(max(names + [20]) + 2, 40), 11, 11, 10, 10, 10, 22])

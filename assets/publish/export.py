@@ -339,7 +339,7 @@ def indicator_formats(wb) -> dict:
 
 
 def title_block(ws, f: dict, last_col: int, title: str, *, region: str, period, exported: date, issuer: str,
-                note: str, period_label: str = "统计月份") -> int:
+                note: str, period_label: str = "统计月份", note_height: float = 30) -> int:
     """Rows 0–3: title, 地区 / period / 导出日期 (dates typed as dates; ``period`` a datetime of the
     month's first day, or text for another range), 填报单位, the explanatory note. Returns the
     header row."""
@@ -356,7 +356,7 @@ def title_block(ws, f: dict, last_col: int, title: str, *, region: str, period, 
     ws.write_datetime(1, 6, datetime(exported.year, exported.month, exported.day), f["info_date"])
     ws.write_string(2, 0, "填报单位", f["label"])
     ws.merge_range(2, 1, 2, last_col, issuer, f["info"])
-    ws.set_row(3, 30)
+    ws.set_row(3, note_height)
     ws.merge_range(3, 0, 3, last_col, note, f["note"])
     return 4
 
