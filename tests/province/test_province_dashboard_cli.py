@@ -38,6 +38,8 @@ def test_assets_materialise_the_month(db, tmp_path):
     page = out / "reports" / "province_dashboard" / f"{MONTH}.html"
     assert xlsx.exists() and (xlsx.with_suffix(".csv")).exists() and page.exists() and (page.parent / "index.html").exists()
     assert (page.parent / "vendor" / "echarts" / "echarts.min.js").exists()
+    href = page.read_text(encoding="utf-8").split('id="export-link"')[0].rsplit('href="', 1)[1].split('"')[0]
+    assert (page.parent / href).resolve() == xlsx.resolve()  # the page links the month's workbook
     mats = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     con = duckdb.connect(str(db), read_only=True)
     try:
