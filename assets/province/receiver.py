@@ -31,6 +31,7 @@ import hmac
 import json
 import logging
 import re
+import signal
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -249,7 +250,13 @@ class ProvinceReceiver:
         return Handler
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> "ProvinceReceiver":
-        """Serve in a background thread (tests, the Dagster-free CLI); ``port`` 0 picks a free one."""
+        """Serve in a background thread (tests, the Dagster-free CLI); ``port`` 0 picks a free one.
+
+        A county that hangs up before its answer is written must not end the process: SIGPIPE
+        is ignored (``credit-etl`` sets it to the default so that ``… | head`` ends quietly), so
+        such a write fails with BrokenPipeError in the handler's thread only."""
+        if hasattr(signal, "SIGPIPE") and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         self.server = ThreadingHTTPServer((host, port), self.handler())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="province-receiver", daemon=True)
@@ -275,8 +282,6 @@ class ProvinceReceiver:
 
 def serve(receiver: ProvinceReceiver, host: str, port: int, out: Callable[[str], None] = print) -> None:
     """Serve in the foreground until Ctrl+C / SIGTERM (``credit-etl province receive``)."""
-    import signal
-
     receiver.start(host, port)
     out(f"省级收件端已启动 / receiving: {receiver.url}（收件目录 {receiver.inbox}，回执日志 {receiver.receipts}）")
     stop = threading.Event()

@@ -55,7 +55,16 @@ def test_assets_materialise_the_month(db, tmp_path):
     assert dg.AssetKey("county_metrics_daily") in keyed[0].dependency_keys
 
 
-def test_cli_export_and_dashboard(db, tmp_path, capsys):
+@pytest.fixture
+def keep_sigpipe():
+    """``main()`` sets SIGPIPE to its default (for ``credit-etl … | head``); put back what the test
+    process had, so a later test's closed socket does not end the whole run."""
+    before = signal.getsignal(signal.SIGPIPE)
+    yield
+    signal.signal(signal.SIGPIPE, before)
+
+
+def test_cli_export_and_dashboard(db, tmp_path, capsys, keep_sigpipe):
     data = tmp_path / "data"
     assert main(["--data-dir", str(data), "province", "export", "--month", MONTH, "--db", str(db)]) == 0
     assert main(["--data-dir", str(data), "province", "dashboard", "--start", "2026-10-01", "--end", "2026-10-15",

@@ -181,3 +181,27 @@ def test_concurrent_resends_and_a_later_day_give_one_file(tmp_path):
         assert {x["received_day"] for x in log} == {RECEIVED.isoformat()}
     finally:
         r.stop()
+
+
+def test_a_county_hanging_up_early_does_not_end_the_receiver(tmp_path):
+    """``credit-etl`` sets SIGPIPE to its default; a refused oversized body (answered and closed
+    while the county is still sending) must not kill the process serving the other counties."""
+    import signal
+
+    before = signal.getsignal(signal.SIGPIPE)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        r = ProvinceReceiver(tmp_path / "inbox", COUNTIES, TOKEN, max_body_bytes=1024, today=lambda: RECEIVED).start()
+        try:
+            big = json.dumps({**GOOD, "records": [{"CF_NR": "x" * 1000}] * 3000}).encode()
+            for _ in range(3):
+                try:
+                    assert _post(r, big).status_code == 413
+                except requests.ConnectionError:
+                    pass  # the county may see the reset instead of the answer; it resends later
+            small = json.dumps({**GOOD, "records": []}).encode()
+            assert _post(r, small).json()["status"] == "accepted"
+        finally:
+            r.stop()
+    finally:
+        signal.signal(signal.SIGPIPE, before)
