@@ -30,6 +30,7 @@ from typing import Annotated, Literal, Mapping
 
 from pydantic import Field as PydField, model_validator
 
+from contracts.province_receiver import ReceiverSettings
 from contracts.model import Contract, Field, Registry, Rule, _Strict
 
 CONFIG_ENV = "CREDIT_ETL_CONFIG"
@@ -114,8 +115,10 @@ class Lake(_Strict):
 class Province(_Strict):
     """Province mode (issue 16): the counties whose pushes arrive, and the lake they land in."""
 
+    name: str | None = None  # the province/city platform's name in titles (default: the registry's region)
     counties: list[County] = []
     lake: Lake | None = None
+    receiver: ReceiverSettings = ReceiverSettings()  # credit-etl province receive
 
     @model_validator(mode="after")
     def _unique(self) -> "Province":

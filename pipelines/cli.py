@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("province", "省级模式：各县推送的归集、数据湖与排名 / province mode: counties' pushes, the lake, rankings")
     province_sub = p.add_subparsers(dest="province_command", metavar="PROVINCE_COMMAND", required=True)
     _add_province_lake_commands(province_sub)
+    _add_province_report_commands(province_sub)
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
@@ -403,6 +404,119 @@ def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:
             server.server_close()
         print("已停止 / stopped")
     return 0
+
+
+def _province_parser(sub, name: str, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    _data_dir_arg(p, inherit=True)
+    _config_arg(p, inherit=True)
+    return p
+
+
+def _period_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--month", type=_month, default=None, help="统计月份 / month YYYY-MM (default: last month)")
+    p.add_argument("--start", type=_date, default=None, help="起始接收日（与 --end 同用，代替 --month）/ first day of a range")
+    p.add_argument("--end", type=_date, default=None, help="截止接收日 / last day of a range")
+    p.add_argument("--db", type=Path, default=None,
+                   help="含 county_metrics_daily 表的 DuckDB 文件；缺省读取省级数据湖 / DuckDB file with county_metrics_daily "
+                        "(default: the province lake's views)")
+
+
+def _add_province_report_commands(sub) -> None:
+    """REPORT's province sub-commands: receive, export, dashboard (assets/province/)."""
+    p = _province_parser(sub, "receive", "省级收件端：接收各区县的向上推送，写入省级收件目录 / receive the counties' pushes")
+    p.add_argument("--port", type=int, default=None, help="端口（缺省取设置 province.receiver.port，8780）/ port")
+    p.add_argument("--host", default=None, help="监听地址（缺省 127.0.0.1）/ listen address")
+    p.add_argument("--inbox", type=Path, default=None, help="收件目录（缺省 DATA_DIR/inbox）/ inbox folder")
+    p.add_argument("--county", action="append", default=[], metavar="CODE=NAME",
+                   help="另行接收的区县（可多次；补充设置 province.counties）/ accept this county too (repeatable)")
+    p.set_defaults(province_handler=_province_receive)
+    p = _province_parser(sub, "export", "省级区县排名指标导出（XLSX 与 CSV）/ the province's county league export")
+    _period_args(p)
+    p.add_argument("--format", choices=["xlsx", "csv", "all"], default="all", help="导出格式 / format (default: both)")
+    p.set_defaults(province_handler=_province_export)
+    p = _province_parser(sub, "dashboard", "省级区县排名看板（离线 HTML）/ the province's league page")
+    _period_args(p)
+    p.set_defaults(province_handler=_province_dashboard)
+
+
+def _province_period(args: argparse.Namespace):
+    from assets.province.ranking import Period
+
+    if args.start or args.end:
+        if not (args.start and args.end) or args.month:
+            raise ValueError("--start 与 --end 须同时给出，且不与 --month 同用 / give --start and --end together, without --month")
+        return Period.days(args.start, args.end)
+    if args.month is None:  # the last complete month, as the county's monthly export
+        from datetime import timedelta
+
+        return Period.month((date.today().replace(day=1) - timedelta(days=1)).strftime("%Y-%m"))
+    return Period.month(args.month)
+
+
+def _province_receive(args: argparse.Namespace, data_dir: Path) -> int:
+    from assets.province.receiver import ProvinceReceiver, ReceiverConfigError, ReceiverSettings, serve
+    from assets.province.report import province_counties, province_settings
+
+    settings = getattr(province_settings(), "receiver", None) or ReceiverSettings()
+    if args.inbox is not None:
+        settings = settings.model_copy(update={"inbox": args.inbox})
+    counties = province_counties()
+    for item in args.county:
+        code, _, name = item.partition("=")
+        if not (len(code) == 6 and code.isdigit()):
+            print(f"--county 应为 6 位区县代码=名称 / expected CODE=NAME: {item!r}", file=sys.stderr)
+            return EXIT_USAGE
+        counties[code] = name or code
+    if not counties:
+        print("settings.yaml 的 province.counties 未列出任何区县（或用 --county 指定），收件端未启动 / no counties configured",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        receiver = ProvinceReceiver.from_settings(settings, data_dir, counties, os.environ)
+    except ReceiverConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        serve(receiver, args.host or settings.host, settings.port if args.port is None else args.port,
+              out=lambda t: print(t, flush=True))
+    except OSError as exc:
+        print(f"无法启动收件端 / cannot listen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _province_report(data_dir: Path, args: argparse.Namespace, write) -> int:
+    from assets.province.report import MetricsSourceMissing, metrics_connection, province_counties, province_title
+
+    try:
+        period = _province_period(args)
+        con = metrics_connection(args.db)
+    except (ValueError, MetricsSourceMissing) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        region, issuer = province_title()
+        for path in write(con, period, data_dir / "reports", province_counties(), region, issuer):
+            print(f"已生成 / written: {path}（{period.label}）")
+    finally:
+        con.close()
+    return EXIT_OK
+
+
+def _province_export(args: argparse.Namespace, data_dir: Path) -> int:
+    from assets.province.report import write_province_export
+
+    fmts = ["xlsx", "csv"] if args.format == "all" else [args.format]
+    return _province_report(data_dir, args, lambda con, period, out, counties, region, issuer: [
+        write_province_export(con, period, out, fmt=f, counties=counties, region=region, issuer=issuer) for f in fmts])
+
+
+def _province_dashboard(args: argparse.Namespace, data_dir: Path) -> int:
+    from assets.province.report import write_province_dashboard
+
+    return _province_report(data_dir, args, lambda con, period, out, counties, region, issuer: [
+        write_province_dashboard(con, period, out, counties=counties, region=region)])
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from assets.partitions import FIRST_DAY
 from assets.province.assets import (COUNTY_PARTITIONS, PROVINCE_ASSETS, ProvinceResource, county_partitions,
                                     province_partitions, province_resources)
 from assets.province.pushes import county_day_dir, inbox_partitions
+from assets.province.report_assets import RESOURCE_KEY, ProvinceReportResource, build_report_assets
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -66,12 +67,26 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, province: Provinc
                            dynamic_partitions_requests=[county_partitions.build_add_request(new)] if new else [])
 
 
+# The month's county league (export + page) from county_metrics_daily, downstream of the
+# county × day figures; monthly partitions, so a job of its own.
+REPORT_ASSETS = build_report_assets(deps=["province_county_metrics"])
+
+province_report_job = dg.define_asset_job(
+    "province_report",
+    selection=dg.AssetSelection.groups("province_report"),
+    partitions_def=REPORT_ASSETS[0].partitions_def,
+    description="省级区县排名：某月的排名指标导出与排名看板 / the month's county league export and page",
+)
+
+
 def build_definitions(data_dir: str | None = None, config_dir: str | None = None) -> dg.Definitions:
+    resources = province_resources(data_dir, config_dir)
+    resources[RESOURCE_KEY] = ProvinceReportResource(data_dir=resources["province"].data_dir)
     return dg.Definitions(
-        assets=PROVINCE_ASSETS,
-        jobs=[province_job],
+        assets=[*PROVINCE_ASSETS, *REPORT_ASSETS],
+        jobs=[province_job, province_report_job],
         sensors=[province_inbox_sensor],
-        resources=province_resources(data_dir, config_dir),
+        resources=resources,
     )
 
 

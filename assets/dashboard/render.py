@@ -75,32 +75,44 @@ def _grade_late(v) -> str:
     return "ok" if v <= 0 else "warn" if v <= 10 else "bad"
 
 
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+def page_env(*extra_dirs: Path) -> jinja2.Environment:
+    """The pages' Jinja environment (filters pct, grade, grade_late); ``extra_dirs`` are searched
+    first (the province's page lives in ``assets/province/templates``)."""
+    dirs = [str(d) for d in extra_dirs] + [str(TEMPLATES)]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(dirs), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, grade=_grade, grade_late=_grade_late)
     return env
 
 
-def _script_json(obj) -> str:
+def page_assets(own_script: Path | None = None) -> dict:
+    """The shared inline style and scripts of every page: ``css`` (dashboard.css) and ``js``
+    (common.js — sortable tables, chart font — then the page's own script)."""
+    js = (TEMPLATES / "common.js").read_text(encoding="utf-8")
+    if own_script is not None:
+        js += "\n" + own_script.read_text(encoding="utf-8")
+    return {"css": (TEMPLATES / "dashboard.css").read_text(encoding="utf-8"),
+            "js": jinja2.utils.markupsafe.Markup(js)}
+
+
+def script_json(obj) -> str:
     """JSON safe inside <script>: no '<', '>' or '&' that could end the element."""
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def render_dashboard(d: dict) -> str:
-    env = _env()
+    env = page_env()
     return env.get_template("index.html.j2").render(
         d=d,
-        css=(TEMPLATES / "dashboard.css").read_text(encoding="utf-8"),
-        js=jinja2.utils.markupsafe.Markup((TEMPLATES / "dashboard.js").read_text(encoding="utf-8")),
-        data_json=jinja2.utils.markupsafe.Markup(_script_json({"trends": d["trends"], "month": d["month"]})),
+        **page_assets(TEMPLATES / "dashboard.js"),
+        data_json=jinja2.utils.markupsafe.Markup(script_json({"trends": d["trends"], "month": d["month"]})),
         bulletin_href=f"bulletin_{d['month']}.html",
     )
 
 
 def render_bulletin(d: dict) -> str:
-    return _env().get_template("bulletin.html.j2").render(d=d)
+    return page_env().get_template("bulletin.html.j2").render(d=d)
 
 
 def copy_vendor(target_dir: Path) -> None:

@@ -308,56 +308,94 @@ def _below_target(col: str, v) -> bool:
     return Decimal(str(v)) > 0 if col in LOWER_IS_BETTER else Decimal(str(v)) < 100
 
 
+ROW_KINDS = {
+    "feed": {}, "dept": {"bold": True, "bg_color": "#F2F2F2"},
+    "feed_total": {"bold": True, "bg_color": "#FFF2CC"}, "grand": {"bold": True, "bg_color": "#FCE4D6", "top": 2},
+}
+
+
+def indicator_formats(wb) -> dict:
+    """The indicator workbook's look, shared by the county's export and the province's league
+    (``assets/province/report.py``): title block styles, header, and per row kind (``ROW_KINDS``)
+    text, centred, integer, rate (0.00%) and off-target rate (red) cells."""
+    add = wb.add_format
+    base = {"border": 1, "valign": "vcenter", "font_size": 10}
+    f: dict = {
+        "title": add({"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"}),
+        "label": add({"bold": True, "font_size": 10, "align": "right"}),
+        "info": add({"font_size": 10}),
+        "info_date": add({"font_size": 10, "num_format": "yyyy-mm-dd", "align": "left"}),
+        "info_month": add({"font_size": 10, "num_format": 'yyyy"年"m"月"', "align": "left"}),
+        "note": add({"font_size": 9, "text_wrap": True, "valign": "top", "font_color": "#595959"}),
+        "head": add({**base, "bold": True, "bg_color": "#DDEBF7", "align": "center", "text_wrap": True}),
+    }
+    for kind, extra in ROW_KINDS.items():
+        f[(kind, "text")] = add({**base, **extra})
+        f[(kind, "center")] = add({**base, **extra, "align": "center"})
+        f[(kind, "int")] = add({**base, **extra, "num_format": "#,##0"})
+        f[(kind, "rate")] = add({**base, **extra, "num_format": "0.00%"})
+        f[(kind, "low")] = add({**base, **extra, "num_format": "0.00%", "font_color": "#C00000", "bg_color": "#FFC7CE", "bold": True})
+    return f
+
+
+def title_block(ws, f: dict, last_col: int, title: str, *, region: str, period, exported: date, issuer: str,
+                note: str, period_label: str = "统计月份", note_height: float = 30) -> int:
+    """Rows 0–3: title, 地区 / period / 导出日期 (dates typed as dates; ``period`` a datetime of the
+    month's first day, or text for another range), 填报单位, the explanatory note. Returns the
+    header row."""
+    ws.set_row(0, 30)
+    ws.merge_range(0, 0, 0, last_col, title, f["title"])
+    ws.write_string(1, 0, "地区", f["label"])
+    ws.merge_range(1, 1, 1, 2, region, f["info"])
+    ws.write_string(1, 3, period_label, f["label"])
+    if isinstance(period, datetime):
+        ws.write_datetime(1, 4, period, f["info_month"])
+    else:
+        ws.write_string(1, 4, str(period), f["info"])
+    ws.write_string(1, 5, "导出日期", f["label"])
+    ws.write_datetime(1, 6, datetime(exported.year, exported.month, exported.day), f["info_date"])
+    ws.write_string(2, 0, "填报单位", f["label"])
+    ws.merge_range(2, 1, 2, last_col, issuer, f["info"])
+    ws.set_row(3, note_height)
+    ws.merge_range(3, 0, 3, last_col, note, f["note"])
+    return 4
+
+
+def write_header(ws, f: dict, header_row: int, headers: list[str], widths: list[float]) -> None:
+    ws.set_row(header_row, 30)
+    for c, h in enumerate(headers):
+        ws.write_string(header_row, c, h, f["head"])
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+
+
+def write_rate(ws, f: dict, r: int, c: int, kind: str, col: str, value) -> None:
+    """A rate given as percent text ("98.50") written as the number 0.985 in percent format,
+    red when off target (``_below_target``), blank when there is none."""
+    v = _fraction(value)
+    style = f[(kind, "low" if _below_target(col, value) else "rate")]
+    if v is None:
+        ws.write_blank(r, c, None, style)
+    else:
+        ws.write_number(r, c, v, style)
+
+
 def _indicator_sheet(wb, month: str, rows: list[tuple[str, str, dict]], registry: Registry, order: str,
                      exported: date, provisional: bool) -> None:
     ws = wb.add_worksheet(SHEET_INDICATORS)
-    add = wb.add_format
-    base = {"border": 1, "valign": "vcenter", "font_size": 10}
-    title = add({"bold": True, "font_size": 16, "align": "center", "valign": "vcenter"})
-    label = add({"bold": True, "font_size": 10, "align": "right"})
-    info = add({"font_size": 10})
-    info_date = add({"font_size": 10, "num_format": "yyyy-mm-dd", "align": "left"})
-    info_month = add({"font_size": 10, "num_format": 'yyyy"年"m"月"', "align": "left"})
-    note = add({"font_size": 9, "text_wrap": True, "valign": "top", "font_color": "#595959"})
-    head = add({**base, "bold": True, "bg_color": "#DDEBF7", "align": "center", "text_wrap": True})
-    kinds = {
-        "feed": {}, "dept": {"bold": True, "bg_color": "#F2F2F2"},
-        "feed_total": {"bold": True, "bg_color": "#FFF2CC"}, "grand": {"bold": True, "bg_color": "#FCE4D6", "top": 2},
-    }
-    fmt: dict[tuple[str, str], object] = {}
-    for kind, extra in kinds.items():
-        fmt[(kind, "text")] = add({**base, **extra})
-        fmt[(kind, "center")] = add({**base, **extra, "align": "center"})
-        fmt[(kind, "int")] = add({**base, **extra, "num_format": "#,##0"})
-        fmt[(kind, "rate")] = add({**base, **extra, "num_format": "0.00%"})
-        fmt[(kind, "low")] = add({**base, **extra, "num_format": "0.00%", "font_color": "#C00000", "bg_color": "#FFC7CE", "bold": True})
-
+    fmt = indicator_formats(wb)
     headers = ["名次" if order == "rank" else "序号"] + COLUMNS[1:] + [NOTE_COLUMN]
     last_col = len(headers) - 1
     y, m = int(month[:4]), int(month[5:7])
-    ws.set_row(0, 30)
-    ws.merge_range(0, 0, 0, last_col, f"{registry.region}公共信用信息归集监测指标（{y}年{m}月）", title)
-    ws.write_string(1, 0, "地区", label)
-    ws.merge_range(1, 1, 1, 2, f"{registry.region}（{registry.region_code}）", info)
-    ws.write_string(1, 3, "统计月份", label)
-    ws.write_datetime(1, 4, datetime(y, m, 1), info_month)
-    ws.write_string(1, 5, "导出日期", label)
-    ws.write_datetime(1, 6, datetime(exported.year, exported.month, exported.day), info_date)
-    ws.write_string(2, 0, "填报单位", label)
-    ws.merge_range(2, 1, 2, last_col, registry.issuer, info)
-    ws.set_row(3, 30)
     ordering = "按市里规定的部门顺序排列" if order == "city" else "按部门合计的及时率、合规率、上报率排名"
-    ws.merge_range(3, 0, 3, last_col, (
-        "说明：合规率、及时率、上报率目标为100%，迟报率目标为0%，未达目标的比率标红；比率为百分比，空白表示无可计算的记录"
-        f"（上报率：部门未申报台账数）；{ordering}；“合计”为部门各类信息之和，“全县合计”为各部门之和。"
-        + ("部分年份无国务院节假日安排，及时率按周一至周五暂定计算。" if provisional else "")), note)
-    header_row = 4
-    ws.set_row(header_row, 30)
-    for c, h in enumerate(headers):
-        ws.write_string(header_row, c, h, head)
-    widths = [6, 10, 30, 14, 10, 11, 10, 10, 10, 10, 26]
-    for c, w in enumerate(widths):
-        ws.set_column(c, c, w)
+    header_row = title_block(
+        ws, fmt, last_col, f"{registry.region}公共信用信息归集监测指标（{y}年{m}月）",
+        region=f"{registry.region}（{registry.region_code}）", period=datetime(y, m, 1), exported=exported,
+        issuer=registry.issuer, note=(
+            "说明：合规率、及时率、上报率目标为100%，迟报率目标为0%，未达目标的比率标红；比率为百分比，空白表示无可计算的记录"
+            f"（上报率：部门未申报台账数）；{ordering}；“合计”为部门各类信息之和，“全县合计”为各部门之和。"
+            + ("部分年份无国务院节假日安排，及时率按周一至周五暂定计算。" if provisional else "")))
+    write_header(ws, fmt, header_row, headers, [6, 10, 30, 14, 10, 11, 10, 10, 10, 10, 26])
     names = [text_width(r["部门名称"]) for _, _, r in rows]
     ws.set_column(2, 2, min(max(names + [20]) + 2, 40))
     r = header_row
@@ -370,19 +408,14 @@ def _indicator_sheet(wb, month: str, rows: list[tuple[str, str, dict]], registry
         ws.write_number(r, 4, int(row["归集量"]), fmt[(kind, "int")])
         ws.write_number(r, 5, int(row["清洗入库量"]), fmt[(kind, "int")])
         for c, col in enumerate(RATE_COLUMNS, start=6):
-            v = _fraction(row[col])
-            style = fmt[(kind, "low" if _below_target(col, row[col]) else "rate")]
-            if v is None:
-                ws.write_blank(r, c, None, style)
-            else:
-                ws.write_number(r, c, v, style)
+            write_rate(ws, fmt, r, c, kind, col, row[col])
         ws.write_string(r, len(COLUMNS), str(row.get(NOTE_COLUMN) or ""), fmt[(kind, "text")])
     ws.freeze_panes(header_row + 1, 3)
-    _print_setup(ws, header_row)
+    print_setup(ws, header_row)
     ws.repeat_rows(0, header_row)  # title block and header on every printed page
 
 
-def _print_setup(ws, header_row: int) -> None:
+def print_setup(ws, header_row: int) -> None:
     """A4 landscape, one page wide (as many pages tall as needed), header repeated, page numbers."""
     ws.set_paper(9)
     ws.set_landscape()
@@ -393,7 +426,7 @@ def _print_setup(ws, header_row: int) -> None:
     ws.set_footer("&C第 &P 页，共 &N 页")
 
 
-def _table_sheet(wb, title: str, df: pd.DataFrame) -> None:
+def table_sheet(wb, title: str, df: pd.DataFrame) -> None:
     """A plain table (late records, open items, notes): typed dates, readable widths, printable."""
     ws = wb.add_worksheet(title)
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"})
@@ -423,7 +456,7 @@ def _table_sheet(wb, title: str, df: pd.DataFrame) -> None:
     ws.freeze_panes(1, 0)
     if len(df):
         ws.autofilter(0, 0, len(df), len(cols) - 1)
-    _print_setup(ws, 0)
+    print_setup(ws, 0)
 
 
 def _xlsx_bytes(month: str, df: pd.DataFrame, totals: tuple[dict, dict], extra: list[tuple[str, pd.DataFrame]],
@@ -433,7 +466,7 @@ def _xlsx_bytes(month: str, df: pd.DataFrame, totals: tuple[dict, dict], extra: 
     def build(wb):
         _indicator_sheet(wb, month, rows, registry, order, exported, provisional)
         for title, sheet in extra:
-            _table_sheet(wb, title, sheet)
+            table_sheet(wb, title, sheet)
 
     return xlsxwriter_bytes(build)
 

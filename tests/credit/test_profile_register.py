@@ -85,9 +85,12 @@ def test_the_command_line_cannot_alter_the_register(dd, capsys, tmp_path):
     # the commands: a new one must be reviewed here; none offers to edit, delete or purge anything
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {"init", "generate", "template", "contracts", "check", "run", "demo", "dashboard",
-                                "export", "profile", "ui", "bench"}
-    for name, parser in sub.choices.items():
+                                "export", "profile", "ui", "bench", "province"}
+    parsers = list(sub.choices.items())
+    for name, parser in parsers:
         for action in parser._actions:
+            if action.choices and isinstance(action.choices, dict):  # nested sub-commands (province …)
+                parsers += [(f"{name} {n}", p) for n, p in action.choices.items()]
             for opt in action.option_strings:
                 assert not re.search(r"delete|purge|remove|clear|truncate|edit|update|amend|audit", opt), (name, opt)
 

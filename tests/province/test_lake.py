@@ -12,7 +12,7 @@ import pytest
 
 from assets.province import lake as lk
 from assets.province.partition import catalog_for, load_partition, measure_partition
-from conftest import county_push, deliver, valid_penalty, valid_permit
+from province_helpers import county_push, deliver, valid_penalty, valid_permit
 
 DAY = date(2026, 10, 12)
 

@@ -14,7 +14,7 @@ import yaml
 from assets.province import lake as lk
 from assets.province.partition import catalog_for
 from contracts import CONTRACTS_DIR
-from conftest import county_push, deliver, valid_penalty, valid_permit
+from province_helpers import county_push, deliver, valid_penalty, valid_permit
 
 DAY = date(2026, 10, 12)
 
@@ -229,3 +229,29 @@ def test_steps_run_in_separate_processes(tmp_path, shipped, lake_env, province_s
     con = duckdb.connect()
     lk.register_lake(con, province_settings)
     assert con.execute("SELECT county_code, received_rows FROM county_metrics_daily").fetchall() == [("500237", 1)]
+
+
+def test_export_and_page_read_the_lake(tmp_path, shipped, lake_env, province_settings):
+    """The month's league export and page without ``--db`` read ``county_metrics_daily`` from
+    the lake (``register_lake``) that ``province run`` wrote: each county's row carries its own
+    pushed rows."""
+    import csv
+
+    rng = random.Random(9)
+    data = tmp_path / "province"
+    deliver(data, county_push(tmp_path, shipped, "500237", DAY, penalties=[
+        valid_penalty(rng, "罚E1", date(2026, 10, 9), 2), valid_penalty(rng, "罚E2", date(2026, 10, 9), 3)]))
+    deliver(data, county_push(tmp_path, shipped, "500238", DAY, permits=[valid_permit(rng, "许E1", date(2026, 10, 9), 2)]))
+    env = _cli_env(tmp_path, write_config(tmp_path, province_settings), lake_env)
+    run = _cli(["--data-dir", str(data), "province", "run", "--day", str(DAY)], env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = _cli(["--data-dir", str(data), "province", "export", "--month", "2026-10"], env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    path = data / "reports" / "exports" / "province_indicators_2026-10.csv"
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["层级"] == "区县"]
+    assert {r["区县代码"]: int(r["归集量"]) for r in rows} == {"500237": 2, "500238": 1}
+    page = _cli(["--data-dir", str(data), "province", "dashboard", "--month", "2026-10"], env)
+    assert page.returncode == 0, page.stderr[-3000:]
+    html = (data / "reports" / "province_dashboard" / "2026-10.html").read_text(encoding="utf-8")
+    assert "巫山县" in html and "巫溪县" in html

@@ -1,36 +1,11 @@
-// The dashboard's behaviour: sortable league table and the trend charts with a department
-// selector. Data comes from the JSON block in the page; nothing is fetched.
+// The county dashboard's trend charts with a department selector (sortable tables: common.js).
+// Data comes from the JSON block in the page; nothing is fetched.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("dashboard-data").textContent);
 
-  // -- sortable tables: click a header to sort by it, click again to reverse ---------------
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    var heads = table.querySelectorAll("thead th");
-    heads.forEach(function (th, col) {
-      th.addEventListener("click", function () {
-        var asc = th.getAttribute("aria-sort") !== "ascending";
-        heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
-        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        var numeric = th.dataset.type === "num";
-        var body = table.tBodies[0];
-        var rows = Array.prototype.slice.call(body.rows);
-        rows.sort(function (a, b) {
-          var x = a.cells[col].dataset.value, y = b.cells[col].dataset.value;
-          // empty values (no data) always sort last
-          if (x === "" && y === "") return 0;
-          if (x === "") return 1;
-          if (y === "") return -1;
-          var c = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y, "zh-CN");
-          return asc ? c : -c;
-        });
-        rows.forEach(function (r) { body.appendChild(r); });
-      });
-    });
-  });
-
   // -- trend charts ------------------------------------------------------------------------
-  var FONT = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif';
+  var FONT = window.creditCharts.FONT;
   var trends = data.trends;
   function option(labels, s, withReport) {
     var lines = [["合规率", s.compliance, "#1a7f37"], ["及时率", s.timely, "#0b4f8a"], ["迟报率", s.late, "#b42318"]];
