@@ -40,6 +40,10 @@ from warehouse.gx_atomic import install as _gx_atomic_writes  # noqa: E402
 
 _gx_atomic_writes()  # GE's store files written atomically (no 0-byte suites after a full disk)
 
+from assets.validate import gx_narrow  # noqa: E402
+
+gx_narrow.install()  # each metric filters only the columns it reads (gx_narrow's docstring)
+
 from assets.validate import docs_site, docs_state  # noqa: E402
 from assets.validate import expectations as cx  # noqa: E402
 from assets.validate.rules import CompiledRule, compile_rules  # noqa: E402
@@ -454,19 +458,22 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
     day = None
     if received is not None:
         day = received if isinstance(received, date) else date.fromisoformat(received)
-        frames = {}
-        for feed, contract in contracts.items():
-            table = read_staged(data_dir, feed, day)
-            if table is not None:
-                frames[feed] = _batch_frame(contract, table.to_pandas())
-        if frames:
-            names = {suite_name(f) for f in frames}
+        # one feed's frame in memory at a time (read, validated, dropped): the step's peak follows
+        # the largest feed of the night, not the whole night
+        fed = [feed for feed in contracts if docs_state.feed_staged(layout, feed, day)]
+        if fed:
+            names = {suite_name(f) for f in fed}
             existing = context.validation_results_store.list_keys()
             _remove_results(context, state, [k for k in existing
                                              if k.expectation_suite_identifier.name in names
                                              and str(k.run_id.run_name) == day.isoformat()])
             run_id = RunIdentifier(run_name=day.isoformat(), run_time=datetime.now(timezone.utc))
-            for feed, frame in frames.items():
+            for feed in fed:
+                table = read_staged(data_dir, feed, day)
+                if table is None:
+                    continue
+                frame = _batch_frame(contracts[feed], table.to_pandas())
+                del table
                 suite = compiled[feed]
                 vd = _definition(context, contracts[feed], suite)
                 res = vd.run(batch_parameters={"dataframe": frame}, run_id=run_id,
@@ -478,6 +485,7 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
                 )
                 state["results"][_key_text(key)] = _index_info(res)
                 new_keys.append(key)
+                del frame, res
 
     # retention: keep RETENTION_DAYS received days of results
     pruned = False
