@@ -305,8 +305,10 @@ def _definition(context, contract: Contract, suite: ExpectationSuite):
     """The stored ValidationDefinition of a feed (created once; it refers to the suite by name
     and id, so a re-stored suite needs no new definition)."""
     name = f"validate_{contract.feed}"
+    exists = False
     try:
         vd = context.validation_definitions.get(name)
+        exists = True
         if vd.suite.name == suite.name and (suite.id is None or vd.suite.id == suite.id):
             return vd
     except Exception:  # noqa: BLE001 - GE raises several DataContextError kinds for "missing"
@@ -323,7 +325,11 @@ def _definition(context, contract: Contract, suite: ExpectationSuite):
     if suite.id is None:
         suite = context.suites.get(suite.name)
     vd = gx.ValidationDefinition(data=bd, suite=suite, name=name)
-    return context.validation_definitions.add_or_update(vd)
+    if exists:
+        return context.validation_definitions.add_or_update(vd)
+    # a new definition of a suite just taken from the store: ``add`` (``add_or_update`` would store
+    # the suite once more, matching every expectation against every stored one: ~1 s a suite)
+    return context.validation_definitions.add(vd)
 
 
 def run_suite(contract: Contract, df: pd.DataFrame, data_dir: str | Path | None = None, context=None,
