@@ -30,6 +30,11 @@ computes it once per expectation instance while it is active. GE builds fresh ex
 from the suite for every run (``to_domain_obj``) and does not change them while validating, so
 each read gets what a rebuild would give; outside the context the property is GE's own.
 
+While :func:`memoised_configurations` is active the narrowing happens *before* GE's filters: the
+unfiltered batch frame is cut to the domain's columns plus every column named in its row
+condition, and GE's own filtering steps (:func:`_filtered`, the same calls as GE's) run on that
+narrow frame, so the filtered frames kept for reuse hold a few columns, not the whole batch.
+
 **3. The same row condition parsed and applied once per expectation.** Conditional rules of one
 feed share a handful of conditions (``subject_kind in [...]``); GE runs ``DataFrame.query`` for
 each expectation (~9 ms of parsing each, 130 times a small night). While
@@ -43,7 +48,7 @@ import contextlib
 import json
 
 _installed = False
-_memo: dict[int, tuple] | None = None  # id(expectation) -> (expectation, configuration) while active
+_memo: dict | None = None  # while active: configurations, narrowed frames, row-condition results
 
 
 def _columns(domain_kwargs: dict) -> list[str] | None:
@@ -56,6 +61,36 @@ def _columns(domain_kwargs: dict) -> list[str] | None:
     return None
 
 
+def _filtered(engine, data, domain_kwargs: dict):
+    """GE 1.24's ``PandasExecutionEngine.get_domain_records`` after it has found the batch frame:
+    the row condition, then ``ignore_row_if`` of a column pair or list (the same calls)."""
+    row_condition = domain_kwargs.get("row_condition", None)
+    if row_condition:
+        data = engine._apply_row_condition_filter(data, row_condition, domain_kwargs)
+    if "column" in domain_kwargs:
+        return data
+    if "column_A" in domain_kwargs and "column_B" in domain_kwargs and "ignore_row_if" in domain_kwargs:
+        subset = [domain_kwargs["column_A"], domain_kwargs["column_B"]]
+        ignore = domain_kwargs["ignore_row_if"]
+        if ignore == "both_values_are_missing":
+            return data.dropna(axis=0, how="all", subset=subset)
+        if ignore == "either_value_is_missing":
+            return data.dropna(axis=0, how="any", subset=subset)
+        if ignore != "neither":
+            raise ValueError(f'Unrecognized value of ignore_row_if ("{ignore}").')
+        return data
+    if "column_list" in domain_kwargs and "ignore_row_if" in domain_kwargs:
+        subset = domain_kwargs["column_list"]
+        ignore = domain_kwargs["ignore_row_if"]
+        if ignore == "all_values_are_missing":
+            return data.dropna(axis=0, how="all", subset=subset)
+        if ignore == "any_value_is_missing":
+            return data.dropna(axis=0, how="any", subset=subset)
+        if ignore != "never":
+            raise ValueError(f'Unrecognized value of ignore_row_if ("{ignore}").')
+    return data
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -65,19 +100,26 @@ def install() -> None:
     original = PandasExecutionEngine.get_domain_records
 
     def get_domain_records(self, domain_kwargs: dict):
-        data = original(self, domain_kwargs)
         cols = _columns(domain_kwargs)
-        if cols is None or len(cols) >= len(data.columns) or not set(cols).issubset(data.columns):
-            return data
         memo = _memo
-        if memo is None:
+        if cols is None or memo is None:
+            data = original(self, domain_kwargs)
+            if cols is None or len(cols) >= len(data.columns) or not set(cols).issubset(data.columns):
+                return data
             return data[cols]
-        key = ("columns", id(data), tuple(cols))  # the same domain is asked for by several metrics
+        # the batch frame, unfiltered (a table domain of the same batch), narrowed to the domain's
+        # columns and those its row condition names before GE's filters run on it
+        base = original(self, {k: domain_kwargs[k] for k in ("batch_id",) if k in domain_kwargs})
+        if not set(cols).issubset(base.columns):
+            return original(self, domain_kwargs)  # GE reports the missing column itself
+        condition = domain_kwargs.get("row_condition")
+        text = json.dumps(condition, ensure_ascii=False, default=str) if condition else ""
+        needed = tuple(dict.fromkeys([*cols, *(c for c in base.columns if text and str(c) in text)]))
+        key = ("columns", id(base), needed)
         hit = memo.get(key)
-        if hit is None or hit[0] is not data:
-            hit = memo[key] = (data, data[cols])
-        return hit[1]
-
+        if hit is None or hit[0] is not base:
+            hit = memo[key] = (base, base[list(needed)] if len(needed) < len(base.columns) else base)
+        return _filtered(self, hit[1], domain_kwargs)[cols]
     get_domain_records.__wrapped__ = original  # type: ignore[attr-defined]
     PandasExecutionEngine.get_domain_records = get_domain_records
 
