@@ -328,8 +328,13 @@ def _definition(context, contract: Contract, suite: ExpectationSuite):
     if exists:
         return context.validation_definitions.add_or_update(vd)
     # a new definition of a suite just taken from the store: ``add`` (``add_or_update`` would store
-    # the suite once more, matching every expectation against every stored one: ~1 s a suite)
-    return context.validation_definitions.add(vd)
+    # the suite once more, matching every expectation against every stored one: ~1 s a suite);
+    # a stored definition that could not be read (e.g. its suite file was repaired away) is
+    # replaced as before
+    try:
+        return context.validation_definitions.add(vd)
+    except Exception:  # noqa: BLE001 - GE's DataContextError "already exists"
+        return context.validation_definitions.add_or_update(vd)
 
 
 def run_suite(contract: Contract, df: pd.DataFrame, data_dir: str | Path | None = None, context=None,
