@@ -55,3 +55,18 @@ def test_public_views_replaced_only_when_their_sql_changes(tmp_path):
     ensure_feed_tables(con, contracts)
     assert stamp() == first
     con.close()
+
+
+def test_ge_context_reused_until_its_configuration_file_changes(tmp_path):
+    """Data Docs nights in one process share the GE context; a new or rewritten configuration
+    file (a removed project, a datasource added) gives a fresh one that sees it."""
+    from assets.validate.suites import get_context, save_suites
+
+    first = get_context(tmp_path)
+    assert get_context(tmp_path) is first
+    save_suites(tmp_path, load_contracts(), context=first)
+    shutil.rmtree(tmp_path / "reports" / "gx")
+    again = get_context(tmp_path)
+    assert again is not first
+    assert (tmp_path / "reports" / "gx" / "great_expectations.yml").exists()
+    assert get_context(tmp_path) is again

@@ -25,7 +25,7 @@ from pathlib import Path
 from contracts.model import Contract
 from warehouse.db import connect
 from warehouse.feed_tables import lit, public_columns_sql, q
-from warehouse.files import write_bytes
+from warehouse.files import atomic_path
 from warehouse.layout import DataDir
 from warehouse.record_status import STATUS_ROLES, status_sql
 
@@ -96,13 +96,36 @@ def _csv_bytes(header: list[str], rows: list[tuple]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
+def _share_sql(contract: Contract, contracts: dict[str, Contract], day: date | None) -> str:
+    cols = public_columns_sql(contract, "c.") + ["c._status"]
+    return f"SELECT {', '.join(cols)} FROM ({status_sql(contract, contracts, day)}) c WHERE c._published ORDER BY c._key"
+
+
 def share_rows(con, contract: Contract, contracts: dict[str, Contract], day: date | None) -> tuple[list[str], list[tuple]]:
     """Chinese header and masked rows shared for ``contract`` on ``day`` (the public view's rows)."""
-    cols = public_columns_sql(contract, "c.") + ["c._status"]
-    rows = con.execute(
-        f"SELECT {', '.join(cols)} FROM ({status_sql(contract, contracts, day)}) c WHERE c._published ORDER BY c._key"
-    ).fetchall()
+    rows = con.execute(_share_sql(contract, contracts, day)).fetchall()
     return [f.label for f in contract.fields] + [SHARE_STATUS_HEADER], rows
+
+
+SHARE_BATCH = 20_000  # rows fetched and written at a time
+
+
+def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], day: date, target) -> tuple[Path, int]:
+    """The share file written as the rows come from DuckDB, a batch at a time: the same bytes as
+    :func:`_csv_bytes` of :func:`share_rows`, without holding every published record of the
+    warehouse as Python tuples (a 1M-row warehouse: ~1 GiB) nor the whole file in memory."""
+    header = [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
+    n = 0
+    with atomic_path(target) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write("\ufeff")
+            w = csv.writer(fh, lineterminator="\r\n")
+            w.writerow(header)
+            cur = con.execute(_share_sql(contract, contracts, day))
+            while batch := cur.fetchmany(SHARE_BATCH):
+                w.writerows(["" if v is None else str(v) for v in r] for r in batch)
+                n += len(batch)
+    return Path(target), n
 
 
 def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None) -> StatusSummary:
@@ -112,8 +135,7 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
         for c in contracts.values():
             if c.role != "records":
                 continue
-            header, rows = share_rows(con, c, contracts, day)
-            path = write_bytes(_csv_bytes(header, rows), dd.share_file(day, c.feed))
-            summary.shared[c.feed] = len(rows)
+            path, n = _write_share_csv(con, c, contracts, day, dd.share_file(day, c.feed))
+            summary.shared[c.feed] = n
             summary.share_files.append(path)
     return summary

@@ -32,7 +32,10 @@ rendered, the index is rebuilt from a cached row per result, and validation resu
 offline and in Chinese (shipped scripts and styles, rule ids with the contracts' messages) and
 masks personal values in every stored result before it is written or rendered. 31 nights of sample feeds, 25 rows a day: the
 step went from 5 s (night 1) / 18 s (night 15) / 16 s (night 31), growing with history, to a flat
-cost set by the night's feeds (GE validating each received feed is most of it).
+cost set by the night's feeds (GE validating each received feed is most of it). ``gx_fast.py``
+removes GE overheads that do not change a result (whole-frame filters per metric, expectation
+configurations rebuilt on every read, the same row condition parsed per expectation); a test
+compares every expectation's result with GE's own (BENCHMARKS.md, round 3).
 """
 
 from assets.validate.engine import (

@@ -83,13 +83,15 @@ def fingerprint(contracts: Mapping[str, Contract]) -> str:
     return h.hexdigest()
 
 
+def feed_staged(layout: DataDir, feed: str, received: date) -> bool:
+    """Whether ``feed`` has staged files for ``received``."""
+    folder = layout.staging_dir(feed, received)
+    return folder.exists() and any(folder.glob("*.parquet"))
+
+
 def anything_staged(data_dir: str | Path, contracts: Mapping[str, Contract], received: date) -> bool:
     layout = DataDir(data_dir)
-    for feed in contracts:
-        folder = layout.staging_dir(feed, received)
-        if folder.exists() and any(folder.glob("*.parquet")):
-            return True
-    return False
+    return any(feed_staged(layout, feed, received) for feed in contracts)
 
 
 def unchanged_index(data_dir: str | Path, contracts: Mapping[str, Contract], received: date) -> Path | None:

@@ -3,7 +3,7 @@
 The rule engine applies them once per *distinct* value of a column and maps the answers back
 (see ``rules._per_unique``), so their speed matters little; their correctness matters a lot.
 
-- ``uscc_ok``: ``stdnum.cn.uscc.is_valid`` as is (GB 32100-2015: 18 characters of the alphabet
+- ``uscc_ok``: ``stdnum.cn.uscc.is_valid`` (with a faster equivalent path for compact values; GB 32100-2015: 18 characters of the alphabet
   without I O Z S V, digits in positions 1–8, mod-31 check).
 - ``ric_ok``: a thin wrapper over ``stdnum.cn.ric``, because stdnum does not do what REFERENCE §4
   and ARCHITECTURE require:
@@ -33,6 +33,7 @@ The rule engine applies them once per *distinct* value of a column and maps the 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from stdnum import numdb
@@ -57,7 +58,20 @@ def _province_codes() -> frozenset[str]:
 PROVINCES = _province_codes()
 
 
+_USCC_PLAIN = re.compile(r"[0-9]{8}[0-9ABCDEFGHJKLMNPQRTUWXY]{10}")  # ASCII only: nothing for compact() to change
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # stdnum.cn.uscc._alphabet
+_USCC_VALUE = {c: i for i, c in enumerate(_USCC_ALPHABET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
 def uscc_ok(value: str) -> bool:
+    """``stdnum.cn.uscc.is_valid``. A value already in compact form (18 ASCII characters of the
+    alphabet, digits first: nearly every value a night receives) is checked here with stdnum's
+    weights and alphabet in a third of the time (the rule engine and the Data Docs validation
+    check every distinct USCC of a night); anything else goes to stdnum itself."""
+    if _USCC_PLAIN.fullmatch(value):
+        total = sum(_USCC_VALUE[c] * w for c, w in zip(value, _USCC_WEIGHTS))
+        return value[17] == _USCC_ALPHABET[(31 - total) % 31]
     return _uscc.is_valid(value)
 
 

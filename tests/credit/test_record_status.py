@@ -105,3 +105,17 @@ def test_shared_export_masks_and_leaves_out_repaired_records(dd, contracts):
     assert {r["证件号码"] for r in rows} == {"500237********123X"}
     assert not [m for m in find_unmasked(text) if not uscc.is_valid(m)]
     assert summary.shared["penalties"] == 4
+
+
+def test_shared_export_streamed_in_batches_gives_the_same_bytes(dd, contracts, monkeypatch):
+    """The share file is written a batch of rows at a time (bounded memory on a large warehouse):
+    its bytes are those of the whole result formatted at once, batch boundaries included."""
+    from assets.credit_status import status
+    from warehouse.db import connect
+
+    monkeypatch.setattr(status, "SHARE_BATCH", 3)  # 4 rows: two batches
+    summary = write_share_export(dd, DAY, contracts)
+    with connect(dd, read_only=True) as con:
+        header, rows = status.share_rows(con, contracts["penalties"], contracts, DAY)
+    assert len(rows) == summary.shared["penalties"] == 4
+    assert dd.share_file(DAY, "penalties").read_bytes() == status._csv_bytes(header, rows)

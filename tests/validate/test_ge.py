@@ -94,3 +94,39 @@ def test_data_docs(gx_dir, contracts):
     assert index.exists() and "credit_penalties" in index.read_text(encoding="utf-8")
     cfg = (gx_dir / "reports" / "gx" / "great_expectations.yml").read_text(encoding="utf-8")
     assert "analytics_enabled: false" in cfg
+
+
+def _comparable(result) -> list:
+    """Every expectation's outcome and result dict, in suite order (ids and run times left out)."""
+    out = []
+    for er in result.results:
+        cfg = er.expectation_config
+        out.append((cfg.type, cfg.meta.get("rule_id"), er.success,
+                    json.dumps(er.result, sort_keys=True, default=str, ensure_ascii=False)))
+    return out
+
+
+@pytest.mark.parametrize("feed,make", [("penalties", penalty_rows), ("agri_subsidies", subsidy_rows)])
+@pytest.mark.parametrize("result_format", ["COMPLETE", "SUMMARY"])
+def test_gx_speedups_change_no_result(contracts, feed, make, result_format, monkeypatch):
+    """gx_fast narrows metric frames and memoises configurations and row conditions: every
+    expectation's result (counts, unexpected values and indexes) must be GE's own, with the
+    speed-ups undone (GE's original methods restored) as the reference."""
+    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.expectations.expectation import Expectation
+
+    from assets.validate import gx_fast
+
+    contract = contracts[feed]
+    df = staged(contract, make())
+    fast, _ = run_suite(contract, df, result_format=result_format)
+    monkeypatch.setattr(PandasExecutionEngine, "get_domain_records",
+                        PandasExecutionEngine.get_domain_records.__wrapped__)
+    monkeypatch.setattr(PandasExecutionEngine, "_apply_row_condition_filter",
+                        PandasExecutionEngine._apply_row_condition_filter.__wrapped__)
+    monkeypatch.setattr(Expectation, "configuration", property(Expectation.configuration.fget.__wrapped__))
+    monkeypatch.setattr(gx_fast, "_memo", None)
+    with gx_fast.memoised_configurations():  # a no-op now: nothing reads the memo
+        plain, _ = run_suite(contract, df, result_format=result_format)
+    assert _comparable(fast) == _comparable(plain)
+    assert any(not ok for _t, _r, ok, _res in _comparable(fast))  # failures are compared, not only passes

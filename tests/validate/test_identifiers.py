@@ -108,3 +108,25 @@ def test_org_code():
     assert not org_code_ok("600037342")
     assert not org_code_ok("6000373")
     assert org_code_ok("MA5UM6TF7")  # from 91500105MA5UM6TF71
+
+
+def test_uscc_fast_path_agrees_with_stdnum():
+    """uscc_ok's own path for compact values gives stdnum's answer: valid numbers, every single
+    character changed, lower case, separators, full-width and other non-ASCII forms."""
+    import random
+
+    from stdnum.cn import uscc as stdnum_uscc
+
+    rng = random.Random(13)
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    values = []
+    for _ in range(3000):
+        body = "".join(rng.choice("0123456789") for _ in range(8)) + "".join(rng.choice(alphabet) for _ in range(9))
+        good = body + stdnum_uscc.calc_check_digit(body)
+        values += [good, body + rng.choice(alphabet + "IOSVZ"), good.lower(), good[:6] + "-" + good[6:],
+                   " " + good, good[:17], good + "1"]
+        i = rng.randrange(18)
+        values.append(good[:i] + rng.choice(alphabet + "IOZSVio-") + good[i + 1:])
+        values.append(good.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"}))  # full-width digits
+    assert any(stdnum_uscc.is_valid(v) for v in values) and not all(stdnum_uscc.is_valid(v) for v in values)
+    assert [uscc_ok(v) for v in values] == [stdnum_uscc.is_valid(v) for v in values]
