@@ -247,7 +247,7 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_night_ends_identical(provi
         def kill_during_load(instance):
             if killed:
                 return
-            runs = instance.get_run_records(limit=1)
+            runs = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]), limit=1)
             if not runs:
                 return
             run_id = runs[0].dagster_run.run_id
@@ -279,4 +279,42 @@ def test_a_worker_killed_mid_step_is_replaced_and_the_night_ends_identical(provi
         stop_workers(procs)
 
 
-TARGET_STEP = "load_warehouse"
+TARGET_STEP = "warehouse_records"  # the load: DuckDB transaction and Parquet parts
+
+
+def test_the_province_instance_has_the_queue_limits_and_retries(province):
+    instance = dg.DagsterInstance.get()
+    try:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        queue = instance.get_concurrency_config().run_queue_config
+        limits = {(t["key"], t["limit"]) for t in queue.tag_concurrency_limits}
+        assert ("county", 1) in limits and ("dagster/partition/county", 1) in limits
+        assert all(t["value"] == {"applyLimitPerUniqueValue": True} for t in queue.tag_concurrency_limits)
+        assert queue.max_concurrent_runs >= 2
+        assert instance.run_retries_enabled and instance.run_retries_max_retries >= 1
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    finally:
+        instance.dispose()
+
+
+def test_the_workers_command_starts_n_workers_and_stops_their_whole_tree(province):
+    import subprocess
+    import sys
+
+    cli = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "province", "workers", "--count", "2"],
+                           cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        names = wait_for_workers(2)
+        assert sorted(n.split("@")[0] for n in names) == [f"{WORKER_PREFIX}-1", f"{WORKER_PREFIX}-2"]
+        tree = psutil.Process(cli.pid).children(recursive=True)
+        assert len(tree) >= 4  # two worker nodes, each with its pool process
+        cli.send_signal(signal.SIGTERM)
+        out, _ = cli.communicate(timeout=60)
+        assert cli.returncode == 0, out.decode(errors="replace")
+        _gone, alive = psutil.wait_procs(tree, timeout=10)
+        assert not alive, alive
+        assert "已全部停止" in out.decode()
+        assert province["env"][BROKER_ENV] not in out.decode()  # the broker URL is never printed
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
