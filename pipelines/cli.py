@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="查询事由（必填，记入查询使用登记） / why (required, registered)")
     p.add_argument("--operator", default=None, help="查询人（默认操作系统用户） / who (default: the OS user)")
 
+    p = add("province", "省级模式：各县推送的归集、数据湖与排名 / province mode: counties' pushes, the lake, rankings")
+    province_sub = p.add_subparsers(dest="province_command", metavar="PROVINCE_COMMAND", required=True)
+    _add_province_celery_commands(province_sub)
+
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / host (default 127.0.0.1)")
@@ -157,45 +161,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--whole-job", action="store_true",
                    help="backfill/incremental 经整个夜间作业运行 / run backfill or incremental through the whole nightly job")
     p.add_argument("--profile", action="store_true", help="cProfile 输出到结果旁的 .prof / write cProfile stats beside the JSON")
-    _add_province_celery_commands(sub)
     return parser
 
 
-def _province_group(sub) -> argparse._SubParsersAction:
-    """The ``credit-etl province …`` command group, created by whichever province part asks first
-    (issue 16 is built by three parts that each add their own sub-commands)."""
-    group = getattr(sub, "_province_group", None)
-    if group is None:
-        p = sub.add_parser("province", help="省级模式 / province mode",
-                           description="省级模式：汇聚各县推送的数据 / province mode: the counties' pushes")
-        group = p.add_subparsers(dest="province_command", metavar="PROVINCE_COMMAND", required=True)
-        sub._province_group = group
-    return group
-
-
 def _add_province_celery_commands(sub) -> None:
-    group = _province_group(sub)
+    """``credit-etl province workers``: Celery worker processes for the province runs' steps."""
     text = ("启动 Celery 工作进程执行 Dagster 步骤（代理地址取自 $CREDIT_ETL_CELERY_BROKER） / "
             "start Celery worker processes that execute Dagster steps (broker from $CREDIT_ETL_CELERY_BROKER)")
-    p = group.add_parser("workers", help=text, description=text)
+    p = sub.add_parser("workers", help=text, description=text)
     p.add_argument("--count", type=int, default=2, help="工作进程数 / worker processes (default 2)")
     p.add_argument("--log-dir", type=Path, default=None,
                    help="工作进程日志目录 / folder for the workers' logs (default: discarded)")
+    p.set_defaults(province_handler=_province_workers)
 
 
-def _province_celery_dispatch(args: argparse.Namespace) -> int | None:
-    if args.province_command == "workers":
-        from pipelines.workers import BROKER_ENV, run_workers
+def _province_workers(args: argparse.Namespace, data_dir: Path) -> int:
+    from pipelines.workers import BROKER_ENV, run_workers
 
-        if args.count < 1:
-            print("--count 至少为 1 / --count must be at least 1", file=sys.stderr)
-            return EXIT_USAGE
-        if not os.environ.get(BROKER_ENV):
-            print(f"未设置 {BROKER_ENV}：请在环境变量中给出 Celery 代理地址（如 redis://127.0.0.1:6379/0） / "
-                  f"{BROKER_ENV} is not set", file=sys.stderr)
-            return EXIT_USAGE
-        return run_workers(args.count, log_dir=args.log_dir)
-    return None
+    if args.count < 1:
+        print("--count 至少为 1 / --count must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if not os.environ.get(BROKER_ENV):
+        print(f"未设置 {BROKER_ENV}：请在环境变量中给出 Celery 代理地址（如 redis://127.0.0.1:6379/0） / "
+              f"{BROKER_ENV} is not set", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_workers(args.count, log_dir=args.log_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,16 +328,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pipelines.instance import run_ui
 
         return run_ui(data_dir, host=args.host, port=args.port)
+    if cmd == "province":
+        return args.province_handler(args, data_dir)
     if cmd == "bench":
         from bench.run import main as bench_main
 
         return bench_main(rows=args.rows, scenario=args.scenario, out=args.out, data_dir=data_dir, reuse=args.reuse,
                           days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
                           profile=args.profile, whole_job=args.whole_job)
-    if cmd == "province":
-        code = _province_celery_dispatch(args)
-        if code is not None:
-            return code
     raise AssertionError(cmd)
 
 
