@@ -75,6 +75,60 @@ class Retention(_Strict):
     landing_days: Annotated[int, PydField(ge=1)] = 1830  # landed files no record points to
 
 
+class County(_Strict):
+    """A county whose pushes the province receives (its 6-digit 行政区划代码 and its name)."""
+
+    code: Annotated[str, PydField(pattern=r"^\d{6}$")]
+    name: str
+
+
+class Lake(_Strict):
+    """Where the province keeps its Iceberg lake (assets/province/lake.py).
+
+    Only the NAMES of the environment variables holding the access key, the secret and the
+    catalog URL live in the settings; the values come from the environment (secrets never sit
+    in a file)."""
+
+    warehouse: Annotated[str, PydField(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")]  # s3://bucket/prefix
+    endpoint: str | None = None  # S3-compatible endpoint (MinIO, moto); None: the provider's default
+    region: str = "us-east-1"
+    access_key_env: str = "CREDIT_ETL_S3_ACCESS_KEY"
+    secret_key_env: str = "CREDIT_ETL_S3_SECRET_KEY"
+    # SQLAlchemy URL of the Iceberg SQL catalog (postgresql+psycopg2://user@host:port/db)
+    catalog_uri_env: str = "CREDIT_ETL_CATALOG_URI"
+    catalog_name: str = "credit"
+    namespace: str = "credit"
+    commit_attempts: Annotated[int, PydField(ge=1)] = 8  # retries on conflicts with other counties' commits
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> "Lake":
+        if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError("endpoint must start with http:// or https://")
+        return self
+
+    @property
+    def bucket(self) -> str:
+        return self.warehouse[len("s3://"):].split("/", 1)[0]
+
+
+class Province(_Strict):
+    """Province mode (issue 16): the counties whose pushes arrive, and the lake they land in."""
+
+    counties: list[County] = []
+    lake: Lake | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Province":
+        codes = [c.code for c in self.counties]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"county codes listed twice: {dupes}")
+        return self
+
+    def county_name(self, code: str) -> str:
+        return next((c.name for c in self.counties if c.code == code), code)
+
+
 class Settings(_Strict):
     # earliest received day a night or backfill may target; unset: the first day of last month
     # (assets/partitions.py), so a fresh UI does not list years of empty partitions
@@ -83,6 +137,7 @@ class Settings(_Strict):
     masking: Masking = Masking()
     push: list[PushTarget] = []
     retention: Retention = Retention()
+    province: Province | None = None  # only at a province (or city) platform running province mode
 
 
 class Overlay(_Strict):

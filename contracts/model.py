@@ -362,6 +362,9 @@ class Contract(_Strict):
     clock_field: str | None = None  # date that starts the reporting clock
     period_field: str | None = None  # date that files a record in a warehouse month
     deadline: Deadline | None = None
+    # the field naming the deciding authority (处罚机关/许可机关): the province measures a county's
+    # departments by the name a record carries, having no registry of the county's departments
+    authority_field: str | None = None
     status_field: str | None = None  # 当前状态 / 公示状态
     revoked_values: list[str] = []  # values of status_field that end publication
     display: DisplayPolicy | None = None
@@ -400,6 +403,7 @@ class Contract(_Strict):
             need(k, "business_key")
         need(self.clock_field, "clock_field")
         need(self.period_field, "period_field")
+        need(self.authority_field, "authority_field")
         need(self.status_field, "status_field")
         if self.deadline and not self.clock_field:
             raise ValueError("a deadline needs a clock_field")

@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("province", "省级模式：各县推送的归集、数据湖与排名 / province mode: counties' pushes, the lake, rankings")
     province_sub = p.add_subparsers(dest="province_command", metavar="PROVINCE_COMMAND", required=True)
+    _add_province_lake_commands(province_sub)
     _add_province_celery_commands(province_sub)
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
@@ -337,6 +338,41 @@ def _dispatch(args: argparse.Namespace) -> int:
                           days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
                           profile=args.profile, whole_job=args.whole_job)
     raise AssertionError(cmd)
+
+
+def _add_province_lake_commands(sub) -> None:
+    """``credit-etl province run``: the province job (inbox → Iceberg lake → county figures)."""
+    p = sub.add_parser("run", help="把某接收日各县推送的批次入湖并计算县级指标 / load a received day's county pushes into the lake",
+                       description="把某接收日（可限定一个县）推送的批次按目录校验后写入数据湖，并计算县级指标。"
+                                   " / Load one received day's pushed batches (optionally one county) into the lake.")
+    _data_dir_arg(p, inherit=True)
+    _config_arg(p, inherit=True)
+    p.add_argument("--day", type=_date, required=True, help="接收日 / received day (YYYY-MM-DD)")
+    p.add_argument("--county", default=None, help="县级行政区划代码（6位） / county region code (default: every county with an inbox folder that day)")
+    p.set_defaults(province_handler=_province_run)
+
+
+def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
+    from assets.province.lake import LakeConfigError, access
+    from contracts.config import active_config
+    from pipelines.instance import get_instance
+    from pipelines.province import run_partitions
+
+    try:
+        access(active_config().settings.province.lake if active_config().settings.province else None)
+    except LakeConfigError as exc:
+        print(f"配置问题：{exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.county and not (len(args.county) == 6 and args.county.isdigit()):
+        print(f"县级行政区划代码应为6位数字 / county code must be 6 digits: {args.county}", file=sys.stderr)
+        return EXIT_USAGE
+    results = run_partitions(str(data_dir), args.day, args.county, instance=get_instance(data_dir))
+    if not results:
+        print(f"{args.day} 收件目录中没有任何县的推送 / no county pushed on {args.day}")
+        return EXIT_OK
+    for county, ok in results:
+        print(f"{county} {args.day}：{'完成' if ok else '失败'} / {'ok' if ok else 'failed'}")
+    return EXIT_OK if all(ok for _, ok in results) else EXIT_DATA
 
 
 def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:

@@ -64,6 +64,18 @@ push: []
 retention:
   run_history_days: 400
   landing_days: 1830
+
+# 省级模式（仅省、市平台使用）：接收各县推送，入 Iceberg 数据湖。密钥和目录库地址只从环境变量读取，这里只写变量名。
+#province:
+#  counties:                                       # 接受推送的县（6位行政区划代码与名称）
+#  - {{code: "500237", name: 巫山县}}
+#  lake:
+#    warehouse: s3://credit-lake/province           # 数据文件所在的桶和前缀
+#    endpoint: http://minio.internal:9000           # S3 兼容存储地址（云存储可省略）
+#    region: us-east-1
+#    access_key_env: CREDIT_ETL_S3_ACCESS_KEY       # 保存访问密钥的环境变量名
+#    secret_key_env: CREDIT_ETL_S3_SECRET_KEY
+#    catalog_uri_env: CREDIT_ETL_CATALOG_URI        # 保存 PostgreSQL 目录库地址的环境变量名
 """
 
 DEPARTMENTS_TEMPLATE = """\

@@ -175,6 +175,8 @@ def _feed_section(contract: Contract) -> list[str]:
     ]
     if contract.status_field and contract.revoked_values:
         meta.append(("停止公示", f"{_label(contract, contract.status_field)}为“{'/'.join(contract.revoked_values)}”的记录停止公示（保留历史）"))
+    if contract.authority_field:
+        meta.append(("决定机关", f"省级模式按记录中的“{_label(contract, contract.authority_field)}”统计部门指标（authority_field）"))
     if contract.public_limit:
         pl = contract.public_limit
         meta.append(("公示期限", f"自{_label(contract, pl.from_field)}起最长{pl.months}个月；依据：{pl.basis}"))
