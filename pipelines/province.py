@@ -27,6 +27,7 @@ from assets.partitions import FIRST_DAY
 from assets.province.assets import (COUNTY_PARTITIONS, PROVINCE_ASSETS, ProvinceResource, county_partitions,
                                     province_partitions, province_resources)
 from assets.province.pushes import county_day_dir, inbox_partitions
+from pipelines.workers import province_celery_job
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -69,7 +70,8 @@ def province_inbox_sensor(context: dg.SensorEvaluationContext, province: Provinc
 def build_definitions(data_dir: str | None = None, config_dir: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=PROVINCE_ASSETS,
-        jobs=[province_job],
+        # province_job_celery: the same job with its steps on Celery workers (pipelines/workers.py)
+        jobs=[province_job, province_celery_job],
         sensors=[province_inbox_sensor],
         resources=province_resources(data_dir, config_dir),
     )

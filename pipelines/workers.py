@@ -133,6 +133,32 @@ def nightly_collection_on_celery() -> dg.JobDefinition:
     return defs.resolve_job_def(job.name)
 
 
+# --- the province job on Celery ---------------------------------------------------------------
+
+def _province_celery_job() -> dg.UnresolvedAssetJobDefinition:
+    from assets.province.assets import province_partitions
+
+    return dg.define_asset_job(
+        "province_job_celery",
+        selection=dg.AssetSelection.groups("province"),
+        partitions_def=province_partitions,
+        executor_def=province_celery_executor,
+        description="省级模式（Celery 工作进程执行）：某县某接收日的推送批次入湖并计算县级指标 / "
+                    "province_job with its steps on the Celery workers",
+    )
+
+
+province_celery_job = _province_celery_job()
+
+
+def get_province_celery_job() -> dg.JobDefinition:
+    """``province_job_celery`` with its resources bound, for ``dg.reconstructable``: the
+    orchestrator and every worker find the job again by this module path."""
+    from pipelines.province import defs
+
+    return defs.resolve_job_def("province_job_celery")
+
+
 # --- the worker launcher ---------------------------------------------------------------------
 
 def worker_command(index: int, *, loglevel: str = "INFO") -> list[str]:
@@ -166,6 +192,20 @@ def start_workers(count: int, *, env: dict | None = None, log_dir: str | Path | 
         if out is not None:
             out.close()
     return procs
+
+
+def wait_for_workers(count: int, timeout: float = 120.0) -> list[str]:
+    """Names of the workers that answer a Celery ping on the broker, once ``count`` do."""
+    probe = make_worker_app()
+    deadline = time.monotonic() + timeout
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        replies = probe.control.ping(timeout=1.0) or []
+        names = sorted(name for reply in replies for name in reply)
+        if len(names) >= count:
+            return names
+        time.sleep(0.5)
+    raise TimeoutError(f"only {len(names)} of {count} Celery workers answered within {timeout:.0f} s")
 
 
 def stop_workers(procs: list[subprocess.Popen], *, grace: float = 20.0) -> None:

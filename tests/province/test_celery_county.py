@@ -32,7 +32,8 @@ from crash_harness import fingerprint, temp_files
 from pipelines.nightly import run_night
 from pipelines.samples.feeds import generate
 from pipelines.samples.http import start_sample_server
-from pipelines.workers import BROKER_ENV, VISIBILITY_ENV, WORKER_PREFIX, start_workers, stop_workers
+from pipelines.workers import (BROKER_ENV, VISIBILITY_ENV, WORKER_PREFIX, start_workers, stop_workers,
+                               wait_for_workers)
 
 REPO = Path(__file__).resolve().parents[2]
 PG_ENV, REDIS_ENV = "CREDIT_ETL_TEST_PG_URL", "CREDIT_ETL_TEST_REDIS_URL"
@@ -79,22 +80,6 @@ def fresh_redis(url: str) -> str:
     db_url = urlunsplit(urlsplit(url)._replace(path=f"/{random.randint(1, 15)}"))
     redis.Redis.from_url(db_url).flushdb()
     return db_url
-
-
-def wait_for_workers(count: int, timeout: float = 120.0) -> list[str]:
-    """Names of the workers that answer a Celery ping (they listen on the broker)."""
-    from pipelines.workers import make_worker_app
-
-    app = make_worker_app()
-    deadline = time.monotonic() + timeout
-    names: list[str] = []
-    while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=1.0) or []
-        names = sorted(name for reply in replies for name in reply)
-        if len(names) >= count:
-            return names
-        time.sleep(0.5)
-    raise AssertionError(f"only {names} of {count} workers answered within {timeout} s")
 
 
 @pytest.fixture(scope="module")
