@@ -363,6 +363,12 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
     except LakeConfigError as exc:
         print(f"配置问题：{exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
+
+    if args.day.isoformat() < FIRST_DAY:
+        print(f"{args.day} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
+              f"{args.day} is before the first partition day {FIRST_DAY}", file=sys.stderr)
+        return EXIT_USAGE
     if args.county and not (len(args.county) == 6 and args.county.isdigit()):
         print(f"县级行政区划代码应为6位数字 / county code must be 6 digits: {args.county}", file=sys.stderr)
         return EXIT_USAGE
@@ -370,9 +376,10 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
     if not results:
         print(f"{args.day} 收件目录中没有任何县的推送 / no county pushed on {args.day}")
         return EXIT_OK
-    for county, ok in results:
-        print(f"{county} {args.day}：{'完成' if ok else '失败'} / {'ok' if ok else 'failed'}")
-    return EXIT_OK if all(ok for _, ok in results) else EXIT_DATA
+    for county, ok, n in results:
+        counts = f"（收到 {n['rows_in']} 行，入库 {n['loaded']}，隔离 {n['quarantined']}）" if n else ""
+        print(f"{county} {args.day}：{'完成' if ok else '失败'}{counts} / {'ok' if ok else 'failed'}")
+    return EXIT_OK if all(ok for _, ok, _ in results) else EXIT_DATA
 
 
 def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:

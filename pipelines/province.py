@@ -81,9 +81,10 @@ defs = build_definitions()
 
 
 def run_partitions(data_dir: str, day: date, county: str | None = None, *, instance: dg.DagsterInstance | None = None,
-                   config_dir: str | None = None) -> list[tuple[str, bool]]:
+                   config_dir: str | None = None) -> list[tuple[str, bool, dict]]:
     """Run ``province_job`` in this process for every county with an inbox folder on ``day``
-    (or only ``county``); registers the county partitions first. Returns (county, success)."""
+    (or only ``county``); registers the county partitions first. Returns (county, success,
+    counts: rows_in / loaded / quarantined of the records step when it ran)."""
     counties = [county] if county else sorted({c for c, d in inbox_partitions(data_dir) if d == day.isoformat()})
     instance = instance or dg.DagsterInstance.get()
     known = set(instance.get_dynamic_partitions(COUNTY_PARTITIONS))
@@ -94,7 +95,12 @@ def run_partitions(data_dir: str, day: date, county: str | None = None, *, insta
     out = []
     for c in counties:
         result = job.execute_in_process(instance=instance, partition_key=partition_key(c, day), raise_on_error=False)
-        out.append((c, result.success))
+        counts = {}
+        for m in result.asset_materializations_for_node("province_records"):
+            md = m.metadata
+            counts = {"rows_in": md["rows_in"].value, "loaded": md["dagster/row_count"].value,
+                      "quarantined": md["quarantined_rows"].value}
+        out.append((c, result.success, counts))
     return out
 
 

@@ -2,9 +2,9 @@
 
 Tables (namespace from the settings, default ``credit``; schemas in PROVINCE.md):
 
-- ``records_<feed>``: loaded rows, the contract's field names (text as pushed: dates
-  ``YYYY-MM-DD``, amounts plain decimals) plus ``pushes.RECORD_META``; partitioned by
-  ``county_code`` × ``received_day``.
+- ``records_<feed>``: loaded rows, the contract's field names typed as in the county warehouse
+  (DATE, DECIMAL(18,4), BIGINT, VARCHAR; converted by the county's ``typed_expr``) plus
+  ``pushes.RECORD_META``; partitioned by ``county_code`` × ``received_day``.
 - ``quarantine``: ``pushes.QUARANTINE_COLUMNS``; same partitioning.
 - ``county_metrics_daily``: ``measure.METRICS_SCHEMA``; partitioned by ``county_code`` × ``day``.
 
@@ -70,11 +70,18 @@ def records_table(feed: str) -> str:
     return f"records_{feed}"
 
 
-def records_schema(contract: Contract) -> pa.Schema:
+ARROW_TYPES = {"string": pa.string(), "code": pa.string(), "date": pa.date32(), "decimal": pa.decimal128(18, 4),
+               "integer": pa.int64()}  # the county warehouse's column types (warehouse/feed_tables.py)
+
+
+def records_schema(contract: Contract, *, typed: bool = True) -> pa.Schema:
+    """``records_<feed>``: the contract's fields typed as in the county warehouse (``typed``;
+    else all text, as pushed), then the lake's columns."""
     meta = [("county_code", pa.string()), ("received_day", pa.date32()), ("batch_id", pa.string()),
             ("row_number", pa.int64()), ("record_key", pa.string()), ("action", pa.string()),
             ("withdraw_reason", pa.string()), ("dept", pa.string()), ("warnings", pa.string()), ("extra", pa.string())]
-    return pa.schema([(f.name, pa.string()) for f in contract.fields] + meta)
+    fields = [(f.name, ARROW_TYPES[f.type] if typed else pa.string()) for f in contract.fields]
+    return pa.schema(fields + meta)
 
 
 def lake_feeds(contracts: Mapping[str, Contract]) -> list[str]:
@@ -169,10 +176,12 @@ def ensure_table(catalog, lake: Lake, name: str, schema: pa.Schema, partition: t
     from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 
     ident = _ident(lake, name)
+    from sqlalchemy.exc import IntegrityError
+
     try:
         catalog.create_namespace_if_not_exists(lake.namespace)
-    except NamespaceAlreadyExistsError:
-        pass
+    except (NamespaceAlreadyExistsError, IntegrityError):
+        pass  # another county's first run created it at the same moment
     try:
         table = catalog.load_table(ident)
     except NoSuchTableError:

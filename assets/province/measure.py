@@ -54,7 +54,9 @@ def _feed_metrics(con: duckdb.DuckDBPyConnection, contract: Contract, day: date,
         "_dept": pa.array(ups["dept"].fillna("").tolist(), pa.string()),
         "_received_date": pa.array([day] * len(ups), pa.date32()),
         "_row": pa.array(range(len(ups)), pa.int64()),
-        "_clock": pa.array(ups[clock].tolist() if clock else [None] * len(ups), pa.string()),
+        # text (a frame from the inbox) or DATE (read back from the lake): compared as dates below
+        "_clock": pa.array([None if v is None or v != v else str(v)[:10] for v in ups[clock]] if clock
+                           else [None] * len(ups), pa.string()),
     })
     con.register("_v_src", versions)
     con.execute(f"CREATE OR REPLACE TABLE {q(versions_table(feed))} AS SELECT _key, _dept, _received_date FROM _v_src")

@@ -56,6 +56,35 @@ def _frame_to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
+def typed_records(contract: Contract, df: pd.DataFrame) -> pa.Table:
+    """The loaded rows with the county warehouse's column types (``feed_tables.typed_expr``, the
+    county's own conversion). Validation has passed every typed value, so a value the conversion
+    loses is a defect: it stops the run loudly instead of landing as NULL."""
+    import duckdb
+
+    from warehouse.feed_tables import q, typed_expr
+
+    text = _frame_to_arrow(df, lk.records_schema(contract, typed=False))
+    schema = lk.records_schema(contract)
+    available = set(text.column_names)
+    cols = [f"{typed_expr(f, available)} AS {q(f.name)}" for f in contract.fields]
+    cols += [q(name) for name in schema.names[len(contract.fields):]]
+    con = duckdb.connect(":memory:")
+    try:
+        con.register("_rows", text)
+        typed = con.sql(f"SELECT {', '.join(cols)} FROM _rows").to_arrow_table().cast(schema)
+    finally:
+        con.close()
+    for f in contract.fields:
+        if f.type in ("string", "code"):
+            continue
+        lost = text.column(f.name).null_count != typed.column(f.name).null_count
+        if lost:
+            raise ValueError(f"{contract.feed}.{f.name}（{f.label}）有值无法转换为 {f.type} 类型，已停止入湖"
+                             f" / values of {contract.feed}.{f.name} do not convert to {f.type}")
+    return typed
+
+
 def catalog_for(settings: Settings, env: Mapping[str, str] | None = None):
     acc = lk.access(_lake(settings), env)
     lk.ensure_bucket(acc)
@@ -74,7 +103,7 @@ def load_partition(data_dir: str | Path, county: str, day: date | str, contracts
         schema = lk.records_schema(contracts[feed])
         lk.ensure_table(catalog, lake, lk.records_table(feed), schema, ("county_code", "received_day"))
         frames = cd.feeds.get(feed)
-        data = _frame_to_arrow(frames.loaded if frames else pd.DataFrame(), schema)
+        data = typed_records(contracts[feed], frames.loaded if frames else pd.DataFrame())
         summary.snapshots[lk.records_table(feed)] = lk.replace_partition(
             catalog, lake, lk.records_table(feed), data, county, day, "received_day")
         if frames:

@@ -143,7 +143,7 @@ def _empty_quarantine() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype="object") for c in QUARANTINE_COLUMNS})
 
 
-def _records_frame(contract: Contract, county: str, day: date, batch: str, records: list, start: int) -> tuple[pd.DataFrame, list[dict]]:
+def _records_frame(contract: Contract, county: str, day: date, batch: str, records: list) -> tuple[pd.DataFrame, list[dict]]:
     """Staged-shaped frame of a batch's records; rows that are not JSON objects → quarantine rows."""
     by_code = {field_code(f): f.name for f in contract.fields}
     by_code.update({f.name: f.name for f in contract.fields})
@@ -207,7 +207,7 @@ def _feed_frames(contract: Contract, county: str, day: date, docs: list[tuple[st
         records = doc.get("records") or []
         withdrawals = doc.get("withdrawals") or []
         rows_in += len(records) + len(withdrawals)
-        df, bad = _records_frame(contract, county, day, batch, records, 1)
+        df, bad = _records_frame(contract, county, day, batch, records)
         frames.append(df)
         qrows += bad
         for j, w in enumerate(withdrawals, start=len(records) + 1):

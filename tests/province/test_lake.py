@@ -17,10 +17,6 @@ from conftest import county_push, deliver, valid_penalty, valid_permit
 DAY = date(2026, 10, 12)
 
 
-def _snapshots(catalog, name):
-    return len(catalog.load_table(("credit", name)).history())
-
-
 def _push_two(tmp_path, shipped):
     rng = random.Random(7)
     a = county_push(tmp_path, shipped, "500237", DAY,
@@ -52,6 +48,10 @@ def test_two_counties_land_and_read_back_through_duckdb_and_pyiceberg(tmp_path, 
                        "FROM county_metrics_daily ORDER BY ALL").fetchall()
     assert rows == [("500237", "巫山县", "penalties", 2, 2, 1, 1), ("500237", "巫山县", "permits", 1, 1, 1, 0),
                     ("500238", "巫溪县", "penalties", 1, 1, 1, 0)]
+    # the records keep the county warehouse's types, so analysts' engines compare dates and sums
+    assert con.execute("SELECT DISTINCT typeof(decision_date), typeof(fine_amount) FROM records_penalties").fetchall() == [
+        ("DATE", "DECIMAL(18,4)")]
+    assert con.execute("SELECT sum(fine_amount) FROM current_penalties").fetchall()[0][0] == 1.5
     _, catalog = catalog_for(province_settings)
     via_iceberg = catalog.load_table(("credit", "county_metrics_daily")).scan().to_arrow()
     assert sorted((r["county_code"], r["feed"], r["received_rows"], r["on_time_records"], r["late_records"])
@@ -171,8 +171,7 @@ def test_concurrent_counties_retry_their_commits(tmp_path, shipped, lake_env, pr
 
     contracts, _ = shipped
     prov, _, _ = _push_two(tmp_path, shipped)
-    # create the tables first, then make both runs reach the first commit together
-    _run(prov, "500237", contracts, province_settings)
+    # a fresh lake: both runs create the namespace and tables, then reach the first commit together
     barrier = threading.Barrier(2, timeout=30)
     seen = []
 
@@ -201,8 +200,8 @@ def test_concurrent_counties_retry_their_commits(tmp_path, shipped, lake_env, pr
     rows = catalog.load_table(("credit", "records_penalties")).scan().to_arrow().to_pylist()
     assert sorted((r["county_code"], r["decision_no"]) for r in rows) == [
         ("500237", "罚A1"), ("500237", "罚A2"), ("500238", "罚B1")]
-    # one of the two commits lost the race and was retried: 1 (first run) + 2 commits
-    assert len(catalog.load_table(("credit", "records_penalties")).history()) == 3
+    # one of the two commits lost the race and was replayed: still one snapshot per run
+    assert len(catalog.load_table(("credit", "records_penalties")).history()) == 2
     assert any("concurrent update" in r.getMessage() for r in caplog.records)
 
 
@@ -224,3 +223,25 @@ def test_province_settings_are_validated():
             Settings.model_validate({"province": bad})
     with pytest.raises(lk.LakeConfigError, match="CREDIT_ETL_CATALOG_URI"):
         lk.access(ok.province.lake, env={"CREDIT_ETL_S3_ACCESS_KEY": "a", "CREDIT_ETL_S3_SECRET_KEY": "b"})
+
+
+def test_a_settings_file_with_a_bad_province_section_names_file_and_field(tmp_path):
+    import shutil
+
+    from contracts import CONTRACTS_DIR
+    from contracts.config import load_office_config
+    from contracts.loader import ContractError
+
+    root = tmp_path / "config"
+    root.mkdir()
+    shutil.copy(CONTRACTS_DIR / "departments.yaml", root / "departments.yaml")
+    (root / "settings.yaml").write_text(
+        "province:\n  counties: [{code: '500237', name: 巫山县}]\n"
+        "  lake: {warehouse: 's3://credit-lake/p', access_key: 'AKIA-in-a-file'}\n", encoding="utf-8")
+    with pytest.raises(ContractError) as err:
+        load_office_config(root)
+    assert "settings.yaml" in str(err.value) and "access_key" in str(err.value)
+    (root / "settings.yaml").write_text(
+        "province:\n  counties: [{code: '500237', name: 巫山县}]\n  lake: {warehouse: 's3://credit-lake/p'}\n",
+        encoding="utf-8")
+    assert load_office_config(root).settings.province.lake.bucket == "credit-lake"

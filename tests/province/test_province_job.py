@@ -70,7 +70,9 @@ def test_province_job_materialises_two_counties_and_the_sensor_adds_them(tmp_pat
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
         assert checks == {"province_rows_conserved": True, "province_figures_match_lake": True}
         mats = {m.asset_key.path[-1]: m.metadata for m in result.asset_materializations_for_node("province_records")}
-        assert mats["province_records"]["rows_in"].value == (2 if "500237" in str(req.partition_key) else 2)
+        county = req.partition_key.keys_by_dimension["county"]
+        assert mats["province_records"]["rows_in"].value == {"500237": 2, "500238": 2}[county]
+        assert mats["province_records"]["dagster/row_count"].value == 2
     con = duckdb.connect()
     lk.register_lake(con, province_settings)
     got = con.execute("SELECT county_code, feed, sum(received_rows), sum(on_time_records), sum(late_records) "
@@ -151,7 +153,8 @@ def test_cli_runs_a_day_and_connects_to_loopback_only(tmp_path, shipped, lake_en
                            str(ROOT / ".venv" / "bin" / "credit-etl"), "--data-dir", str(data), "province", "run",
                            "--day", str(DAY)], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "500237 2026-10-12：完成" in proc.stdout and "500238 2026-10-12：完成" in proc.stdout
+    assert "500237 2026-10-12：完成（收到 1 行，入库 1，隔离 0）" in proc.stdout
+    assert "500238 2026-10-12：完成（收到 1 行，入库 1，隔离 0）" in proc.stdout
     text = log.read_text()
     v4 = re.findall(r'inet_addr\("([^"]+)"\)', text)
     v6 = re.findall(r'inet_pton\(AF_INET6, "([^"]+)"', text)
