@@ -229,7 +229,7 @@ def test_a_worker_killed_mid_commit_step_leaves_the_lake_identical(tmp_path, pus
                 mp.setenv(k, v)
             results = run_partitions(str(reference.data), DAY, instance=dg.DagsterInstance.ephemeral(),
                                      config_dir=str(reference.config))
-            assert results and all(ok for _, ok in results), results
+            assert results and all(r[1] for r in results), results
             expected = reference.fingerprint()
         assert expected.get("county_metrics_daily")
 
