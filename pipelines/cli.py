@@ -146,9 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
     p.add_argument("--rows", type=int, default=None,
                    help="总行数 / total rows (default: job/night 20000, month 8700, incremental 10000, backfill 10M)")
-    p.add_argument("--scenario", choices=["job", "month", "night", "backfill", "incremental"], default="job",
+    p.add_argument("--scenario", choices=["job", "month", "night", "backfill", "incremental", "province"], default="job",
                    help="job：整个夜间作业（默认） / the whole nightly job (default); month：31 个小夜 / 31 small nights; "
-                        "night：仅阶段函数 / stage functions only")
+                        "night：仅阶段函数 / stage functions only; province：省级模式 1 与 2 个 Celery 工作进程（每县 --rows 条，4 县） / "
+                        "province mode with 1 and 2 Celery workers (--rows records per county, 4 counties)")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON 结果文件 / JSON results file (default bench/results/<scenario>-<rows>.json)")
     p.add_argument("--days", type=int, default=None,
