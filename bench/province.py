@@ -170,7 +170,7 @@ def run_with_workers(n: int, inbox: Path, config: Path, s3: str, pg_url: str, br
 
     from contracts.config import Lake, Province, Settings
     from pipelines.province import partition_key
-    from pipelines.workers import BROKER_ENV, get_province_celery_job, start_workers, stop_workers, wait_for_workers
+    from pipelines.workers import BROKER_ENV, start_workers, stop_workers, wait_for_workers
 
     admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg2://"), isolation_level="AUTOCOMMIT")
     dbs = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(2)]  # the lake's catalog, the Dagster instance
@@ -203,27 +203,30 @@ def run_with_workers(n: int, inbox: Path, config: Path, s3: str, pg_url: str, br
         instance = dg.DagsterInstance.get()
         codes = [c for c, _ in COUNTIES[:counties]]
         instance.add_dynamic_partitions("county", codes)
-        recon = dg.reconstructable(get_province_celery_job)
+        cfg_file = cfg / "run_config.yaml"
+        cfg_file.write_text(yaml.safe_dump(run_config), encoding="utf-8")
         load0 = os.getloadavg()
         meter = TreeMeter()
         t0 = time.perf_counter()
-        results: dict = {}
-
-        def one(code):
+        # each run's orchestrator in its own process, as a run launcher starts it
+        orchestrators = {}
+        for code in codes:
             key = partition_key(code, DAY)
             tags = {"dagster/partition": str(key), "dagster/partition/county": code,
                     "dagster/partition/day": DAY.isoformat()}
-            with dg.execute_job(recon, instance=instance, tags=tags, run_config=run_config) as r:
-                results[code] = r.success
-
-        threads = [threading.Thread(target=one, args=(c,)) for c in codes]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+            orchestrators[code] = subprocess.Popen(
+                [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.province",
+                 "-j", "province_job_celery", "--tags", json.dumps(tags), "-c", str(cfg_file)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for p in orchestrators.values():
+            p.wait()
         wall = time.perf_counter() - t0
         usage = meter.stop()
         load1 = os.getloadavg()
+        results = {}
+        for code in codes:
+            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition/county": code}))
+            results[code] = len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
         instance.dispose()
     finally:
         stop_workers(procs)
@@ -257,13 +260,20 @@ def main(rows: int = 50_000, counties: int = 4, out: str | Path | None = None, d
         print("需要 PostgreSQL 与 Redis：设置 CREDIT_ETL_BENCH_PG_URL（或 CREDIT_ETL_TEST_PG_URL）与 "
               "CREDIT_ETL_CELERY_BROKER（或 CREDIT_ETL_TEST_REDIS_URL） / PostgreSQL and Redis needed", file=sys.stderr)
         return 3
-    work = Path(data_dir or tempfile.mkdtemp(prefix="bench-province-")) / "bench" / f"province-{counties}x{rows}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = Path(data_dir or tempfile.mkdtemp(prefix="bench-province-")).resolve() / "bench" / f"province-{counties}x{rows}"
     info = machine()
-    _log(f"seed: a county night of {seed_rows} rows through the county job and the push code")
-    batches = seed_batches(work, seed_rows, seed)
-    data = build_inbox(work, batches, counties, rows)
+    marker = work / "dataset.json"
+    params = {"counties": counties, "rows": rows, "seed": seed, "seed_rows": seed_rows}
+    if marker.exists() and json.loads(marker.read_text("utf-8")).get("params") == params:
+        data = json.loads(marker.read_text("utf-8"))["data"]
+        _log(f"reusing the data set in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        _log(f"seed: a county night of {seed_rows} rows through the county job and the push code")
+        batches = seed_batches(work, seed_rows, seed)
+        data = build_inbox(work, batches, counties, rows)
+        marker.write_text(json.dumps({"params": params, "data": data}), "utf-8")
     _log(f"inbox: {counties} counties x {data['copies']} copies of {data['seed_records']} records = {data['records']}")
     fl = floor(data["csv_files"], work)
     _log(f"floor: {fl['rows']} rows CSV->Parquet in {fl['seconds']:.2f} s")
