@@ -7,7 +7,9 @@ into the Iceberg lake (PostgreSQL SQL catalog, moto S3 on 127.0.0.1: LAKE's fixt
 - the same per-county figures come back through DuckDB (``register_lake``) and through pyiceberg,
   and equal the figures computed from the batch files themselves;
 - a worker node SIGKILLed in the middle of the lake-writing step: the step runs again on the
-  other worker and the lake ends identical (every table's rows) to an undisturbed in-process run.
+  other worker and the lake ends identical (every table's rows) to an undisturbed in-process run;
+- the production path: runs submitted to the queue and started by ``dagster-daemon`` keep one
+  writer per county × day (the tag concurrency limits), steps still on the workers.
 """
 
 from __future__ import annotations
@@ -275,3 +277,67 @@ def test_a_worker_killed_mid_commit_step_leaves_the_lake_identical(tmp_path, pus
     finally:
         lake.drop()
         reference.drop()
+
+
+def test_queued_runs_started_by_the_daemon_keep_one_writer_per_county(tmp_path, pushes, s3_server, pg_server_url,
+                                                                       celery_env, monkeypatch):
+    """The production path: runs submitted to the queue (``dagster job launch``), started by
+    ``dagster-daemon`` within the tag limits of ``dagster.province.yaml``, orchestrated by the
+    default run launcher's process, steps on the Celery workers. The same county × day submitted
+    twice (a rerun) never runs at the same time as itself; both runs and the other county's
+    succeed."""
+    import subprocess
+    import sys
+    import time
+
+    from pipelines.province import partition_key
+
+    lake = ProvinceLake(tmp_path, s3_server, pg_server_url, pushes)
+    for k, v in lake.env.items():
+        monkeypatch.setenv(k, v)
+    config = tmp_path / "run_config.yaml"
+    config.write_text(yaml.safe_dump(lake.run_config), encoding="utf-8")
+    instance = dg.DagsterInstance.get()
+    instance.add_dynamic_partitions("county", [c for c, _ in COUNTIES])
+    procs = start_workers(2, log_dir=tmp_path / "worker_logs")
+    daemon = None
+    try:
+        submitted = []
+        for county in (COUNTIES[0][0], COUNTIES[0][0], COUNTIES[1][0]):
+            tags = {"dagster/partition": str(partition_key(county, DAY)), "dagster/partition/county": county,
+                    "dagster/partition/day": DAY.isoformat()}
+            out = subprocess.run([sys.executable, "-m", "dagster", "job", "launch", "-m", "pipelines.province",
+                                  "-d", str(REPO), "-j", "province_job_celery", "--tags", json.dumps(tags),
+                                  "-c", str(config)], cwd=REPO, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, out.stdout + out.stderr
+            submitted.append(county)
+        runs = instance.get_runs()
+        assert len(runs) == 3 and {r.status for r in runs} == {dg.DagsterRunStatus.QUEUED}
+        wait_for_workers(2)
+        daemon = subprocess.Popen([str(Path(sys.executable).parent / "dagster-daemon"), "run", "-m", "pipelines.province",
+                                   "-d", str(REPO)], cwd=REPO, stdout=open(tmp_path / "daemon.log", "wb"),
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            records = instance.get_run_records()
+            if all(r.dagster_run.is_finished for r in records):
+                break
+            time.sleep(1)
+        records = instance.get_run_records()
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records), \
+            [(r.dagster_run.status, r.dagster_run.tags.get("dagster/partition/county")) for r in records]
+        same = sorted((r.start_time, r.end_time) for r in records
+                      if r.dagster_run.tags["dagster/partition/county"] == COUNTIES[0][0])
+        assert len(same) == 2 and same[0][1] <= same[1][0], same  # one after the other
+        for r in records:  # the steps ran in the workers, not in the run's own process
+            pids = {e.dagster_event.pid for e in step_events(instance, r.dagster_run.run_id, "STEP_START")}
+            assert pids and pids <= tree_pids(procs), pids
+        instance.dispose()
+        assert {r[0] for r in lake.figures_duckdb()} == {c for c, _ in COUNTIES}
+    finally:
+        if daemon is not None:
+            from pipelines.instance import stop_tree
+
+            stop_tree(daemon.pid, grace=20)
+        stop_workers(procs)
+        lake.drop()
