@@ -34,8 +34,13 @@ one commit: a step killed before its commit left the previous state, one killed 
 replaced by the identical result. Dagster's run retries (``run_retries`` in the instance) stay on
 for what Celery cannot see: an orchestrator that dies.
 
-A step that loops killing its worker would be re-delivered forever; Dagster's run monitoring
-(max run time) bounds it.
+A step that kills its worker every time is handed out again and again (each delivery shows in
+the workers' logs); run monitoring fails its run after ``max_runtime_seconds`` and an officer
+must look.
+
+Orchestrators: each run's orchestrator is its own process (the daemon's run launcher, or
+``dagster job execute``); two ``dg.execute_job`` calls of Celery runs in threads of one process
+were seen to hang before the runs started, so the tests and the benchmark never do that.
 """
 
 from __future__ import annotations
