@@ -525,6 +525,10 @@ def main(rows: int | None = None, scenario: str = "job", out: str | Path | None 
          seed: int = DEFAULT_SEED, regenerate: bool = False, profile: bool = False, quiet: bool = False,
          whole_job: bool = False) -> int:
     """Run one scenario; print the table and write the JSON. Returns the process exit code."""
+    if scenario == "province":  # Celery workers and the lake: its own module (bench/province.py)
+        from bench.province import main as province_main
+
+        return province_main(rows=rows or 50_000, out=out, data_dir=data_dir, seed=seed)
     rows = rows or DEFAULT_ROWS[scenario]
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, **k, flush=True))
     root = Path(data_dir or "./data").resolve() / "bench"

@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     province_sub = p.add_subparsers(dest="province_command", metavar="PROVINCE_COMMAND", required=True)
     _add_province_lake_commands(province_sub)
     _add_province_report_commands(province_sub)
+    _add_province_celery_commands(province_sub)
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
     p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
@@ -146,9 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
     p.add_argument("--rows", type=int, default=None,
                    help="总行数 / total rows (default: job/night 20000, month 8700, incremental 10000, backfill 10M)")
-    p.add_argument("--scenario", choices=["job", "month", "night", "backfill", "incremental"], default="job",
+    p.add_argument("--scenario", choices=["job", "month", "night", "backfill", "incremental", "province"], default="job",
                    help="job：整个夜间作业（默认） / the whole nightly job (default); month：31 个小夜 / 31 small nights; "
-                        "night：仅阶段函数 / stage functions only")
+                        "night：仅阶段函数 / stage functions only; province：省级模式 1 与 2 个 Celery 工作进程（每县 --rows 条，4 县） / "
+                        "province mode with 1 and 2 Celery workers (--rows records per county, 4 counties)")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON 结果文件 / JSON results file (default bench/results/<scenario>-<rows>.json)")
     p.add_argument("--days", type=int, default=None,
@@ -163,6 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backfill/incremental 经整个夜间作业运行 / run backfill or incremental through the whole nightly job")
     p.add_argument("--profile", action="store_true", help="cProfile 输出到结果旁的 .prof / write cProfile stats beside the JSON")
     return parser
+
+
+def _add_province_celery_commands(sub) -> None:
+    """``credit-etl province workers``: Celery worker processes for the province runs' steps."""
+    text = ("启动 Celery 工作进程执行 Dagster 步骤（代理地址取自 $CREDIT_ETL_CELERY_BROKER） / "
+            "start Celery worker processes that execute Dagster steps (broker from $CREDIT_ETL_CELERY_BROKER)")
+    p = sub.add_parser("workers", help=text, description=text)
+    p.add_argument("--count", type=int, default=2, help="工作进程数 / worker processes (default 2)")
+    p.add_argument("--log-dir", type=Path, default=None,
+                   help="工作进程日志目录 / folder for the workers' logs (default: discarded)")
+    p.set_defaults(province_handler=_province_workers)
+
+
+def _province_workers(args: argparse.Namespace, data_dir: Path) -> int:
+    from pipelines.workers import BROKER_ENV, run_workers
+
+    if args.count < 1:
+        print("--count 至少为 1 / --count must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if not os.environ.get(BROKER_ENV):
+        print(f"未设置 {BROKER_ENV}：请在环境变量中给出 Celery 代理地址（如 redis://127.0.0.1:6379/0） / "
+              f"{BROKER_ENV} is not set", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_workers(args.count, log_dir=args.log_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

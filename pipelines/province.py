@@ -28,6 +28,7 @@ from assets.province.assets import (COUNTY_PARTITIONS, PROVINCE_ASSETS, Province
                                     province_partitions, province_resources)
 from assets.province.pushes import county_day_dir, inbox_partitions
 from assets.province.report_assets import RESOURCE_KEY, ProvinceReportResource, build_report_assets
+from pipelines.workers import province_celery_job
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -84,7 +85,8 @@ def build_definitions(data_dir: str | None = None, config_dir: str | None = None
     resources[RESOURCE_KEY] = ProvinceReportResource(data_dir=resources["province"].data_dir)
     return dg.Definitions(
         assets=[*PROVINCE_ASSETS, *REPORT_ASSETS],
-        jobs=[province_job, province_report_job],
+        # province_job_celery: the same job with its steps on Celery workers (pipelines/workers.py)
+        jobs=[province_job, province_celery_job, province_report_job],
         sensors=[province_inbox_sensor],
         resources=resources,
     )

@@ -16,8 +16,7 @@ from contracts import CONTRACTS_DIR, load_contracts, load_registry
 from contracts.config import County, Lake, Province, Settings
 
 PG_ENV = "CREDIT_ETL_TEST_PG_URL"
-ACCESS, SECRET = "province-test-key", "province-test-secret"
-COUNTIES = [("500237", "巫山县"), ("500238", "巫溪县")]
+from province_helpers import ACCESS, COUNTIES, SECRET  # noqa: E402  (shared with the tests)
 
 
 @pytest.fixture(scope="session")

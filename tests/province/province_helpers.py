@@ -11,6 +11,9 @@ from pathlib import Path
 
 from contracts.config import PushTarget
 
+ACCESS, SECRET = "province-test-key", "province-test-secret"  # moto accepts any key pair
+COUNTIES = [("500237", "巫山县"), ("500238", "巫溪县")]
+
 
 def valid_penalty(rng: random.Random, no: str, decided: date, row: int, **over) -> dict:
     from pipelines.samples.ids import make_ric, make_uscc
