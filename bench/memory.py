@@ -59,8 +59,11 @@ if kind == "http":
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{srv.server_address[1]}/api/permits"
     d = Delivery(kind="http", format="json", url=url, page_size=200000)
-    got = pull("zfcxjw", "permits", d, date(2026, 10, 5), HttpSettings(max_page_bytes=1 << 30), {})
-    raw = records_table(got.records, c)
+    import tempfile as _t
+    got = pull("zfcxjw", "permits", d, date(2026, 10, 5), HttpSettings(max_page_bytes=1 << 30), {},
+               spool_dir=_t.mkdtemp())
+    raw = got.columns.finish(c)
+    got.discard()
     table, _, _ = map_to_contract(raw, c, file_id=got.file_id, dept="zfcxjw", received=None, source_name="page.json")
     rows = table.num_rows
 elif kind != "import":

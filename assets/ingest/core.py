@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -164,6 +165,10 @@ def _notes(raw: RawTable, table: pa.Table, unknown: list[str]) -> list[str]:
     return notes
 
 
+def _notes_http(table: pa.Table, unknown: list[str]) -> list[str]:
+    return _notes(RawTable([], [], pa.array([], pa.int64()), "json"), table, unknown)
+
+
 def parse_bytes(
     data: bytes,
     name: str,
@@ -281,6 +286,18 @@ def land(data_dir: DataDir, data: bytes, sha: str, ext: str) -> Path:
     target = data_dir.landing / sha[:2] / f"{sha}{ext}"
     if not (target.exists() and target.stat().st_size == len(data)):
         write_bytes(data, target)
+    return target
+
+
+def land_file(data_dir: DataDir, src: Path, size: int, sha: str, ext: str) -> Path:
+    """Land a file already written in full (an HTTP page spooled beside the landing zone) by
+    renaming it: atomic, and the bytes are never read back into memory."""
+    target = data_dir.landing / sha[:2] / f"{sha}{ext}"
+    if target.exists() and target.stat().st_size == size:
+        src.unlink(missing_ok=True)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, target)
     return target
 
 
@@ -412,7 +429,7 @@ class _Run:
                     format="json")
         now = datetime.now()
         try:
-            got = pull(dept.code, feed, delivery, self.received, settings, env)
+            got = pull(dept.code, feed, delivery, self.received, settings, env, spool_dir=self.data_dir.landing)
         except IngestError as exc:
             fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
             self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
@@ -425,25 +442,32 @@ class _Run:
                                        error_message="拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）",
                                        landed_path=None, first_seen_at=now, **base))
             return
+        try:
+            self._http_delivery(got, dept, feed, name, now, base)
+        finally:
+            got.discard()  # spool files not landed (a delivery seen before)
+
+    def _http_delivery(self, got, dept, feed: str, name: str, now: datetime, base: dict) -> None:
         if self.seen(got.file_id, dept.code, feed, "http", name):
             return
-        rec = ManifestRecord(file_id=got.file_id, sha256=got.file_id, bytes=sum(len(p) for p in got.pages),
+        rec = ManifestRecord(file_id=got.file_id, sha256=got.file_id, bytes=sum(p.size for p in got.pages),
                              rows_parsed=0, status="rejected", error_message=None, landed_path=None,
                              pages=len(got.pages), first_seen_at=now, **base)
         page_rows = []
-        for i, (body, n) in enumerate(zip(got.pages, got.page_records), start=1):
-            sha = hashlib.sha256(body).hexdigest()
-            path = _rel(self.data_dir, land(self.data_dir, body, sha, ".json"))
-            page_rows.append([got.file_id, i, sha, len(body), n, path])
+        for i, page in enumerate(got.pages, start=1):
+            path = _rel(self.data_dir, land_file(self.data_dir, page.path, page.size, page.sha256, ".json"))
+            page_rows.append([got.file_id, i, page.sha256, page.size, page.records, path])
             if i == 1:
                 rec.landed_path = path
         try:
             contract = self.contracts[feed]
-            raw = records_table(got.records, contract)
+            raw = got.columns.finish(contract)
+            got.columns = None  # the Arrow columns live on in ``raw`` only
             table, unknown, changes = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
                                                       received=self.received, source_name=name)
+            del raw
             parsed = ParsedFile(table, got.file_id, name, "json", "utf-8", None, None, None, unknown,
-                                _notes(raw, table, unknown), changes)
+                                _notes_http(table, unknown), changes)
         except IngestError as exc:
             rec.error_message = exc.message_zh
         except Exception as exc:
