@@ -25,7 +25,7 @@ from pathlib import Path
 from contracts.model import Contract
 from warehouse.db import connect
 from warehouse.feed_tables import lit, public_columns_sql, q
-from warehouse.files import write_bytes
+from warehouse.files import atomic_path
 from warehouse.layout import DataDir
 from warehouse.record_status import STATUS_ROLES, status_sql
 
@@ -105,6 +105,28 @@ def share_rows(con, contract: Contract, contracts: dict[str, Contract], day: dat
     return [f.label for f in contract.fields] + [SHARE_STATUS_HEADER], rows
 
 
+_SHARE_BATCH = 20_000
+
+
+def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], day: date, target: Path) -> int:
+    """The share file, written in batches of rows straight to its (atomic) file: the same bytes as
+    :func:`_csv_bytes` of :func:`share_rows`, without holding every published record as Python
+    tuples and the whole CSV text at once (issue 12: a night stays below 1 GiB)."""
+    cols = public_columns_sql(contract, "c.") + ["c._status"]
+    cur = con.execute(
+        f"SELECT {', '.join(cols)} FROM ({status_sql(contract, contracts, day)}) c WHERE c._published ORDER BY c._key"
+    )
+    n = 0
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write("\ufeff")
+        w = csv.writer(fh, lineterminator="\r\n")
+        w.writerow([f.label for f in contract.fields] + [SHARE_STATUS_HEADER])
+        while batch := cur.fetchmany(_SHARE_BATCH):
+            w.writerows(["" if v is None else str(v) for v in r] for r in batch)
+            n += len(batch)
+    return n
+
+
 def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None) -> StatusSummary:
     dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
@@ -112,8 +134,7 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
         for c in contracts.values():
             if c.role != "records":
                 continue
-            header, rows = share_rows(con, c, contracts, day)
-            path = write_bytes(_csv_bytes(header, rows), dd.share_file(day, c.feed))
-            summary.shared[c.feed] = len(rows)
+            path = dd.share_file(day, c.feed)
+            summary.shared[c.feed] = _write_share_csv(con, c, contracts, day, path)
             summary.share_files.append(path)
     return summary

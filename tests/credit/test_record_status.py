@@ -105,3 +105,17 @@ def test_shared_export_masks_and_leaves_out_repaired_records(dd, contracts):
     assert {r["证件号码"] for r in rows} == {"500237********123X"}
     assert not [m for m in find_unmasked(text) if not uscc.is_valid(m)]
     assert summary.shared["penalties"] == 4
+
+
+def test_shared_export_streamed_in_batches_is_byte_identical(dd, contracts, monkeypatch):
+    """The share file is written batch by batch (bounded memory); its bytes are those of the whole
+    rows written at once (UTF-8 BOM, CRLF), whatever the batch size."""
+    from assets.credit_status import status as st
+    from warehouse.db import connect
+
+    monkeypatch.setattr(st, "_SHARE_BATCH", 3)
+    write_share_export(dd, DAY, contracts)
+    with connect(dd, read_only=True) as con:
+        header, rows = st.share_rows(con, contracts["penalties"], contracts, DAY)
+    assert len(rows) > 3
+    assert dd.share_file(DAY, "penalties").read_bytes() == st._csv_bytes(header, rows)
