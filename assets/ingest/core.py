@@ -36,9 +36,9 @@ from warehouse.files import write_bytes, write_parquet
 from warehouse.layout import DataDir
 from assets.ingest.errors import IngestError
 from assets.ingest.http import HttpSettings, http_env, pull
-from assets.ingest.inbox import InboxItem, read_no_follow, scan_inbox
+from assets.ingest.inbox import InboxItem, read_no_follow, read_no_follow_head, scan_inbox
 from assets.ingest.mapping import empty_staged, map_to_contract
-from assets.ingest.readers import MAX_FILE_BYTES, RawTable, read_bytes, records_table
+from assets.ingest.readers import MAX_FILE_BYTES, RawTable, check_size, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +301,30 @@ def land_file(data_dir: DataDir, src: Path, size: int, sha: str, ext: str) -> Pa
     return target
 
 
+def land_stream(data_dir: DataDir, src: Path, ext: str) -> tuple[str, int, Path]:
+    """Copy a regular file into the landing zone in chunks (never whole in memory), hashing it on
+    the way: (SHA-256, size, landed path). O_NOFOLLOW as :func:`read_no_follow`."""
+    import tempfile
+
+    data_dir.landing.mkdir(parents=True, exist_ok=True)
+    fd_out, tmp = tempfile.mkstemp(prefix=f".landing.{os.getpid()}-", suffix=".tmp", dir=data_dir.landing)
+    sha, size = hashlib.sha256(), 0
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            with os.fdopen(fd_out, "wb") as out:
+                while (chunk := os.read(fd, 1 << 22)) and size <= MAX_FILE_BYTES:
+                    sha.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        finally:
+            os.close(fd)
+        digest = sha.hexdigest()
+        return digest, size, land_file(data_dir, Path(tmp), size, digest, ext)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _insert_manifest(con, rec: ManifestRecord) -> None:
     row = asdict(rec)
     cols = ", ".join(MANIFEST_COLUMNS)
@@ -384,6 +408,9 @@ class _Run:
                                        notes=f"位置：{item.relpath}", **base))
             return
         try:
+            too_big = self._over_limit(item, base)
+            if too_big:
+                return
             data = read_no_follow(item.path, MAX_FILE_BYTES)
         except OSError as exc:
             log.warning("cannot read %s: %s", item.relpath, exc)
@@ -412,6 +439,30 @@ class _Run:
             self._fill(rec, parsed)
             rec.staged_path = self.stage(parsed, item.feed)
         self.commit(rec)
+
+    def _over_limit(self, item: InboxItem, base: dict) -> bool:
+        """A file over its format's size limit (readers.check_size) is rejected without being read
+        into memory: its bytes are streamed into the landing zone (hashed on the way, up to
+        MAX_FILE_BYTES) so the evidence is kept while memory stays bounded."""
+        head = read_no_follow_head(item.path, 8)
+        try:
+            check_size(head, item.name, item.size or 0)
+        except IngestError as exc:
+            reason = exc.message_zh
+        else:
+            return False
+        sha = landed = None
+        size = item.size
+        if (item.size or 0) <= MAX_FILE_BYTES:
+            sha, size, path = land_stream(self.data_dir, item.path, _ext(item.name))
+            landed = _rel(self.data_dir, path)
+            if self.seen(sha, item.dept, item.feed, "inbox", item.name):
+                return True
+        fid = sha or hashlib.sha256(f"too-big\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+        if fid not in self.known:
+            self.commit(ManifestRecord(file_id=fid, sha256=sha, bytes=size, rows_parsed=0, status="rejected",
+                                       error_message=reason, landed_path=landed, **base))
+        return True
 
     def _fill(self, rec: ManifestRecord, parsed: ParsedFile) -> None:
         rec.status = "parsed"

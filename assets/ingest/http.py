@@ -71,7 +71,9 @@ class HttpSettings:
     urls: Mapping[str, str] = field(default_factory=dict)
     page_size: int | None = None  # default: the registry's page_size
     max_pages: int = 10_000
-    max_page_bytes: int = 200 * 1024 * 1024
+    # one page at most (a page over it is refused, nothing kept: the department still has it); same
+    # bound as readers.MAX_CSV_BYTES, so one page at the limit keeps the night below 1 GiB (issue 12)
+    max_page_bytes: int = 48 * 1024 * 1024
     enabled: bool = True
     # Wall-clock caps: a server that trickles bytes never trips the read timeout, so each request
     # (all of its body) and each department feed's whole pull (all pages, retries and waits
