@@ -28,7 +28,6 @@ kind, path = sys.argv[1], sys.argv[2]
 from contracts import load_contracts
 from assets.ingest.core import parse_bytes
 from assets.ingest.mapping import map_to_contract
-from assets.ingest.readers import records_table
 c = load_contracts()["permits"]
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
@@ -67,15 +66,18 @@ if kind == "http":
     table, _, _ = map_to_contract(raw, c, file_id=got.file_id, dept="zfcxjw", received=None, source_name="page.json")
     rows = table.num_rows
 elif kind != "import":
-    data = open(path, "rb").read()
-    if kind == "json":
-        payload = json.loads(data)
-        del data
-        raw = records_table(payload["data"], c)
-        del payload
+    if kind == "json":  # a page as HTTP ingest parses it: streamed from the spooled file (ijson)
+        import os
+        from assets.ingest.http import _parse_page_file
+        from assets.ingest.readers import RecordColumns
+        cols = RecordColumns()
+        _parse_page_file(__import__("pathlib").Path(path), os.path.getsize(path), 1, cols)
+        raw = cols.finish(c)
+        del cols
         table, _, _ = map_to_contract(raw, c, file_id="x" * 64, dept="scjgj", received=None, source_name="page.json")
         rows = table.num_rows
     else:
+        data = open(path, "rb").read()
         rows = parse_bytes(data, path, c, file_id="x" * 64, dept="scjgj", received=None).rows
 print(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - t, 2),
                   "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -138,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--xlsx-rows", type=int, default=100_000)
     ap.add_argument("--json-mb", type=int, default=150)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "memory.json")
+    ap.add_argument("--tree", nargs="*", metavar="KIND",
+                    help="instead: whole process tree (psutil) of ingest and of a whole night for one input "
+                         "at its limit: csv, http (a JSON page), xlsx (a 199 MB sheet); results merged into --out")
+    ap.add_argument("--xlsx-sheet-mb", type=int, default=199)
     args = ap.parse_args(argv)
+    if args.tree is not None:
+        return tree_main(args)
     results = {"import": measure("import", None)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -297,3 +305,32 @@ def measure_tree(kind: str, root: Path, *, night: bool, timeout: float | None = 
     if res.returncode:
         out["stderr_tail"] = res.stderr[-1500:]
     return out
+
+
+def tree_main(args) -> int:
+    """Ingest and whole-night peaks per format at its limit (merged into the results file)."""
+    import shutil
+
+    kinds = args.tree or ["csv", "http", "xlsx"]
+    results = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {}
+    tree = results.setdefault("process tree at the limit", {})
+    for kind in kinds:
+        with tempfile.TemporaryDirectory(dir=ROOT / "tmp" if (ROOT / "tmp").is_dir() else None) as tmp:
+            root = Path(tmp) / "data"
+            rows = None
+            if kind == "xlsx":  # inline strings as written by openpyxl: ~1,100 bytes of sheet XML a row
+                rows = args.xlsx_sheet_mb * 1_000_000 // 1_100
+            info = limit_input(kind, root, rows=rows)
+            entry = {k: v for k, v in info.items() if k != "path"}
+            for night in (False, True):
+                if night:  # a fresh data directory with the same input
+                    for sub in root.iterdir():
+                        if sub.name not in ("inbox", "page.json"):
+                            shutil.rmtree(sub) if sub.is_dir() else sub.unlink()
+                entry["night" if night else "ingest"] = measure_tree(kind, root, night=night)
+                print(kind, "night" if night else "ingest", entry["night" if night else "ingest"]["peak_tree_mib"],
+                      flush=True)
+            tree[kind] = entry
+            args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(tree, ensure_ascii=False, indent=1))
+    return 0
