@@ -38,7 +38,7 @@ from assets.ingest.errors import IngestError
 from assets.ingest.http import HttpSettings, http_env, pull
 from assets.ingest.inbox import InboxItem, read_no_follow, read_no_follow_head, scan_inbox
 from assets.ingest.mapping import empty_staged, map_to_contract
-from assets.ingest.readers import MAX_FILE_BYTES, RawTable, check_size, read_bytes
+from assets.ingest.readers import MAX_FILE_BYTES, RawTable, check_rows, check_size, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ def parse_bytes(
     received: date | None,
 ) -> ParsedFile:
     raw = read_bytes(data, name, contract)
+    check_rows(raw.num_rows)
     table, unknown, changes = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received,
                                               source_name=name)
     return ParsedFile(table, file_id, name, raw.format, raw.encoding, raw.header_row, raw.sheet, raw.delimiter,

@@ -45,7 +45,7 @@ import urllib3
 
 from contracts.model import Delivery
 from assets.ingest.errors import IngestError
-from assets.ingest.readers import RecordColumns
+from assets.ingest.readers import RecordColumns, check_rows
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +489,7 @@ def pull(
                     _parse_page_file(done.path, done.size, i, got.columns, backend)
                 payload = _parse_page_file(path, size, page, got.columns, backend)
             got.pages[-1] = HttpPage(path, size, sha, payload["records"])
+            check_rows(payload["records"], f"接口第{page}页", "整批", "请部门减小每页条数（page_size）")
             if page == 1:
                 total_pages = payload.get("total_pages")
                 if total_pages is None:

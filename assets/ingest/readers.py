@@ -48,6 +48,9 @@ MAX_FILE_BYTES = 1 << 30  # 1 GiB: the most of one delivered file kept (landed) 
 MAX_CSV_BYTES = 48 * 1024 * 1024
 MAX_XLSX_BYTES = 24 * 1024 * 1024  # the workbook file (zip); MAX_XLSX_UNCOMPRESSED bounds its contents
 MAX_JSON_BYTES = 48 * 1024 * 1024  # a JSON file in the inbox (parsed whole; HTTP pages are streamed)
+# Bytes do not bound rows (a 3-column CSV of 48 MiB is 1.5 M rows) and the night's memory grows
+# with rows (the load step): a file or HTTP page of more rows is rejected after reading.
+MAX_ROWS = 150_000
 MAX_CELL_CHARS = 1_000_000  # longest accepted cell; contracts allow at most a few thousand
 MAX_XLSX_UNCOMPRESSED = 200 * 1024 * 1024  # total uncompressed size of an XLSX's members
 MAX_XLSX_RATIO = 100  # compression ratio above which a large member is refused (zip bomb)
@@ -754,6 +757,13 @@ def check_size(head: bytes, name: str, size: int) -> None:
         mb = 1024 * 1024
         raise IngestError(f"文件过大（{size / mb:.1f} MB，{label} 文件上限 {limit // mb} MB），整个文件未接收；"
                           "请按日期或区域拆分成多个文件后重新报送", code="size")
+
+
+def check_rows(rows: int, where: str = "文件", whole: str = "整个文件",
+               advice: str = "请按日期或区域拆分成多个文件后重新报送") -> None:
+    """Refuse more than :data:`MAX_ROWS` data rows in one file (or one HTTP page)."""
+    if rows > MAX_ROWS:
+        raise IngestError(f"{where}行数过多（{rows} 行，上限 {MAX_ROWS} 行），{whole}未接收；{advice}", code="size")
 
 
 def read_bytes(data: bytes, name: str, contract: Contract) -> RawTable:

@@ -149,3 +149,25 @@ def test_a_number_beyond_64_bits_on_page_2_is_kept_exactly(data_dir, contracts, 
     assert row["status"] == "parsed" and row["rows_parsed"] == 3 and row["pages"] == 2, row
     staged = read_staged(data_dir, "permits", DAY)
     assert "12345678901234567890" in staged.to_string() or "12345678901234567890" in str(staged["_extra"].tolist())
+
+
+def test_a_page_over_the_row_limit_is_refused(data_dir, contracts, registry, monkeypatch):
+    from assets.ingest import HttpSettings, ingest_day, readers
+    from ingest_helpers import DAY, manifest, page_body, permit_row
+    from test_http_hostile import RawServer
+
+    monkeypatch.setattr(readers, "MAX_ROWS", 2)
+    body = page_body([permit_row(1), permit_row(2), permit_row(3)], 1, 1, 3)
+
+    def handler(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    srv = RawServer(handler)
+    try:
+        ingest_day(data_dir, DAY, contracts, registry, env={"CREDIT_ETL_TOKEN_ZFCXJW": "t"}, depts=["zfcxjw"],
+                   http=HttpSettings(base_url=srv.base_url, max_attempts=1, backoff=0.01))
+    finally:
+        srv.close()
+    row = [r for r in manifest(data_dir) if r["source"] == "http" and r["feed"] == "permits"][0]
+    assert "接口第1页行数过多（3 行，上限 2 行）" in row["error_message"] and "page_size" in row["error_message"], row
+    assert not list(data_dir.root.rglob(".http-page.*"))

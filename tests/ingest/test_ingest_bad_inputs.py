@@ -173,6 +173,15 @@ def test_file_over_its_format_limit_is_rejected_and_landed(data_dir, contracts, 
         read_file(data_dir.root / rec.landed_path, contracts["permits"])
 
 
+def test_file_over_the_row_limit_is_rejected(data_dir, contracts, registry, monkeypatch):
+    monkeypatch.setattr(readers, "MAX_ROWS", 5)
+    good(data_dir, contracts)
+    data = permits_csv_text(contracts["permits"], [permit_row(i) for i in range(1, 7)]).encode()
+    drop(data_dir, "scjgj", "permits", "six.csv", data)
+    rec = only_rejection(data_dir, contracts, registry)
+    assert "行数过多（6 行，上限 5 行）" in rec.error_message and rec.landed_path, rec.error_message
+
+
 def test_dotdot_file_name(data_dir, contracts, registry):
     good(data_dir, contracts)
     drop(data_dir, "scjgj", "permits", "..\\..\\..\\evil.csv", permits_csv_text(contracts["permits"], [permit_row(2)]).encode())
