@@ -170,9 +170,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # ---------------------------------------------------------------------------------------------
 # whole process tree: one input at its format's limit through ingest or a whole night
@@ -282,6 +279,7 @@ def measure_tree(kind: str, root: Path, *, night: bool, timeout: float | None = 
     from bench.rss import night_steps, peak_by_step, run_tree_peak
 
     env = dict(os.environ)
+    env.pop("DAGSTER_HOME", None)  # the night's instance lives in its data directory
     server = PageServer(root / "page.json") if kind == "http" else None
     try:
         if server:
@@ -350,3 +348,7 @@ def tree_main(args) -> int:
             args.out.write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(tree, ensure_ascii=False, indent=1))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,21 +89,28 @@ def night_steps(data_dir: str | Path, started: float) -> list[tuple[float, float
     """(start, end, step) of the last night's Dagster steps, in seconds since ``started``."""
     import os
 
-    os.environ["DAGSTER_HOME"] = str(Path(data_dir).resolve() / "dagster_home")
     import dagster as dg
 
-    with dg.DagsterInstance.get() as inst:
-        run = inst.get_runs(limit=1)[0]
-        begun: dict[str, float] = {}
-        out = []
-        for r in inst.all_logs(run.run_id):
-            ev = r.dagster_event
-            if ev is None:
-                continue
-            if ev.event_type_value == "STEP_START":
-                begun[r.step_key] = r.timestamp - started
-            elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and r.step_key in begun:
-                out.append((round(begun[r.step_key], 1), round(r.timestamp - started, 1), r.step_key))
+    before = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(Path(data_dir).resolve() / "dagster_home")
+    try:
+        with dg.DagsterInstance.get() as inst:
+            run = inst.get_runs(limit=1)[0]
+            begun: dict[str, float] = {}
+            out = []
+            for r in inst.all_logs(run.run_id):
+                ev = r.dagster_event
+                if ev is None:
+                    continue
+                if ev.event_type_value == "STEP_START":
+                    begun[r.step_key] = r.timestamp - started
+                elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and r.step_key in begun:
+                    out.append((round(begun[r.step_key], 1), round(r.timestamp - started, 1), r.step_key))
+    finally:  # never leak DAGSTER_HOME into later commands (they would use this night's instance)
+        if before is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = before
     return out
 
 
