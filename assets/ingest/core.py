@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from contracts.model import Contract, Registry
 from warehouse.db import connect
+from warehouse.faults import fault_point
 from warehouse.files import write_bytes, write_parquet
 from warehouse.layout import DataDir
 from assets.ingest.errors import IngestError
@@ -298,7 +299,9 @@ def land_file(data_dir: DataDir, src: Path, size: int, sha: str, ext: str) -> Pa
         src.unlink(missing_ok=True)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    fault_point(f"before-rename {target.name}")  # the crash test's points, as atomic_path has them
     os.replace(src, target)
+    fault_point(f"after-rename {target.name}")
     return target
 
 
