@@ -5,12 +5,17 @@ DuckDB allows a single writing process per file, so every asset that writes goes
 Schema lives in ``warehouse/sql/*.sql`` (idempotent ``CREATE ... IF NOT EXISTS``), applied in
 file-name order on every connect, so a new data dir needs no migration step.
 
-Every writing connection is capped at ``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT`` (default 1 GB; empty =
+Every writing connection is capped at ``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT`` (default 320 MB; empty =
 DuckDB's own default, 80% of RAM) and runs with ``preserve_insertion_order = false``: the big
 statements (versions insert, current recompute, sorted Parquet COPY, measure's joins) then spill
 to DuckDB's temporary directory instead of growing with the warehouse, and stream without
 keeping an order nobody relies on (order always comes from ORDER BY or the version order).
-Measured in a 10M-row backfill: peak 6.49 GiB without the cap, 1.53 GiB with it (BENCHMARKS.md).
+Measured in a 10M-row backfill: peak 6.49 GiB without the cap, 1.53 GiB with a 1 GB cap (BENCHMARKS.md).
+The default is 320 MB since issue 12: the night's process holds ~630 MiB of Python (Dagster,
+Great Expectations, pandas, Arrow) when it loads, and the load of one CSV at its size limit
+(48 MiB, 141,000 rows) then peaked at 1,056 MiB for the whole process with 1 GB, 913 MiB with
+320 MB (bench/memory.py --tree). A large backfill on a machine with memory to spare may set
+``CREDIT_ETL_DUCKDB_MEMORY_LIMIT=1GB`` to spill less.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from warehouse.faults import fault_point
 from warehouse.layout import DataDir
 
 MEMORY_LIMIT_ENV = "CREDIT_ETL_DUCKDB_MEMORY_LIMIT"
-DEFAULT_MEMORY_LIMIT = "1GB"
+DEFAULT_MEMORY_LIMIT = "320MB"
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 

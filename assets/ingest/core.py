@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -31,13 +32,14 @@ import pyarrow.parquet as pq
 
 from contracts.model import Contract, Registry
 from warehouse.db import connect
+from warehouse.faults import fault_point
 from warehouse.files import write_bytes, write_parquet
 from warehouse.layout import DataDir
 from assets.ingest.errors import IngestError
 from assets.ingest.http import HttpSettings, http_env, pull
-from assets.ingest.inbox import InboxItem, read_no_follow, scan_inbox
+from assets.ingest.inbox import InboxItem, read_no_follow, read_no_follow_head, scan_inbox
 from assets.ingest.mapping import empty_staged, map_to_contract
-from assets.ingest.readers import MAX_FILE_BYTES, RawTable, read_bytes, records_table
+from assets.ingest.readers import MAX_FILE_BYTES, RawTable, check_rows, check_size, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,10 @@ def _notes(raw: RawTable, table: pa.Table, unknown: list[str]) -> list[str]:
     return notes
 
 
+def _notes_http(table: pa.Table, unknown: list[str]) -> list[str]:
+    return _notes(RawTable([], [], pa.array([], pa.int64()), "json"), table, unknown)
+
+
 def parse_bytes(
     data: bytes,
     name: str,
@@ -174,6 +180,7 @@ def parse_bytes(
     received: date | None,
 ) -> ParsedFile:
     raw = read_bytes(data, name, contract)
+    check_rows(raw.num_rows)
     table, unknown, changes = map_to_contract(raw, contract, file_id=file_id, dept=dept, received=received,
                                               source_name=name)
     return ParsedFile(table, file_id, name, raw.format, raw.encoding, raw.header_row, raw.sheet, raw.delimiter,
@@ -284,6 +291,44 @@ def land(data_dir: DataDir, data: bytes, sha: str, ext: str) -> Path:
     return target
 
 
+def land_file(data_dir: DataDir, src: Path, size: int, sha: str, ext: str) -> Path:
+    """Land a file already written in full (an HTTP page spooled beside the landing zone) by
+    renaming it: atomic, and the bytes are never read back into memory."""
+    target = data_dir.landing / sha[:2] / f"{sha}{ext}"
+    if target.exists() and target.stat().st_size == size:
+        src.unlink(missing_ok=True)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fault_point(f"before-rename {target.name}")  # the crash test's points, as atomic_path has them
+    os.replace(src, target)
+    fault_point(f"after-rename {target.name}")
+    return target
+
+
+def land_stream(data_dir: DataDir, src: Path, ext: str) -> tuple[str, int, Path]:
+    """Copy a regular file into the landing zone in chunks (never whole in memory), hashing it on
+    the way: (SHA-256, size, landed path). O_NOFOLLOW as :func:`read_no_follow`."""
+    import tempfile
+
+    data_dir.landing.mkdir(parents=True, exist_ok=True)
+    fd_out, tmp = tempfile.mkstemp(prefix=f".landing.{os.getpid()}-", suffix=".tmp", dir=data_dir.landing)
+    sha, size = hashlib.sha256(), 0
+    try:
+        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            with os.fdopen(fd_out, "wb") as out:
+                while (chunk := os.read(fd, 1 << 22)) and size <= MAX_FILE_BYTES:
+                    sha.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        finally:
+            os.close(fd)
+        digest = sha.hexdigest()
+        return digest, size, land_file(data_dir, Path(tmp), size, digest, ext)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def _insert_manifest(con, rec: ManifestRecord) -> None:
     row = asdict(rec)
     cols = ", ".join(MANIFEST_COLUMNS)
@@ -367,6 +412,9 @@ class _Run:
                                        notes=f"位置：{item.relpath}", **base))
             return
         try:
+            too_big = self._over_limit(item, base)
+            if too_big:
+                return
             data = read_no_follow(item.path, MAX_FILE_BYTES)
         except OSError as exc:
             log.warning("cannot read %s: %s", item.relpath, exc)
@@ -396,6 +444,30 @@ class _Run:
             rec.staged_path = self.stage(parsed, item.feed)
         self.commit(rec)
 
+    def _over_limit(self, item: InboxItem, base: dict) -> bool:
+        """A file over its format's size limit (readers.check_size) is rejected without being read
+        into memory: its bytes are streamed into the landing zone (hashed on the way, up to
+        MAX_FILE_BYTES) so the evidence is kept while memory stays bounded."""
+        head = read_no_follow_head(item.path, 8)
+        try:
+            check_size(head, item.name, item.size or 0)
+        except IngestError as exc:
+            reason = exc.message_zh
+        else:
+            return False
+        sha = landed = None
+        size = item.size
+        if (item.size or 0) <= MAX_FILE_BYTES:
+            sha, size, path = land_stream(self.data_dir, item.path, _ext(item.name))
+            landed = _rel(self.data_dir, path)
+            if self.seen(sha, item.dept, item.feed, "inbox", item.name):
+                return True
+        fid = sha or hashlib.sha256(f"too-big\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+        if fid not in self.known:
+            self.commit(ManifestRecord(file_id=fid, sha256=sha, bytes=size, rows_parsed=0, status="rejected",
+                                       error_message=reason, landed_path=landed, **base))
+        return True
+
     def _fill(self, rec: ManifestRecord, parsed: ParsedFile) -> None:
         rec.status = "parsed"
         rec.rows_parsed = parsed.rows
@@ -412,7 +484,7 @@ class _Run:
                     format="json")
         now = datetime.now()
         try:
-            got = pull(dept.code, feed, delivery, self.received, settings, env)
+            got = pull(dept.code, feed, delivery, self.received, settings, env, spool_dir=self.data_dir.landing)
         except IngestError as exc:
             fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
             self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
@@ -425,25 +497,32 @@ class _Run:
                                        error_message="拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）",
                                        landed_path=None, first_seen_at=now, **base))
             return
+        try:
+            self._http_delivery(got, dept, feed, name, now, base)
+        finally:
+            got.discard()  # spool files not landed (a delivery seen before)
+
+    def _http_delivery(self, got, dept, feed: str, name: str, now: datetime, base: dict) -> None:
         if self.seen(got.file_id, dept.code, feed, "http", name):
             return
-        rec = ManifestRecord(file_id=got.file_id, sha256=got.file_id, bytes=sum(len(p) for p in got.pages),
+        rec = ManifestRecord(file_id=got.file_id, sha256=got.file_id, bytes=sum(p.size for p in got.pages),
                              rows_parsed=0, status="rejected", error_message=None, landed_path=None,
                              pages=len(got.pages), first_seen_at=now, **base)
         page_rows = []
-        for i, (body, n) in enumerate(zip(got.pages, got.page_records), start=1):
-            sha = hashlib.sha256(body).hexdigest()
-            path = _rel(self.data_dir, land(self.data_dir, body, sha, ".json"))
-            page_rows.append([got.file_id, i, sha, len(body), n, path])
+        for i, page in enumerate(got.pages, start=1):
+            path = _rel(self.data_dir, land_file(self.data_dir, page.path, page.size, page.sha256, ".json"))
+            page_rows.append([got.file_id, i, page.sha256, page.size, page.records, path])
             if i == 1:
                 rec.landed_path = path
         try:
             contract = self.contracts[feed]
-            raw = records_table(got.records, contract)
+            raw = got.columns.finish(contract)
+            got.columns = None  # the Arrow columns live on in ``raw`` only
             table, unknown, changes = map_to_contract(raw, contract, file_id=got.file_id, dept=dept.code,
                                                       received=self.received, source_name=name)
+            del raw
             parsed = ParsedFile(table, got.file_id, name, "json", "utf-8", None, None, None, unknown,
-                                _notes(raw, table, unknown), changes)
+                                _notes_http(table, unknown), changes)
         except IngestError as exc:
             rec.error_message = exc.message_zh
         except Exception as exc:

@@ -198,6 +198,17 @@ def scan_inbox(
     return items
 
 
+def read_no_follow_head(path: Path, n: int) -> bytes:
+    """The first ``n`` bytes of a regular file, without following a symbolic link."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        return os.read(fd, n)
+    finally:
+        os.close(fd)
+
+
 def read_no_follow(path: Path, limit: int) -> bytes:
     """Read a regular file without following a symbolic link (O_NOFOLLOW), at most ``limit``+1 bytes."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)

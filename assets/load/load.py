@@ -371,7 +371,7 @@ def _returned_parts(con: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[str, 
 def _release_arrow_memory() -> None:
     """Hand back memory the earlier stages freed but pyarrow's allocator kept (≈ 430 MiB after
     validating a 1M-row night) before DuckDB takes its share. DuckDB's own cap
-    (``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT``, default 1 GB) and ``preserve_insertion_order = false``
+    (``$CREDIT_ETL_DUCKDB_MEMORY_LIMIT``, default 320 MB since issue 12) and ``preserve_insertion_order = false``
     are set by ``warehouse.db.connect`` for every writing connection. With 1 GB the load of a
     1M-row night takes 6 s; with 512 MB 7.1 s (sorts spill)."""
     pa.default_memory_pool().release_unused()

@@ -145,6 +145,43 @@ def test_zip_bomb_total_size_refused(data_dir, contracts, registry, monkeypatch)
     assert len(s.rejected) == 1 and "解压后过大" in s.rejected[0].error_message
 
 
+@pytest.mark.parametrize("name,limit", [("big.csv", "MAX_CSV_BYTES"), ("big.xlsx", "MAX_XLSX_BYTES"),
+                                        ("big.json", "MAX_JSON_BYTES")])
+def test_file_over_its_format_limit_is_rejected_and_landed(data_dir, contracts, registry, monkeypatch, name, limit):
+    """Over the per-format limit: rejected with both sizes, bytes landed by streaming (the file is
+    never read whole), and the same file next night is the same delivery."""
+    monkeypatch.setattr(readers, limit, 64 << 10)  # the limits are module constants
+    good(data_dir, contracts)
+    rows = [permit_row(i) for i in range(1, 800)]
+    data = permits_csv_text(contracts["permits"], rows).encode()
+    if name.endswith(".xlsx"):
+        wb = openpyxl.Workbook()
+        for i, line in enumerate(data.decode().splitlines()):
+            wb.active.append(line.split(","))
+        buf = io.BytesIO()
+        wb.save(buf)
+        data = buf.getvalue() + os.urandom(80 << 10)  # junk after the zip keeps it a zip, over the limit
+    assert len(data) > 64 << 10
+    drop(data_dir, "scjgj", "permits", name, data)
+    rec = only_rejection(data_dir, contracts, registry)
+    label = {"csv": "CSV", "xlsx": "Excel", "json": "JSON"}[name.rsplit(".", 1)[1]]
+    assert f"{label} 文件上限 0 MB" in rec.error_message and "拆分" in rec.error_message, rec.error_message
+    assert rec.bytes == len(data) and rec.landed_path
+    assert (data_dir.root / rec.landed_path).read_bytes() == data
+    assert not list(data_dir.landing.rglob("*.tmp"))
+    with pytest.raises(IngestError, match="文件过大"):
+        read_file(data_dir.root / rec.landed_path, contracts["permits"])
+
+
+def test_file_over_the_row_limit_is_rejected(data_dir, contracts, registry, monkeypatch):
+    monkeypatch.setattr(readers, "MAX_ROWS", 5)
+    good(data_dir, contracts)
+    data = permits_csv_text(contracts["permits"], [permit_row(i) for i in range(1, 7)]).encode()
+    drop(data_dir, "scjgj", "permits", "six.csv", data)
+    rec = only_rejection(data_dir, contracts, registry)
+    assert "行数过多（6 行，上限 5 行）" in rec.error_message and rec.landed_path, rec.error_message
+
+
 def test_dotdot_file_name(data_dir, contracts, registry):
     good(data_dir, contracts)
     drop(data_dir, "scjgj", "permits", "..\\..\\..\\evil.csv", permits_csv_text(contracts["permits"], [permit_row(2)]).encode())
