@@ -83,7 +83,9 @@ def test_full_disk_then_recovery(tmpfs, tmp_path):
     # 3. space freed: the next night succeeds unattended
     filler.unlink()
     proc = _run(data, CREDIT_ETL_MIN_FREE_MB="1")
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: a contract check failed (the HTTP feed has no token)
+    # 3: the night ran but reports a configuration problem (the sample's HTTP department has no
+    # token in this environment, so its pull is skipped; cli.EXIT_CONFIG); 1: a contract check failed
+    assert proc.returncode in (0, 1, 3), proc.stderr[-3000:]
     assert "夜间归集成功" in proc.stdout, proc.stdout + proc.stderr[-3000:]
     assert _empty_or_broken_files(data) == []
     assert not [p for p in data.rglob("*.tmp") if not p.is_relative_to(data / "inbox")]
