@@ -531,11 +531,16 @@ def _province_report(data_dir: Path, args: argparse.Namespace, write) -> int:
 
 
 def _province_export(args: argparse.Namespace, data_dir: Path) -> int:
+    from assets.province.ranking import league
     from assets.province.report import write_province_export
 
     fmts = ["xlsx", "csv"] if args.format == "all" else [args.format]
-    return _province_report(data_dir, args, lambda con, period, out, counties, region, issuer: [
-        write_province_export(con, period, out, fmt=f, counties=counties, region=region, issuer=issuer) for f in fmts])
+
+    def write(con, period, out, counties, region, issuer):
+        data = league(con, period, counties)  # read once, written in every format
+        return [write_province_export(con, period, out, fmt=f, region=region, issuer=issuer, data=data) for f in fmts]
+
+    return _province_report(data_dir, args, write)
 
 
 def _province_dashboard(args: argparse.Namespace, data_dir: Path) -> int:

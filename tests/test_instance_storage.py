@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 
 from contracts import CONTRACTS_DIR, load_contracts, load_registry
+from pg_helpers import pg_database
 from pipelines.definitions import build_definitions
 from pipelines.housekeeping import prune_landing, prune_run_history
 from pipelines.nightly import run_night
@@ -33,27 +32,6 @@ REPO = Path(__file__).resolve().parents[1]
 PG_ENV = "CREDIT_ETL_TEST_PG_URL"
 DAY = date(2026, 9, 29)
 CST = ZoneInfo("Asia/Shanghai")
-
-
-def _pg_database(url: str):
-    """Create a fresh database on the test server; returns (its URL, a drop function)."""
-    import psycopg2
-
-    name = "credit_etl_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(url)
-    # name the driver dagster-postgres ships (SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3)
-    db_url = urlunsplit(parts._replace(scheme="postgresql+psycopg2", path="/" + name))
-
-    def drop():
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return db_url, drop
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -69,7 +47,7 @@ def backend(request, tmp_path_factory):
                 if os.environ.get("CI"):
                     pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start PostgreSQL")
                 pytest.skip(f"no PostgreSQL: set {PG_ENV} (.ci/postgres.sh starts one)")
-            db_url, drop = _pg_database(url)
+            db_url, drop = pg_database(url)
             mp.setenv("CREDIT_ETL_DAGSTER_PG_URL", db_url)
             shutil.copyfile(REPO / "pipelines" / "deploy" / "dagster.yaml", home / "dagster.yaml")
         else:

@@ -197,12 +197,14 @@ def xlsx_bytes(data: dict, *, region: str, issuer: str, exported: date) -> bytes
 
 def write_province_export(con, period: Period, out_dir: str | Path, *, fmt: str = "xlsx",
                           counties: Mapping[str, str] | None = None, region: str = "全省",
-                          issuer: str = "省社会信用信息平台", exported: date | None = None) -> Path:
+                          issuer: str = "省社会信用信息平台", exported: date | None = None,
+                          data: dict | None = None) -> Path:
     """Write ``exports/province_indicators_<key>.<fmt>`` under ``out_dir`` (the province's
-    ``reports`` folder); return its path. ``con``: a DuckDB connection with ``county_metrics_daily``."""
+    ``reports`` folder); return its path. ``con``: a DuckDB connection with ``county_metrics_daily``;
+    ``data``: the month's :func:`league` when the caller has it already (then ``con`` is not read)."""
     if fmt not in ("xlsx", "csv"):
         raise ValueError(f"导出格式只能是 xlsx 或 csv / fmt must be xlsx or csv: {fmt!r}")
-    data = league(con, period, counties)
+    data = data if data is not None else league(con, period, counties)
     target = Path(out_dir) / "exports" / export_name(period.key, fmt)
     if fmt == "csv":
         return write_bytes(csv_bytes(data), target)
@@ -247,10 +249,11 @@ def render_province_page(d: dict) -> str:
 
 
 def write_province_dashboard(con, period: Period, out_dir: str | Path, *, counties: Mapping[str, str] | None = None,
-                             region: str = "全省", latest: bool = True) -> Path:
+                             region: str = "全省", latest: bool = True, data: dict | None = None) -> Path:
     """Write ``province_dashboard/<key>.html`` (and ``index.html`` when ``latest``) under
-    ``out_dir`` with ECharts copied beside it; return the page's path."""
-    d = page_data(league(con, period, counties), region)
+    ``out_dir`` with ECharts copied beside it; return the page's path. ``data``: the month's
+    :func:`league` when the caller has it already."""
+    d = page_data(data if data is not None else league(con, period, counties), region)
     folder = Path(out_dir) / "province_dashboard"
     copy_vendor(folder)
     page = render_province_page(d).encode("utf-8")

@@ -34,10 +34,19 @@ class ProvinceReportResource(dg.ConfigurableResource):
         return metrics_connection(self.db)
 
 
-def _names():
+def _month_league(res: ProvinceReportResource, partition_key: str):
+    """(period, counties, region, issuer, league) of the partition's month: the figures are read
+    once and every output of the asset is written from them."""
     from assets.province.report import province_counties, province_title
 
-    return province_counties(), *province_title()
+    period = Period.month(partition_key[:7])
+    counties = province_counties()
+    region, issuer = province_title()
+    con = res.connect()
+    try:
+        return period, counties, region, issuer, league(con, period, counties)
+    finally:
+        con.close()
 
 
 def build_report_assets(deps: Sequence[dg.AssetKey | str] = ()) -> list[dg.AssetsDefinition]:
@@ -51,16 +60,10 @@ def build_report_assets(deps: Sequence[dg.AssetKey | str] = ()) -> list[dg.Asset
     def province_indicator_export(context: dg.AssetExecutionContext, province_report: ProvinceReportResource) -> dg.MaterializeResult:
         from assets.province.report import write_province_export
 
-        res = province_report
-        period = Period.month(context.partition_key[:7])
-        counties, region, issuer = _names()
-        con = res.connect()
-        try:
-            xlsx = write_province_export(con, period, res.reports, counties=counties, region=region, issuer=issuer)
-            csv = write_province_export(con, period, res.reports, fmt="csv", counties=counties)
-            data = league(con, period, counties)
-        finally:
-            con.close()
+        period, counties, region, issuer, data = _month_league(province_report, context.partition_key)
+        out = province_report.reports
+        xlsx = write_province_export(None, period, out, region=region, issuer=issuer, data=data)
+        csv = write_province_export(None, period, out, fmt="csv", data=data)
         return dg.MaterializeResult(metadata=_meta(data, xlsx=xlsx, csv=csv))
 
     @dg.asset(name="province_dashboard", group_name="province_report", deps=list(deps),
@@ -70,15 +73,8 @@ def build_report_assets(deps: Sequence[dg.AssetKey | str] = ()) -> list[dg.Asset
     def province_dashboard(context: dg.AssetExecutionContext, province_report: ProvinceReportResource) -> dg.MaterializeResult:
         from assets.province.report import write_province_dashboard
 
-        res = province_report
-        period = Period.month(context.partition_key[:7])
-        counties, region, _ = _names()
-        con = res.connect()
-        try:
-            page = write_province_dashboard(con, period, res.reports, counties=counties, region=region)
-            data = league(con, period, counties)
-        finally:
-            con.close()
+        period, _, region, _, data = _month_league(province_report, context.partition_key)
+        page = write_province_dashboard(None, period, province_report.reports, region=region, data=data)
         return dg.MaterializeResult(metadata=_meta(data, page=page))
 
     return [province_indicator_export, province_dashboard]

@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -29,6 +28,7 @@ import pytest
 
 from contracts import load_contracts, load_registry
 from crash_harness import fingerprint, temp_files
+from pg_helpers import pg_database as _pg_database
 from pipelines.nightly import run_night
 from pipelines.samples.feeds import generate
 from pipelines.samples.http import start_sample_server
@@ -52,22 +52,7 @@ def _need(name: str) -> str:
 
 
 def pg_database(url: str):
-    """A fresh database on the test server: (its URL with the psycopg2 driver, drop function)."""
-    import psycopg2
-
-    name = "credit_etl_celery_" + uuid.uuid4().hex[:10]
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    db_url = urlunsplit(urlsplit(url)._replace(scheme="postgresql+psycopg2", path="/" + name))
-
-    def drop():
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return db_url, drop
+    return _pg_database(url, prefix="credit_etl_celery_")
 
 
 def fresh_redis(url: str) -> str:
