@@ -69,6 +69,9 @@ class StatusSummary:
     share_files: list[Path] = field(default_factory=list)
     share_changes: dict[str, Counter] = field(default_factory=dict)  # feed -> 新增/更新/撤下 counts
     incremental: dict[str, bool] = field(default_factory=dict)  # "<step>:<feed>" -> computed incrementally
+    # (feed, night) -> versions fingerprint, shared by the log and the share export of one step
+    # (nothing is loaded between them); a new summary computes them again
+    fingerprints: dict[tuple[str, date], str] = field(default_factory=dict, repr=False)
 
 
 def _dd(data_dir) -> DataDir:
@@ -82,8 +85,14 @@ def status_rows(con, contract: Contract, contracts: dict[str, Contract], day: da
     ).fetchall()
 
 
+def _fingerprint(con, contract: Contract, contracts: dict[str, Contract], day: date, cache: dict) -> str:
+    if (contract.feed, day) not in cache:
+        cache[(contract.feed, day)] = con.execute(versions_fingerprint_sql(contract, contracts, day)).fetchone()[0]
+    return cache[(contract.feed, day)]
+
+
 def _previous_night(con, step: str, contract: Contract, contracts: dict[str, Contract], day: date,
-                   digest: str) -> tuple[date, int | None] | None:
+                    digest: str, cache: dict) -> tuple[date, int | None] | None:
     """The feed's latest computed night before ``day`` for ``step`` when the night can build on it:
     same status rules, same versions received up to it. None: compute in full."""
     row = con.execute(
@@ -91,14 +100,14 @@ def _previous_night(con, step: str, contract: Contract, contracts: dict[str, Con
         "WHERE step = ? AND feed = ? AND as_of < ? ORDER BY as_of DESC LIMIT 1", [step, contract.feed, day]).fetchone()
     if row is None or row[1] != digest:
         return None
-    if con.execute(versions_fingerprint_sql(contract, contracts, row[0])).fetchone()[0] != row[2]:
+    if _fingerprint(con, contract, contracts, row[0], cache) != row[2]:
         return None
     return row[0], row[3]
 
 
 def _record_night(con, step: str, contract: Contract, contracts: dict[str, Contract], day: date, digest: str,
-                  shared_rows: int | None = None) -> None:
-    fp = con.execute(versions_fingerprint_sql(contract, contracts, day)).fetchone()[0]
+                  cache: dict, shared_rows: int | None = None) -> None:
+    fp = _fingerprint(con, contract, contracts, day, cache)
     con.execute("DELETE FROM status_nights WHERE step = ? AND feed = ? AND as_of = ?", [step, contract.feed, day])
     con.execute("INSERT INTO status_nights VALUES (?, ?, ?, ?, ?, ?)", [step, contract.feed, day, digest, fp, shared_rows])
 
@@ -124,7 +133,7 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                 if c.role not in STATUS_ROLES:
                     continue
                 digest = rules_digest(c, contracts)
-                prev = None if full else _previous_night(con, "log", c, contracts, day, digest)
+                prev = None if full else _previous_night(con, "log", c, contracts, day, digest, summary.fingerprints)
                 keys = _changed_keys(con, c, contracts, day, prev[0]) if prev else None
                 only = f" AND business_key IN (SELECT _key FROM {keys})" if keys else ""
                 summary.incremental[f"log:{c.feed}"] = keys is not None
@@ -146,7 +155,7 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                     RETURNING status"""
                 ).fetchall()
                 summary.changes.update(r[0] for r in rows)
-                _record_night(con, "log", c, contracts, day, digest)
+                _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
             con.execute("DROP TABLE IF EXISTS _status_keys")
             con.execute("COMMIT")
         except BaseException:
@@ -212,7 +221,7 @@ def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: 
     differs = " OR ".join(f"d.{n} IS DISTINCT FROM p.{n}" for n in names + ["_status"])
     dcols = ", ".join(f"d.{n}" for n in names)
     pcols = ", ".join(f"p.{n}" for n in names)
-    return f"""WITH d AS ({side(day)}), p AS ({side(prev)} WHERE c._published)
+    return f"""WITH d AS MATERIALIZED ({side(day)}), p AS MATERIALIZED ({side(prev)} WHERE c._published)
     SELECT * EXCLUDE (_order) FROM (
         SELECT {lit(ADDED)} AS _change, {dcols}, d._status, d._key, d._key AS _order FROM d LEFT JOIN p ON p._key = d._key
         WHERE d._published AND p._key IS NULL
@@ -255,7 +264,7 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
             if c.role != "records":
                 continue
             digest = share_digest(c, contracts)
-            prev = _previous_night(con, "share", c, contracts, day, digest)
+            prev = _previous_night(con, "share", c, contracts, day, digest, summary.fingerprints)
             if prev is not None and prev[1] is None:
                 prev = None
             summary.incremental[f"share:{c.feed}"] = prev is not None
@@ -268,9 +277,11 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
                 summary.share_files.append(Path(target))
                 n = prev[1] + counts[ADDED] - counts[WITHDRAWN]
                 con.execute("DROP TABLE IF EXISTS _status_keys")
+            else:  # a new baseline: a changes file of an earlier run of this night no longer applies
+                dd.share_changes_file(day, c.feed).unlink(missing_ok=True)
             if prev is None or full:
                 path, n = _write_share_csv(con, c, contracts, day, dd.share_file(day, c.feed))
                 summary.share_files.append(path)
             summary.shared[c.feed] = n
-            _record_night(con, "share", c, contracts, day, digest, n)
+            _record_night(con, "share", c, contracts, day, digest, summary.fingerprints, n)
     return summary
