@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="查询事由（必填，记入查询使用登记） / why (required, registered)")
     p.add_argument("--operator", default=None, help="查询人（默认操作系统用户） / who (default: the OS user)")
 
+    p = add("share", "写出某晚的全量共享快照（每晚自动只写当晚变更） / write a night's full share snapshot (nightly runs write the night's changes)")
+    p.add_argument("--day", type=_date, required=True, help="接收日（晚） / the night (received day)")
+
     p = add("province", "省级模式：各县推送的归集、数据湖与排名 / province mode: counties' pushes, the lake, rankings")
     province_sub = p.add_subparsers(dest="province_command", metavar="PROVINCE_COMMAND", required=True)
     _add_province_lake_commands(province_sub)
@@ -316,6 +319,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
         print(f"已导出 / exported: {path}")
+        return 0
+    if cmd == "share":
+        from assets.credit_status import write_share_export
+        from contracts import load_contracts
+
+        summary = write_share_export(data_dir, args.day, load_contracts(), full=True)
+        for path in summary.share_files:
+            print(f"已写出 / written: {path}")
         return 0
     if cmd == "profile":
         from assets.credit_profile import ProfileError, run_profile

@@ -123,7 +123,7 @@ def run_demo(
     print(f"数据文档 / Data Docs:          {layout.data_docs}/index.html")
     print(f"质量看板 / dashboard:          {layout.reports}/dashboard/index.html（月度通报 bulletin_{month}.html；credit-etl dashboard --pdf 打印 PDF）")
     print(f"交叉比对 / cross-check:        {layout.crosscheck}/<日期>.xlsx")
-    print(f"共享数据 / shared records:     {layout.share}/<日期>/<信息类别>.csv")
+    print(f"共享数据 / shared records:     {layout.share}/<日期>/<信息类别>.changes.csv（当晚变更 / the night's changes；首晚为全量 <信息类别>.csv）")
     print("信用档案 / subject profile:    credit-etl profile <统一社会信用代码或证件号码> --reason <事由>")
     print(f"仓库 / warehouse:              {layout.db_path}")
     print("Dagster 界面 / UI:             credit-etl ui" + ("" if str(layout.root) == str(Path("./data").resolve()) else f" --data-dir {layout.root}"))

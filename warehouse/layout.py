@@ -13,7 +13,8 @@ One place for paths, so every stage and every test agrees on the layout:
     reports/feedback/<dept>/<部门名称>_<YYYY-MM-DD>_校验反馈.xlsx    rejected rows for department clerks
     reports/data_docs/                           Great Expectations Data Docs
     reports/exports/                             monitored-indicator exports
-    reports/share/<YYYY-MM-DD>/<feed>.csv        records shared with other platforms that night
+    reports/share/<YYYY-MM-DD>/<feed>.csv        every record shared with other platforms that night (snapshot)
+    reports/share/<YYYY-MM-DD>/<feed>.changes.csv  the night's changes to what is shared (新增/更新/撤下)
     reports/crosscheck/<YYYY-MM-DD>.xlsx         the night's red/black cross-comparison findings
     truth.csv                                    ground truth of a generated sample data set
 """
@@ -95,6 +96,9 @@ class DataDir:
 
     def share_file(self, received: date | str, feed: str) -> Path:
         return self.share / _day(received) / f"{feed}.csv"
+
+    def share_changes_file(self, received: date | str, feed: str) -> Path:
+        return self.share / _day(received) / f"{feed}.changes.csv"
 
     def crosscheck_file(self, received: date | str) -> Path:
         return self.crosscheck / f"{_day(received)}.xlsx"

@@ -52,14 +52,19 @@ def day_sql(as_of: date | None) -> str:
     return "current_date" if as_of is None else f"DATE {lit(as_of.isoformat())}"
 
 
-def rows_as_of(contract: Contract, as_of: date | None) -> str:
-    """The latest version of every key received on or before ``as_of`` (None: the current table)."""
+def rows_as_of(contract: Contract, as_of: date | None, keys: str | None = None) -> str:
+    """The latest version of every key received on or before ``as_of`` (None: the current table).
+
+    ``keys``: a table or subquery with a ``_key`` column; only those keys are windowed (an
+    incremental night computes the few records whose status can change, not the warehouse)."""
+    only = f" AND _key IN (SELECT _key FROM {keys})" if keys else ""
     if as_of is None:
-        return q(current_table(contract.feed))
+        return q(current_table(contract.feed)) if not keys else (
+            f"(SELECT * FROM {q(current_table(contract.feed))} WHERE TRUE{only})")
     return (
         f"(SELECT *, count(*) OVER (PARTITION BY _key) AS _version_count, "
         f"min(_received_date) OVER (PARTITION BY _key) AS _first_valid_received "
-        f"FROM {q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(as_of)} "
+        f"FROM {q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(as_of)}{only} "
         "QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _received_date DESC, _file_id DESC, _row_no DESC) = 1)"
     )
 
@@ -155,7 +160,8 @@ def links(contracts: dict[str, Contract], role: str) -> list[Contract]:
     return [c for c in contracts.values() if c.role == role and c.target is not None]
 
 
-def repair_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None) -> str | None:
+def repair_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None,
+                      keys: str | None = None) -> str | None:
     """Repairs naming records of ``target`` (as of D): record key, repair date, unit, eligible, minimum end."""
     parts = []
     for link in links(contracts, "repair"):
@@ -166,13 +172,14 @@ def repair_events_sql(target: Contract, contracts: dict[str, Contract], as_of: d
             f"""SELECT c._key AS _k, l.{q(r.date_field)} AS _on, {unit} AS _by, {lit(link.feed)} AS _link_feed,
                    l._key AS _link_key, {min_end} AS _min_end, {min_display_text_sql(target, 'c.')} AS _min_text,
                    (l.{q(r.date_field)} >= {min_end}) AS _ok
-            FROM {rows_as_of(target, as_of)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
+            FROM {rows_as_of(target, as_of, keys)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
             WHERE l.{q(r.date_field)} <= {day_sql(as_of)}"""
         )
     return " UNION ALL ".join(parts) if parts else None
 
 
-def objection_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None) -> str | None:
+def objection_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None,
+                         keys: str | None = None) -> str | None:
     parts = []
     for link in links(contracts, "objection"):
         o = link.objection
@@ -183,21 +190,23 @@ def objection_events_sql(target: Contract, contracts: dict[str, Contract], as_of
                    l.{q(o.outcome_field)} AS _outcome, l.{q(o.outcome_date_field)} AS _decided,
                    coalesce(l.{q(o.outcome_field)} IN ({revoke}), FALSE) AS _revokes,
                    {lit(o.while_open)} AS _mode, {reason} AS _reason, {lit(link.feed)} AS _link_feed
-            FROM {rows_as_of(target, as_of)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
+            FROM {rows_as_of(target, as_of, keys)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
             WHERE l.{q(o.filed_field)} <= {day_sql(as_of)}"""
         )
     return " UNION ALL ".join(parts) if parts else None
 
 
-def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date | None = None) -> str:
-    """SELECT of ``contract``'s rows as of ``as_of`` with their status columns:
+def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date | None = None,
+               keys: str | None = None) -> str:
+    """SELECT of ``contract``'s rows as of ``as_of`` with their status columns (only the rows of
+    ``keys``, a relation with a ``_key`` column, when given: see :func:`rows_as_of`):
 
     every column of the current table plus ``_subject_key``, ``_subject_name``, ``_status``,
     ``_status_cause`` (Chinese), ``_published`` (shown in the public views and shared),
     ``_used`` (counts in the cross-comparison), ``_min_display_end``."""
     D = day_sql(as_of)
     joins, rep_cols, obj_cols = [], [], []
-    rep = repair_events_sql(contract, contracts, as_of)
+    rep = repair_events_sql(contract, contracts, as_of, keys)
     if rep:
         joins.append(
             f"""LEFT JOIN (SELECT _k, min(_on) FILTER (WHERE _ok) AS _rep_on,
@@ -206,7 +215,7 @@ def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date |
         )
     rep_on = "rp._rep_on" if rep else "CAST(NULL AS DATE)"
     rep_by = "rp._rep_by" if rep else "CAST(NULL AS VARCHAR)"
-    obj = objection_events_sql(contract, contracts, as_of)
+    obj = objection_events_sql(contract, contracts, as_of, keys)
     if obj:
         open_ = f"(_outcome IS NULL OR _decided IS NULL OR _decided > {D})"
         done = f"(_outcome IS NOT NULL AND _decided IS NOT NULL AND _decided <= {D})"
@@ -259,8 +268,79 @@ def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date |
        {subject_shown_sql(contract, 'c.')} AS _subject_shown, {record_ref_sql(contract, 'c.')} AS _ref,
        {status} AS _status, {cause} AS _status_cause, {withhold} AS _withhold,
        {min_display_end_sql(contract, 'c.')} AS _min_display_end
-FROM {rows_as_of(contract, as_of)} c {' '.join(joins)}"""
+FROM {rows_as_of(contract, as_of, keys)} c {' '.join(joins)}"""
     return f"""SELECT * EXCLUDE (_withhold),
        (_status = {lit(PUBLISHED)} OR (_status = {lit(OBJECTED)} AND NOT _withhold)) AS _published,
        (_status NOT IN ({', '.join(lit(x) for x in NOT_USED)})) AS _used
 FROM ({inner})"""
+
+
+def changed_keys_sql(contract: Contract, contracts: dict[str, Contract], day: date, prev: date) -> str:
+    """Keys of ``contract`` whose status, cause, version count or shared row may differ between the
+    nights ``prev`` and ``day`` (``prev`` < ``day``): a superset, read from plain scans of the
+    versions tables (no window over the warehouse). Every input of :func:`status_sql` that
+    depends on the night is covered:
+
+    - a version of the key received in (prev, day] (a new record, a correction, a resubmission:
+      row values, ``_revoked``, the version count);
+    - a repair/objection key with a version received in (prev, day]: the records named by *any*
+      of its versions (a corrected repair may name another record, or none any more);
+    - the calendar: a repair date, an objection's filed or decision date in (prev, day]; a
+      display end (公示截止期) or ``public_limit`` end in [prev, day) (the record is shown up to
+      and including that day). The minimum display end only decides whether a repair is
+      eligible, which does not change with the night (the repair date does: covered above).
+
+    Older versions of a key are scanned too (a superset is harmless: only records whose computed
+    status differs from their previous row are logged)."""
+    D, P = day_sql(day), day_sql(prev)
+    vt = q(versions_table(contract.feed))
+    window = f"_received_date > {P} AND _received_date <= {D}"
+    parts = [f"SELECT _key FROM {vt} WHERE {window}"]
+    dated = []
+    if contract.display and contract.display.end_field:
+        e = q(contract.display.end_field)
+        dated.append(f"({e} >= {P} AND {e} < {D})")
+    pl = contract.public_limit
+    if pl:
+        e = f"CAST({q(pl.from_field)} + INTERVAL {int(pl.months)} MONTH AS DATE)"
+        dated.append(f"({e} >= {P} AND {e} < {D})")
+    if dated:
+        parts.append(f"SELECT _key FROM {vt} WHERE _received_date <= {D} AND ({' OR '.join(dated)})")
+    for role in ("repair", "objection"):
+        for link in links(contracts, role):
+            lt = q(versions_table(link.feed))
+            if role == "repair":
+                dates = [link.repair.date_field]
+            else:
+                dates = [link.objection.filed_field, link.objection.outcome_date_field]
+            when = " OR ".join(f"(l.{q(f)} > {P} AND l.{q(f)} <= {D})" for f in dates)
+            parts.append(
+                f"""SELECT c._key FROM {vt} c JOIN (
+                        SELECT * FROM {lt} l WHERE l._received_date <= {D} AND (
+                            l._key IN (SELECT _key FROM {lt} WHERE {window}) OR {when})) l
+                    ON {match_sql(contract, link)}
+                    WHERE c._received_date <= {D}"""
+            )
+    return " UNION ".join(parts)
+
+
+def rules_digest(contract: Contract, contracts: dict[str, Contract]) -> str:
+    """A digest of the status rules of ``contract`` (its contract, its repair/objection contracts
+    and this module's SQL): an incremental night is only valid against nights computed by the
+    same rules; when they differ the night is computed in full."""
+    import hashlib
+
+    return hashlib.sha256(status_sql(contract, contracts, date(2000, 1, 1)).encode()).hexdigest()[:16]
+
+
+def versions_fingerprint_sql(contract: Contract, contracts: dict[str, Contract], day: date) -> str:
+    """One VARCHAR: row count and XOR of row hashes of the versions (of ``contract`` and its
+    repair/objection feeds) received on or before ``day``. A night reloaded with other rows after
+    its statuses were logged changes it, and the next night is then computed in full."""
+    feeds = [contract.feed] + [l.feed for r in ("repair", "objection") for l in links(contracts, r)]
+    parts = [
+        f"(SELECT count(*) || ':' || coalesce(bit_xor(hash(_key, _file_id, _row_no, _received_date)), 0) "
+        f"FROM {q(versions_table(f))} WHERE _received_date <= {day_sql(day)})"
+        for f in feeds
+    ]
+    return "SELECT " + " || '/' || ".join(parts)

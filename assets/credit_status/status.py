@@ -1,16 +1,37 @@
 """A night's record statuses: the status history (``record_status_log``) and the shared export.
 
-``log_statuses(data_dir, day, contracts)`` computes every record's status as the office knew it
-on the night of ``day`` (warehouse.record_status) and appends a row to ``record_status_log`` for
-each record whose status or cause changed since its previous row (a new record gets its first
+``log_statuses(data_dir, day, contracts)`` computes the status of the records as the office knew
+it on the night of ``day`` (warehouse.record_status) and appends a row to ``record_status_log``
+for each record whose status or cause changed since its previous row (a new record gets its first
 row), so the history answers "what was published, when, and why it changed". A rerun of the
 night replaces that night's rows; the versions themselves stay in ``<feed>_versions``.
 
-``write_share_export(data_dir, day, contracts)`` writes ``reports/share/<day>/<feed>.csv``: the
-records of each records feed that may be shared with other platforms (city/province platforms,
-信用中国) that night: the same rows as the public view on that day (a repaired or withdrawn
-record is not shared; one under objection is shared marked 异议中 unless withheld), personal
-fields masked, Chinese headers, UTF-8 with BOM, ordered by business key (same night, same bytes).
+Incremental nights. A status only changes with the night's own deliveries or with the calendar,
+so a night whose feed has a previous computed night P (table ``status_nights``) computes only the
+records :func:`warehouse.record_status.changed_keys_sql` names for (P, day] (versions received,
+repairs/objections received or dated, display and public-limit ends reached) and compares them
+with their previous log row: the log is the same as the full computation's (a test runs nights
+both ways and compares the whole table). The night is computed in full (``full=True`` forces it)
+when there is no previous night for the feed, when the status rules (the contracts, this code's
+SQL) differ from that night's, or when the versions received up to P are not those P saw (a past
+night reloaded since). So the step costs what the night brings, not what the warehouse holds.
+
+``write_share_export(data_dir, day, contracts)``: what leaves for other platforms (city/province
+platforms, 信用中国). Exchange platforms take a baseline once and then increments (增量), so:
+
+- ``reports/share/<day>/<feed>.changes.csv`` every night with a previous export: the night's
+  changes to what is shared, one row per record, first column 变更类型: 新增 (shared from
+  tonight), 更新 (still shared, a shared field or its 公示状态 changed), 撤下 (no longer shared:
+  repaired, withdrawn, expired, withheld; the row as last shared, 公示状态 its status tonight).
+  A night without changes writes the header only (the receiver sees the night was exported).
+- ``reports/share/<day>/<feed>.csv``, the full snapshot: every record shared that night (the
+  public view's rows: a repaired or withdrawn record is not shared; one under objection is shared
+  marked 异议中 unless withheld). Written when the feed has no usable previous export (first
+  night, rules changed, past night reloaded: a new baseline, a receiver replaces everything) and
+  on request (``full=True``, ``credit-etl share --day D --full``).
+
+Both: personal fields masked (warehouse.masking through ``public_columns_sql``), Chinese headers,
+UTF-8 with BOM, CRLF, ordered by business key, so the same night gives the same bytes.
 """
 
 from __future__ import annotations
@@ -27,9 +48,17 @@ from warehouse.db import connect
 from warehouse.feed_tables import lit, public_columns_sql, q
 from warehouse.files import atomic_path
 from warehouse.layout import DataDir
-from warehouse.record_status import STATUS_ROLES, status_sql
+from warehouse.record_status import (
+    STATUS_ROLES,
+    changed_keys_sql,
+    rules_digest,
+    status_sql,
+    versions_fingerprint_sql,
+)
 
 SHARE_STATUS_HEADER = "公示状态"
+SHARE_CHANGE_HEADER = "变更类型"
+ADDED, UPDATED, WITHDRAWN = "新增", "更新", "撤下"
 
 
 @dataclass
@@ -38,6 +67,11 @@ class StatusSummary:
     changes: Counter = field(default_factory=Counter)  # status -> records that changed to it tonight
     shared: dict[str, int] = field(default_factory=dict)  # feed -> rows shared
     share_files: list[Path] = field(default_factory=list)
+    share_changes: dict[str, Counter] = field(default_factory=dict)  # feed -> 新增/更新/撤下 counts
+    incremental: dict[str, bool] = field(default_factory=dict)  # "<step>:<feed>" -> computed incrementally
+    # (feed, night) -> versions fingerprint, shared by the log and the share export of one step
+    # (nothing is loaded between them); a new summary computes them again
+    fingerprints: dict[tuple[str, date], str] = field(default_factory=dict, repr=False)
 
 
 def _dd(data_dir) -> DataDir:
@@ -51,7 +85,43 @@ def status_rows(con, contract: Contract, contracts: dict[str, Contract], day: da
     ).fetchall()
 
 
-def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None) -> StatusSummary:
+def _fingerprint(con, contract: Contract, contracts: dict[str, Contract], day: date, cache: dict) -> str:
+    if (contract.feed, day) not in cache:
+        cache[(contract.feed, day)] = con.execute(versions_fingerprint_sql(contract, contracts, day)).fetchone()[0]
+    return cache[(contract.feed, day)]
+
+
+def _previous_night(con, step: str, contract: Contract, contracts: dict[str, Contract], day: date,
+                    digest: str, cache: dict) -> tuple[date, int | None] | None:
+    """The feed's latest computed night before ``day`` for ``step`` when the night can build on it:
+    same status rules, same versions received up to it. None: compute in full."""
+    row = con.execute(
+        "SELECT as_of, rules_digest, fingerprint, shared_rows FROM status_nights "
+        "WHERE step = ? AND feed = ? AND as_of < ? ORDER BY as_of DESC LIMIT 1", [step, contract.feed, day]).fetchone()
+    if row is None or row[1] != digest:
+        return None
+    if _fingerprint(con, contract, contracts, row[0], cache) != row[2]:
+        return None
+    return row[0], row[3]
+
+
+def _record_night(con, step: str, contract: Contract, contracts: dict[str, Contract], day: date, digest: str,
+                  cache: dict, shared_rows: int | None = None) -> None:
+    fp = _fingerprint(con, contract, contracts, day, cache)
+    con.execute("DELETE FROM status_nights WHERE step = ? AND feed = ? AND as_of = ?", [step, contract.feed, day])
+    con.execute("INSERT INTO status_nights VALUES (?, ?, ?, ?, ?, ?)", [step, contract.feed, day, digest, fp, shared_rows])
+
+
+def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date) -> str:
+    con.execute("DROP TABLE IF EXISTS _status_keys")
+    con.execute(f"CREATE TEMP TABLE _status_keys AS SELECT DISTINCT _key FROM ({changed_keys_sql(contract, contracts, day, prev)}) "
+                "WHERE _key IS NOT NULL")
+    return "_status_keys"
+
+
+def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None,
+                 *, full: bool = False) -> StatusSummary:
+    """Log the night's status changes; incremental when it can be (module docstring), else in full."""
     dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
     d = f"DATE {lit(day.isoformat())}"
@@ -62,13 +132,18 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
             for c in contracts.values():
                 if c.role not in STATUS_ROLES:
                     continue
+                digest = rules_digest(c, contracts)
+                prev = None if full else _previous_night(con, "log", c, contracts, day, digest, summary.fingerprints)
+                keys = _changed_keys(con, c, contracts, day, prev[0]) if prev else None
+                only = f" AND business_key IN (SELECT _key FROM {keys})" if keys else ""
+                summary.incremental[f"log:{c.feed}"] = keys is not None
                 # the night's statuses; keep those that differ from the record's previous row
                 rows = con.execute(
                     f"""INSERT INTO record_status_log
-                    WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM ({status_sql(c, contracts, day)})),
+                    WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM ({status_sql(c, contracts, day, keys)})),
                          prev AS (SELECT business_key, arg_max(status, as_of) AS status, arg_max(cause, as_of) AS cause,
                                          arg_max(version_count, as_of) AS version_count
-                                  FROM record_status_log WHERE feed = {lit(c.feed)} AND as_of < {d} GROUP BY business_key)
+                                  FROM record_status_log WHERE feed = {lit(c.feed)} AND as_of < {d}{only} GROUP BY business_key)
                     SELECT {lit(c.feed)}, now._key, {d}, now._status, now._status_cause,
                            CASE WHEN prev.business_key IS NULL THEN '首次入库'
                                 WHEN prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause THEN '状态变化'
@@ -80,6 +155,8 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                     RETURNING status"""
                 ).fetchall()
                 summary.changes.update(r[0] for r in rows)
+                _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
+            con.execute("DROP TABLE IF EXISTS _status_keys")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -110,32 +187,101 @@ def share_rows(con, contract: Contract, contracts: dict[str, Contract], day: dat
 SHARE_BATCH = 20_000  # rows fetched and written at a time
 
 
-def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], day: date, target) -> tuple[Path, int]:
-    """The share file written as the rows come from DuckDB, a batch at a time: the same bytes as
-    :func:`_csv_bytes` of :func:`share_rows`, without holding every published record of the
-    warehouse as Python tuples (a 1M-row warehouse: ~1 GiB) nor the whole file in memory."""
-    header = [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
+def _stream_csv(con, sql: str, header: list[str], target) -> int:
+    """Rows of ``sql`` written to ``target`` as they come from DuckDB, a batch at a time (UTF-8
+    with BOM, CRLF, NULL as empty, values as ``str``): the same bytes as :func:`_csv_bytes` of all
+    the rows, without holding them as Python tuples nor the whole file in memory."""
     n = 0
     with atomic_path(target) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write("\ufeff")
             w = csv.writer(fh, lineterminator="\r\n")
             w.writerow(header)
-            cur = con.execute(_share_sql(contract, contracts, day))
+            cur = con.execute(sql)
             while batch := cur.fetchmany(SHARE_BATCH):
                 w.writerows(["" if v is None else str(v) for v in r] for r in batch)
                 n += len(batch)
-    return Path(target), n
+    return n
 
 
-def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None) -> StatusSummary:
+def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], day: date, target) -> tuple[Path, int]:
+    """The full snapshot: every record shared on ``day``."""
+    header = [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
+    return Path(target), _stream_csv(con, _share_sql(contract, contracts, day), header, target)
+
+
+def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str) -> str:
+    """Rows of the changes file: 变更类型, the shared columns, 公示状态, then ``_key`` (not written)."""
+    names = [q(f.name) for f in contract.fields]
+
+    def side(as_of: date) -> str:
+        cols = public_columns_sql(contract, "c.")
+        return f"SELECT c._key, c._published, c._status, {', '.join(cols)} FROM ({status_sql(contract, contracts, as_of, keys)}) c"
+
+    differs = " OR ".join(f"d.{n} IS DISTINCT FROM p.{n}" for n in names + ["_status"])
+    dcols = ", ".join(f"d.{n}" for n in names)
+    pcols = ", ".join(f"p.{n}" for n in names)
+    return f"""WITH d AS MATERIALIZED ({side(day)}), p AS MATERIALIZED ({side(prev)} WHERE c._published)
+    SELECT * EXCLUDE (_order) FROM (
+        SELECT {lit(ADDED)} AS _change, {dcols}, d._status, d._key, d._key AS _order FROM d LEFT JOIN p ON p._key = d._key
+        WHERE d._published AND p._key IS NULL
+        UNION ALL
+        SELECT {lit(UPDATED)}, {dcols}, d._status, d._key, d._key FROM d JOIN p ON p._key = d._key
+        WHERE d._published AND ({differs})
+        UNION ALL
+        SELECT {lit(WITHDRAWN)}, {pcols}, d._status, p._key, p._key FROM p LEFT JOIN d ON d._key = p._key
+        WHERE NOT coalesce(d._published, FALSE)
+    ) ORDER BY _order"""
+
+
+def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str,
+                         target) -> Counter:
+    header = [SHARE_CHANGE_HEADER] + [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
+    counts: Counter = Counter()
+    con.execute("DROP TABLE IF EXISTS _share_changes")
+    con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys)}")
+    _stream_csv(con, "SELECT * EXCLUDE (_key) FROM _share_changes ORDER BY _key", header, target)
+    counts.update(dict(con.execute("SELECT _change, count(*) FROM _share_changes GROUP BY ALL").fetchall()))
+    con.execute("DROP TABLE _share_changes")
+    return counts
+
+
+def share_digest(contract: Contract, contracts: dict[str, Contract]) -> str:
+    """The status rules plus the shared columns and their masking: what the export depends on."""
+    import hashlib
+
+    return hashlib.sha256((rules_digest(contract, contracts) + _share_sql(contract, contracts, date(2000, 1, 1))).encode()).hexdigest()[:16]
+
+
+def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None,
+                       *, full: bool = False) -> StatusSummary:
+    """The night's share files (module docstring): the changes since the feed's previous export,
+    and the full snapshot when there is no usable previous export or ``full`` is asked for."""
     dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
-    with connect(dd, read_only=True) as con:
+    with connect(dd) as con:
         for c in contracts.values():
             if c.role != "records":
                 continue
-            path, n = _write_share_csv(con, c, contracts, day, dd.share_file(day, c.feed))
+            digest = share_digest(c, contracts)
+            prev = _previous_night(con, "share", c, contracts, day, digest, summary.fingerprints)
+            if prev is not None and prev[1] is None:
+                prev = None
+            summary.incremental[f"share:{c.feed}"] = prev is not None
+            n = None
+            if prev is not None:
+                keys = _changed_keys(con, c, contracts, day, prev[0])
+                target = dd.share_changes_file(day, c.feed)
+                counts = _write_share_changes(con, c, contracts, day, prev[0], keys, target)
+                summary.share_changes[c.feed] = counts
+                summary.share_files.append(Path(target))
+                n = prev[1] + counts[ADDED] - counts[WITHDRAWN]
+                con.execute("DROP TABLE IF EXISTS _status_keys")
+            else:  # a new baseline: a changes file of an earlier run of this night no longer applies
+                dd.share_changes_file(day, c.feed).unlink(missing_ok=True)
+            if prev is None or full:
+                path, n = _write_share_csv(con, c, contracts, day, dd.share_file(day, c.feed))
+                summary.share_files.append(path)
             summary.shared[c.feed] = n
-            summary.share_files.append(path)
+            _record_night(con, "share", c, contracts, day, digest, summary.fingerprints, n)
     return summary

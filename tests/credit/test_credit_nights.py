@@ -171,9 +171,24 @@ def public(dd: DataDir) -> dict[str, str]:
 
 
 def shared(dd: DataDir, day: date) -> dict[str, str]:
-    with open(dd.share_file(day, "penalties"), encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
-    return {r["行政处罚决定书文号"]: r["公示状态"] for r in rows}
+    """What a receiving platform holds after night ``day``: the first night's snapshot, then each
+    later night's changes (新增/更新/撤下) applied in order."""
+    nights = sorted(p.name for p in dd.share.iterdir() if p.name <= day.isoformat())
+    held: dict[str, str] = {}
+    for n in nights:
+        snapshot, changes = dd.share_file(n, "penalties"), dd.share_changes_file(n, "penalties")
+        if changes.exists():
+            with open(changes, encoding="utf-8-sig") as fh:
+                for r in csv.DictReader(fh):
+                    if r["变更类型"] == "撤下":
+                        held.pop(r["行政处罚决定书文号"])
+                    else:
+                        held[r["行政处罚决定书文号"]] = r["公示状态"]
+        else:
+            with open(snapshot, encoding="utf-8-sig") as fh:
+                held = {r["行政处罚决定书文号"]: r["公示状态"] for r in csv.DictReader(fh)}
+    assert nights and not dd.share_changes_file(nights[0], "penalties").exists()
+    return held
 
 
 def report(dd: DataDir, day: date) -> list[dict]:

@@ -85,7 +85,7 @@ def test_the_command_line_cannot_alter_the_register(dd, capsys, tmp_path):
     # the commands: a new one must be reviewed here; none offers to edit, delete or purge anything
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert set(sub.choices) == {"init", "generate", "template", "contracts", "check", "run", "demo", "dashboard",
-                                "export", "profile", "ui", "bench", "province"}
+                                "export", "profile", "share", "ui", "bench", "province"}
     parsers = list(sub.choices.items())
     for name, parser in parsers:
         for action in parser._actions:

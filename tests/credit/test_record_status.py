@@ -119,3 +119,36 @@ def test_shared_export_streamed_in_batches_gives_the_same_bytes(dd, contracts, m
         header, rows = status.share_rows(con, contracts["penalties"], contracts, DAY)
     assert len(rows) == summary.shared["penalties"] == 4
     assert dd.share_file(DAY, "penalties").read_bytes() == status._csv_bytes(header, rows)
+
+
+def test_share_command_writes_the_full_snapshot_on_request(dd, contracts, capsys):
+    """Nightly runs write the night's changes once a first export exists; ``credit-etl share``
+    writes the full snapshot of a night on request, beside that night's changes."""
+    from assets.credit_status import status
+    from pipelines.cli import main
+    from warehouse.db import connect
+
+    def changes(day):
+        with open(dd.share_changes_file(day, "penalties"), encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+        assert reader.fieldnames[0] == "变更类型" and reader.fieldnames[-1] == "公示状态"
+        return {(r["变更类型"], r["行政处罚决定书文号"], r["公示状态"]) for r in rows}
+
+    write_share_export(dd, DAY, contracts)  # the first export: the snapshot only
+    assert dd.share_file(DAY, "penalties").exists() and not dd.share_changes_file(DAY, "penalties").exists()
+    quiet = date(2026, 11, 1)  # nothing changes: the header only, no snapshot
+    s = write_share_export(dd, quiet, contracts)
+    assert changes(quiet) == set() and not dd.share_file(quiet, "penalties").exists() and s.shared["penalties"] == 4
+    later = date(2027, 5, 1)  # G26b's and O2's display periods ended on 2027-04-01
+    s = write_share_export(dd, later, contracts)
+    assert changes(later) == {("撤下", "G26b", "已到期"), ("撤下", "O2", "已到期")} and s.shared["penalties"] == 2
+    assert not dd.share_file(later, "penalties").exists()
+    assert main(["--data-dir", str(dd.root), "share", "--day", later.isoformat()]) == 0
+    assert str(dd.share_file(later, "penalties")) in capsys.readouterr().out
+    with connect(dd, read_only=True) as con:
+        h, rows = status.share_rows(con, contracts["penalties"], contracts, later)
+    assert dd.share_file(later, "penalties").read_bytes() == status._csv_bytes(h, rows)
+    at = h.index("行政处罚决定书文号")
+    assert sorted(r[at] for r in rows) == ["O1", "S26"]
+    assert changes(later) == {("撤下", "G26b", "已到期"), ("撤下", "O2", "已到期")}  # rewritten, same rows

@@ -51,3 +51,16 @@ CREATE TABLE IF NOT EXISTS profile_queries (
     prev_hash    VARCHAR   NOT NULL,
     row_hash     VARCHAR   NOT NULL
 );
+
+-- The nights the record_statuses step computed, per step ('log': record_status_log, 'share': the
+-- shared export) and feed: the digest of the status rules then in force and a fingerprint of the
+-- versions received up to that night, so the next night can compute only the records whose status
+-- can change since (assets/credit_status/status.py); shared_rows: rows shared that night.
+CREATE TABLE IF NOT EXISTS status_nights (
+    step          VARCHAR NOT NULL,
+    feed          VARCHAR NOT NULL,
+    as_of         DATE    NOT NULL,
+    rules_digest  VARCHAR NOT NULL,
+    fingerprint   VARCHAR NOT NULL,
+    shared_rows   BIGINT
+);
