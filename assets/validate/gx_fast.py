@@ -169,3 +169,22 @@ def memoised_configurations():
     finally:
         if outer is None:
             _memo = None
+
+
+@contextlib.contextmanager
+def fresh_frames():
+    """Forget the narrowed and row-condition frames kept for reuse, before and after the block:
+    each row chunk of ``gx_chunks`` is a new batch frame, and the kept frames of the chunks
+    before it would otherwise stay alive until the run ends."""
+    _forget_frames()
+    try:
+        yield
+    finally:
+        _forget_frames()
+
+
+def _forget_frames() -> None:
+    memo = _memo
+    if memo is not None:
+        for key in [k for k in memo if isinstance(k, tuple) and k[:1] in (("columns",), ("row_condition",))]:
+            del memo[key]
