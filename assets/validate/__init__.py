@@ -35,7 +35,9 @@ step went from 5 s (night 1) / 18 s (night 15) / 16 s (night 31), growing with h
 cost set by the night's feeds (GE validating each received feed is most of it). ``gx_fast.py``
 removes GE overheads that do not change a result (whole-frame filters per metric, expectation
 configurations rebuilt on every read, the same row condition parsed per expectation); a test
-compares every expectation's result with GE's own (BENCHMARKS.md, round 3).
+compares every expectation's result with GE's own (BENCHMARKS.md, round 3). ``gx_chunks.py``
+validates a feed in row chunks merged into one result per feed and night, so the step's memory
+follows the chunk size (a test compares the merged result with one whole-frame GE run).
 """
 
 from assets.validate.engine import (

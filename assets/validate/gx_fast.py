@@ -30,6 +30,15 @@ computes it once per expectation instance while it is active. GE builds fresh ex
 from the suite for every run (``to_domain_obj``) and does not change them while validating, so
 each read gets what a rebuild would give; outside the context the property is GE's own.
 
+**4. Whole columns filtered to sample ten values.** GE's ``unexpected_values`` and
+``unexpected_index_list`` metrics (SUMMARY: the first ten; COMPLETE: up to 200 values / every
+index) copy the domain's non-null rows (``df[df[col].notnull()]``) and then the flagged rows, two
+``take``s of the whole column per expectation, only to keep a few. :func:`_column_values` and
+:func:`_map_index` find the flagged rows' positions (GE's mask, checked to be aligned with GE's
+filtered index) and take only those; any other case (a named index, ``unexpected_index_column_names``,
+a mask that is not plain bool) runs GE's own function. They replace GE's in its metric registry
+(:func:`_swap_metric_functions`); :func:`ge_metric_functions` puts GE's back (the tests compare).
+
 While :func:`memoised_configurations` is active the narrowing happens *before* GE's filters: the
 unfiltered batch frame is cut to the domain's columns plus every column named in its row
 condition, and GE's own filtering steps (:func:`_filtered`, the same calls as GE's) run on that
@@ -154,7 +163,109 @@ def install() -> None:
 
     configuration.__wrapped__ = build  # type: ignore[attr-defined]
     Expectation.configuration = property(configuration)
+    _swap_metric_functions(fast=True)
     _installed = True
+
+
+# ---- 4. sampled unexpected values and row positions without filtering whole columns -------------
+def _positions(df, column, boolean, filter_column_isnull: bool):
+    """Positions in ``df`` of the rows GE's filters would keep and flag, or None where the fast
+    path does not apply (GE's own function then runs). GE filters ``df`` to the column's non-null
+    rows (a copy of the whole column), then by the unexpected mask (aligned on the index)."""
+    import numpy as np
+
+    if getattr(boolean, "dtype", None) != bool or df.index.name is not None or df.index.names[0] is not None:
+        return None
+    if filter_column_isnull:
+        kept = np.flatnonzero(df[column].notnull().to_numpy(dtype=bool))
+        index = df.index[kept]
+    else:
+        kept, index = None, df.index
+    if len(boolean) != len(index) or not boolean.index.equals(index):
+        return None
+    flagged = np.flatnonzero(boolean.to_numpy(dtype=bool))
+    return flagged if kept is None else kept[flagged]
+
+
+def _column_values(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, **kwargs):
+    """GE 1.24's ``_pandas_column_map_condition_values`` (the first unexpected values of a column,
+    in row order), taking only those rows instead of filtering the whole column twice."""
+    from great_expectations.constants import MAX_RESULT_RECORDS
+    from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
+
+    boolean, compute_domain_kwargs, accessor_domain_kwargs = metrics["unexpected_condition"]
+    if "column" in accessor_domain_kwargs:
+        accessor = get_dbms_compatible_metric_domain_kwargs(
+            metric_domain_kwargs=accessor_domain_kwargs, batch_columns_list=metrics["table.columns"])
+        column = accessor["column"]
+        df = execution_engine.get_domain_records(domain_kwargs=compute_domain_kwargs)
+        isnull_filter = kwargs.get("filter_column_isnull", getattr(cls, "filter_column_isnull", False))
+        pos = _positions(df, column, boolean, isnull_filter)
+        if pos is not None:
+            result_format = metric_value_kwargs["result_format"]
+            limit = MAX_RESULT_RECORDS if result_format["result_format"] == "COMPLETE" else \
+                min(result_format["partial_unexpected_count"], MAX_RESULT_RECORDS)
+            return list(df[column].iloc[pos[:limit]])
+    return _ORIGINALS["_pandas_column_map_condition_values"](
+        cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, **kwargs)
+
+
+def _map_index(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, **kwargs):
+    """GE 1.24's ``_pandas_map_condition_index`` for the default index (row positions of the
+    unexpected rows), without filtering the domain's columns to get them."""
+    from great_expectations.expectations.metrics.util import get_dbms_compatible_metric_domain_kwargs
+
+    boolean, compute_domain_kwargs, accessor_domain_kwargs = metrics["unexpected_condition"]
+    result_format = metric_value_kwargs["result_format"]
+    if not result_format.get("unexpected_index_column_names"):
+        accessor = get_dbms_compatible_metric_domain_kwargs(
+            metric_domain_kwargs=accessor_domain_kwargs, batch_columns_list=metrics["table.columns"])
+        df = execution_engine.get_domain_records(domain_kwargs=dict(**compute_domain_kwargs, **accessor))
+        column = accessor.get("column")
+        isnull_filter = column is not None and kwargs.get(
+            "filter_column_isnull", getattr(cls, "filter_column_isnull", False))
+        pos = _positions(df, column, boolean, bool(isnull_filter))
+        if pos is not None:
+            if result_format["result_format"] != "COMPLETE":
+                pos = pos[: result_format["partial_unexpected_count"]]
+            return list(df.index[pos])
+    return _ORIGINALS["_pandas_map_condition_index"](
+        cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, **kwargs)
+
+
+_ORIGINALS: dict = {}
+_FAST = {"_pandas_column_map_condition_values": _column_values, "_pandas_map_condition_index": _map_index}
+
+
+def _swap_metric_functions(fast: bool) -> None:
+    """Register our functions for GE's metrics (``fast``) or GE's own again: in GE's metric
+    registry (metrics registered already) and in the module that registers new ones."""
+    from great_expectations.expectations import registry
+    from great_expectations.expectations.metrics.map_metric_provider import map_metric_provider as mmp
+
+    if not _ORIGINALS:
+        _ORIGINALS.update({name: getattr(mmp, name) for name in _FAST})
+    swap = {(_ORIGINALS[n] if fast else _FAST[n]): (_FAST[n] if fast else _ORIGINALS[n]) for n in _FAST}
+    for name in _FAST:
+        setattr(mmp, name, _FAST[name] if fast else _ORIGINALS[name])
+    for definition in registry._registered_metrics.values():
+        providers = definition.get("providers") or {}
+        for engine, (metric_class, fn) in list(providers.items()):
+            if fn in swap:
+                new = swap[fn]
+                if hasattr(fn, "metric_fn_type"):
+                    new.metric_fn_type = fn.metric_fn_type
+                providers[engine] = (metric_class, new)
+
+
+@contextlib.contextmanager
+def ge_metric_functions():
+    """GE's own metric functions while active (tests compare them with ours)."""
+    _swap_metric_functions(fast=False)
+    try:
+        yield
+    finally:
+        _swap_metric_functions(fast=True)
 
 
 @contextlib.contextmanager
@@ -169,3 +280,22 @@ def memoised_configurations():
     finally:
         if outer is None:
             _memo = None
+
+
+@contextlib.contextmanager
+def fresh_frames():
+    """Forget the narrowed and row-condition frames kept for reuse, before and after the block:
+    each row chunk of ``gx_chunks`` is a new batch frame, and the kept frames of the chunks
+    before it would otherwise stay alive until the run ends."""
+    _forget_frames()
+    try:
+        yield
+    finally:
+        _forget_frames()
+
+
+def _forget_frames() -> None:
+    memo = _memo
+    if memo is not None:
+        for key in [k for k in memo if isinstance(k, tuple) and k[:1] in (("columns",), ("row_condition",))]:
+            del memo[key]

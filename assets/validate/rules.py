@@ -265,6 +265,11 @@ class CompiledRule:
     fn: Callable[[pd.DataFrame], Mask] = dc_field(repr=False, compare=False)
     params: dict = dc_field(default_factory=dict, compare=False)
 
+    @property
+    def row_local(self) -> bool:
+        """Whether a row's verdict reads that row only (``unique_key`` compares rows of a delivery)."""
+        return self.check != "unique_key"
+
     def mask(self, df: pd.DataFrame) -> Mask:
         out = np.asarray(self.fn(df), dtype=bool)
         assert out.shape == (len(df),), (self.id, out.shape)

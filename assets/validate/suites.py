@@ -40,7 +40,7 @@ from warehouse.gx_atomic import install as _gx_atomic_writes  # noqa: E402
 
 _gx_atomic_writes()  # GE's store files written atomically (no 0-byte suites after a full disk)
 
-from assets.validate import gx_fast  # noqa: E402
+from assets.validate import gx_chunks, gx_fast  # noqa: E402
 
 gx_fast.install()  # metrics filter only the columns they read; see gx_fast's docstring
 
@@ -258,14 +258,24 @@ def _suite_path(context, name: str) -> Path:
     return Path(context.root_directory) / "expectations" / f"{name}.json"
 
 
-def _sync_suites(context, contracts: Mapping[str, Contract], state: dict) -> tuple[dict[str, ExpectationSuite], list[str]]:
+def _sync_suites(context, contracts: Mapping[str, Contract], state: dict,
+                 fingerprint: str | None = None) -> tuple[dict[str, ExpectationSuite], list[str]]:
     """Compile every suite in memory; store only those whose compiled JSON changed (or whose file is
-    missing). Returns (feed -> compiled suite, names of the suites stored now)."""
+    missing). Returns (feed -> compiled suite, names of the suites stored now).
+
+    With ``fingerprint`` (``docs_state.fingerprint`` of ``contracts``) equal to the one of the
+    last build, the stored digests are those of the suites compiled now (same contracts, same
+    compilers and GE): the suites are not serialised again to digest them (~0.1 s a suite, paid
+    by every ``credit-etl run``, a fresh process)."""
     compiled: dict[str, ExpectationSuite] = {}
     stored: list[str] = []
     digests = state["suites"]
+    same_inputs = fingerprint is not None and state.get("fingerprint") == fingerprint
     for feed, contract in contracts.items():
         suite = build_suite(contract)
+        if same_inputs and digests.get(suite.name) and _suite_path(context, suite.name).exists():
+            compiled[feed] = suite
+            continue
         digest = contract_suite_digest(contract, suite)
         if digests.get(suite.name) != digest or not _suite_path(context, suite.name).exists():
             context.suites.add_or_update(suite)
@@ -292,6 +302,73 @@ def _batch_frame(contract: Contract, df: pd.DataFrame) -> pd.DataFrame:
     if missing:
         frame = frame.assign(**{c: pd.Series([None] * len(frame), dtype="object") for c in missing})
     return frame
+
+
+class StagedFrames:
+    """A feed's staged rows of one day as the frames GE validates: :meth:`chunks` yields
+    consecutive rows (file-name order, as ``engine.read_staged``) of at most
+    ``gx_chunks.CHUNK_ROWS`` rows, each indexed by its rows' positions in the day; :meth:`empty`
+    has the same columns and dtypes and no rows; :meth:`narrow` is every row of a few columns.
+    Every frame is conformed to the files' unified schema and completed like :func:`_batch_frame`,
+    so its dtypes are those of the whole day's frame."""
+
+    def __init__(self, layout: DataDir, contract: Contract, day: date, chunk_rows: int | None = None):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        folder = layout.staging_dir(contract.feed, day)
+        self.contract = contract
+        self.files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+        self.chunk_rows = chunk_rows or gx_chunks.CHUNK_ROWS
+        schemas = [pq.read_schema(f) for f in self.files]
+        self.schema = (pa.unify_schemas(schemas, promote_options="default") if len(schemas) > 1
+                       else schemas[0] if schemas else None)
+
+    def _frame(self, table, offset: int) -> pd.DataFrame:
+        frame = _batch_frame(self.contract, table.to_pandas())
+        frame.index = pd.RangeIndex(offset, offset + len(frame))
+        return frame
+
+    def empty(self) -> pd.DataFrame:
+        return self._frame(self.schema.empty_table(), 0)
+
+    def chunks(self):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from assets.validate.engine import _conform
+
+        buf, held, offset = [], 0, 0
+        for f in self.files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=self.chunk_rows):
+                buf.append(_conform(pa.Table.from_batches([batch]), self.schema))
+                held += batch.num_rows
+                while held >= self.chunk_rows:
+                    table = pa.concat_tables(buf)
+                    yield self._frame(table.slice(0, self.chunk_rows), offset)
+                    offset += self.chunk_rows
+                    rest = table.slice(self.chunk_rows)
+                    buf, held = ([rest] if rest.num_rows else []), rest.num_rows
+                    del table
+        if held or not offset:
+            yield self._frame(pa.concat_tables(buf) if buf else self.schema.empty_table(), offset)
+
+    def narrow(self, columns: list[str]) -> pd.DataFrame:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from assets.validate.engine import _conform
+
+        names = [c for c in dict.fromkeys(columns) if self.schema.get_field_index(c) >= 0]
+        schema = pa.schema([self.schema.field(c) for c in names], metadata=self.schema.metadata)
+        tables = [_conform(pq.read_table(f, columns=[c for c in names if c in pq.read_schema(f).names]), schema)
+                  for f in self.files]
+        frame = pa.concat_tables(tables).to_pandas() if tables else schema.empty_table().to_pandas()
+        frame = frame.reset_index(drop=True)
+        missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+        if missing:
+            frame = frame.assign(**{c: pd.Series([None] * len(frame), dtype="object") for c in missing})
+        return frame
 
 
 def _datasource(context):
@@ -338,11 +415,13 @@ def _definition(context, contract: Contract, suite: ExpectationSuite):
 
 
 def run_suite(contract: Contract, df: pd.DataFrame, data_dir: str | Path | None = None, context=None,
-              result_format: str = "COMPLETE"):
+              result_format: str = "COMPLETE", chunk_rows: int | None = None):
     """Validate ``df`` with the contract's suite. Returns (GE result, {rule_id: failing row positions}).
 
     Row positions come from ``unexpected_index_list`` (never from value lists, which stop at 200).
-    Without ``data_dir`` an ephemeral context is used (nothing written).
+    Without ``data_dir`` an ephemeral context is used (nothing written). With ``chunk_rows`` the
+    frame is validated as the nightly Data Docs do, in row chunks of that size merged into one
+    result (``gx_chunks``); without, in one GE run (``ValidationDefinition.run``).
     """
     if context is None:
         context = get_context(data_dir) if data_dir is not None else _ephemeral()
@@ -350,9 +429,18 @@ def run_suite(contract: Contract, df: pd.DataFrame, data_dir: str | Path | None 
     suite = context.suites.add_or_update(suite)
     vd = _definition(context, contract, suite)
     frame = _batch_frame(contract, df)
+    fmt = {"result_format": result_format, "return_unexpected_index_query": False}
     with gx_fast.memoised_configurations():
-        result = vd.run(batch_parameters={"dataframe": frame},
-                        result_format={"result_format": result_format, "return_unexpected_index_query": False})
+        if chunk_rows:
+            def chunks():
+                for start in range(0, max(len(frame), 1), chunk_rows):
+                    yield frame.iloc[start:start + chunk_rows]
+
+            result = gx_chunks.validate(vd, None, contract, frame.iloc[:0], chunks,
+                                        lambda cols: frame[[c for c in dict.fromkeys(cols)]],
+                                        run_id=RunIdentifier(run_time=datetime.now(timezone.utc)), result_format=fmt)
+        else:
+            result = vd.run(batch_parameters={"dataframe": frame}, result_format=fmt)
     failing: dict[str, np.ndarray] = {}
     for er in result.results:
         rule_id = er.expectation_config.meta["rule_id"]
@@ -493,8 +581,6 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
       (``assets.validate.build_data_docs`` checks that before importing this module).
     The first build of a site (or of a site written by an older version) renders everything once.
     """
-    from assets.validate.engine import read_staged
-
     layout = DataDir(data_dir)
     index = layout.data_docs / "index.html"
     context = get_context(data_dir)
@@ -504,7 +590,7 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
     # first build, or suites/templates/renderers changed: every page is rendered once again
     full = not index.exists() or not docs_state.state_path(root).exists() or state["fingerprint"] != fingerprint
 
-    compiled, stored_suites = _sync_suites(context, contracts, state)
+    compiled, stored_suites = _sync_suites(context, contracts, state, fingerprint)
     if full:
         _remask_stored(context)
     new_keys = [_store(context, res, state) for res in results]
@@ -512,8 +598,8 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
     day = None
     if received is not None:
         day = received if isinstance(received, date) else date.fromisoformat(received)
-        # one feed's frame in memory at a time (read, validated, dropped): the step's peak follows
-        # the largest feed of the night, not the whole night
+        # one feed at a time, read from its staged files in row chunks (gx_chunks): the step's
+        # peak follows ``gx_chunks.CHUNK_ROWS``, not the night nor its largest feed
         fed = [feed for feed in contracts if docs_state.feed_staged(layout, feed, day)]
         if fed:
             names = {suite_name(f) for f in fed}
@@ -523,16 +609,14 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
                                              and str(k.run_id.run_name) == day.isoformat()])
             run_id = RunIdentifier(run_name=day.isoformat(), run_time=datetime.now(timezone.utc))
             for feed in fed:
-                table = read_staged(data_dir, feed, day)
-                if table is None:
+                staged = StagedFrames(layout, contracts[feed], day)
+                if not staged.files:
                     continue
-                frame = _batch_frame(contracts[feed], table.to_pandas())
-                del table
                 suite = compiled[feed]
                 vd = _definition(context, contracts[feed], suite)
                 with gx_fast.memoised_configurations():
-                    res = vd.run(batch_parameters={"dataframe": frame}, run_id=run_id,
-                                 result_format=DOCS_RESULT_FORMAT)
+                    res = gx_chunks.validate(vd, None, contracts[feed], staged.empty(), staged.chunks, staged.narrow,
+                                             run_id=run_id, result_format=DOCS_RESULT_FORMAT)
                 key = ValidationResultIdentifier(
                     expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
                     run_id=run_id,
@@ -540,7 +624,7 @@ def build_data_docs(data_dir: str | Path, contracts: Mapping[str, Contract], *re
                 )
                 state["results"][_key_text(key)] = _index_info(res)
                 new_keys.append(key)
-                del frame, res
+                del staged, res
 
     # retention: keep RETENTION_DAYS received days of results
     pruned = False
