@@ -188,9 +188,14 @@ def _rewrite_part_tmp(
     want = [r[0] for r in con.execute(f"DESCRIBE SELECT * EXCLUDE (_period_month) FROM {q(current_table(contract.feed))}").fetchall()]
     if [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] != want:  # columns added since
         return _write_part_tmp(con, data_dir, contract, month, day)
+    # The file is already sorted by key: order by its row numbers (an integer sort) instead of
+    # comparing the key strings again; same rows, same order. (Dropping the ORDER BY and relying
+    # on preserve_insertion_order was measured to swap a row group of a 330,000-row part in
+    # DuckDB 2.0.1: not used.)
     n = con.execute(
-        f"""COPY (SELECT * FROM {src}
-            WHERE _key IS NULL OR _key NOT IN (SELECT _key FROM _tk) ORDER BY _key)
+        f"""COPY (SELECT * EXCLUDE (file_row_number)
+            FROM read_parquet({lit(str(target))}, hive_partitioning = false, file_row_number = true)
+            WHERE _key IS NULL OR _key NOT IN (SELECT _key FROM _tk) ORDER BY file_row_number)
         TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"""
     ).fetchall()[0][0]
     if n == expected:
