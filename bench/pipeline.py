@@ -27,6 +27,11 @@ def _maxrss_bytes() -> int:
     return r if sys.platform == "darwin" else r * 1024
 
 
+def _cpu(proc) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
 class _Sampler:
     """Highest RSS seen (every 20 ms, psutil) since the last :meth:`reset`: per-stage peaks,
     which ``ru_maxrss`` (one high-water mark per process) cannot give."""
@@ -82,26 +87,35 @@ def run(data_dir: str | Path, days: list[date], profile: str | None = None) -> d
         prof = cProfile.Profile()
     sampler = _Sampler(proc)
     stage_peaks = {k: 0 for k in stages}
+    stage_cpu = {k: 0.0 for k in stages}  # CPU seconds of all the process's threads (DuckDB's included)
     for day in days:
         d: dict = {"day": day.isoformat()}
         cpu0 = proc.cpu_times()
         if prof:
             prof.enable()
         peaks = {}
+        cpus = [_cpu(proc)]
         sampler.reset()
         t0 = time.perf_counter()
         ing = ingest_day(dd, day, contracts, registry, http=HttpSettings(enabled=False))
         t1 = time.perf_counter()
+        cpus.append(_cpu(proc))
         peaks["ingest"] = sampler.reset()
         val = validate_day(dd, day, contracts)
         t2 = time.perf_counter()
+        cpus.append(_cpu(proc))
         peaks["validate"] = sampler.reset()
         lod = load_day(dd, day, contracts)
         t3 = time.perf_counter()
+        cpus.append(_cpu(proc))
         peaks["load"] = sampler.reset()
         measure_day(dd, day, contracts, registry)
         t4 = time.perf_counter()
+        cpus.append(_cpu(proc))
         peaks["measure"] = sampler.reset()
+        d["stage_cpu_seconds"] = {k: round(cpus[i + 1] - cpus[i], 3) for i, k in enumerate(stages)}
+        for k, v in d["stage_cpu_seconds"].items():
+            stage_cpu[k] += v
         d["stage_peak_rss_bytes"] = peaks
         for k, v in peaks.items():
             stage_peaks[k] = max(stage_peaks[k], v)
@@ -130,6 +144,7 @@ def run(data_dir: str | Path, days: list[date], profile: str | None = None) -> d
     total = sum(stages.values())
     return {
         "stages_seconds": {k: round(v, 3) for k, v in stages.items()},
+        "stages_cpu_seconds": {k: round(v, 3) for k, v in stage_cpu.items()},
         "total_seconds": round(total, 3),
         "import_seconds": round(import_s, 3),
         **totals,

@@ -34,14 +34,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from contracts.model import Contract
 from warehouse.faults import fault_point
@@ -150,13 +148,13 @@ def _write_part_tmp(
     target = part_file(data_dir, contract.feed, month, day)
     tmp = _tmp_for(target)
     cond = f"{_month_cond(month)} AND _received_date = DATE {lit(day)}"
-    n = con.execute(f"SELECT count(*) FROM {q(current_table(contract.feed))} WHERE {cond}").fetchall()[0][0]
-    if n == 0:
-        return None
-    con.execute(
+    n = con.execute(
         f"COPY (SELECT * EXCLUDE (_period_month) FROM {q(current_table(contract.feed))} WHERE {cond} "
         f"ORDER BY _key) TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-    )
+    ).fetchall()[0][0]  # COPY returns its row count: no separate count(*) scan first
+    if n == 0:
+        tmp.unlink(missing_ok=True)
+        return None
     return tmp
 
 
@@ -254,20 +252,28 @@ def _load_feed(
         for r in con.execute("SELECT DISTINCT _period_month, _received_date FROM _old_cur").fetchall()
     }
     con.execute(f"DELETE FROM {ct} WHERE rowid IN (SELECT _rid FROM _old_cur)")
-    # narrow aggregate per key first (winner's rowid), then fetch the winning wide rows
-    new_parts = _returned_parts(
-        con,
-        f"""INSERT INTO {ct} BY NAME
-        WITH w AS (
-            SELECT _key, count(*) AS _version_count, min(_received_date) AS _first_valid_received,
-                   arg_max(rowid, ({VERSION_ORDER})) AS _rid
-            FROM {vt} WHERE _key IN (SELECT _key FROM _tk) GROUP BY _key
-        )
-        SELECT v.*, w._version_count, w._first_valid_received
-        FROM {vt} v JOIN w ON v.rowid = w._rid AND v._key = w._key
-        WHERE v._key IN (SELECT _key FROM _tk)
-        RETURNING _period_month, _received_date""",  # probe side cut to the touched keys first
+    # narrow aggregate per key first (winner's rowid, and the winner's part: its decision month
+    # and received day, the greatest received day since the version order starts with it), then
+    # fetch the winning wide rows. The parts the new current rows enter come from the narrow
+    # table: no RETURNING of a row per key back to Python. (``arg_max_null``: a winner without a
+    # decision month must give NULL, not another version's month.)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _win AS
+        SELECT _key, count(*) AS _version_count, min(_received_date) AS _first_valid_received,
+               arg_max(rowid, ({VERSION_ORDER})) AS _rid,
+               arg_max_null(_period_month, ({VERSION_ORDER})) AS _pm, max(_received_date) AS _rd
+        FROM {vt} WHERE _key IN (SELECT _key FROM _tk) GROUP BY _key"""
     )
+    con.execute(
+        f"""INSERT INTO {ct} BY NAME
+        SELECT v.*, w._version_count, w._first_valid_received
+        FROM {vt} v JOIN _win w ON v.rowid = w._rid AND v._key = w._key
+        WHERE v._key IN (SELECT _key FROM _tk)"""  # probe side cut to the touched keys first
+    )
+    new_parts = {
+        (r[0] or NULL_MONTH, r[1].isoformat())
+        for r in con.execute("SELECT DISTINCT _pm, _rd FROM _win").fetchall()
+    }
 
     # quarantine items of the day
     con.execute(f"DELETE FROM quarantine_items WHERE feed = {lit(feed)} AND received_date = {dlit}")
@@ -354,18 +360,6 @@ def _load_feed(
         if not any(f not in removed for f in month_dir(data_dir, feed, m).glob(f"{PART_PREFIX}*.parquet"))
     )
     return out
-
-
-def _returned_parts(con: duckdb.DuckDBPyConnection, sql: str) -> set[tuple[str, str]]:
-    """Distinct (decision month, received day) of the rows a ``... RETURNING _period_month,
-    _received_date`` statement returns (deduplicated in Arrow: a big night returns many rows)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Arrow output on a DB-API result makes an extra copy"
-        rows = con.execute(sql).to_arrow_table()
-    # vectorised distinct of "month|day" strings (no acero import, no per-row Python)
-    month = pc.coalesce(rows.column("_period_month"), pa.scalar(""))
-    pairs = pc.unique(pc.binary_join_element_wise(month, pc.cast(rows.column("_received_date"), pa.string()), "|"))
-    return {(m or NULL_MONTH, d) for m, d in (p.split("|") for p in pairs.to_pylist())}
 
 
 def _release_arrow_memory() -> None:

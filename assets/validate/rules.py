@@ -327,16 +327,20 @@ def _field_rules(contract: Contract, f: Field) -> list[CompiledRule]:
         def length_fn(df: pd.DataFrame, lo=lo, hi=hi) -> Mask:
             s = column(df, name)
 
-            def bad(u: np.ndarray) -> np.ndarray:
-                n = pd.Series(u, dtype="object").astype(str).str.len().to_numpy()
-                m = np.zeros(len(u), dtype=bool)
+            def bad_lengths(n: np.ndarray) -> np.ndarray:
+                m = np.zeros(len(n), dtype=bool)
                 if lo is not None:
                     m |= n < lo
                 if hi is not None:
                     m |= n > hi
                 return m
 
-            return _per_unique(s, bad, False, bool)
+            if isinstance(s.dtype, pd.StringDtype):
+                # Arrow-backed text: code points counted in one vectorised pass (utf8_length, the
+                # same count as Python's len), no factorising of a mostly unique free-text column
+                n = s.str.len().to_numpy(dtype=float, na_value=np.nan)
+                return bad_lengths(n) & s.notna().to_numpy(dtype=bool)
+            return _per_unique(s, lambda u: bad_lengths(pd.Series(u, dtype="object").astype(str).str.len().to_numpy()), False, bool)
 
         add("length", text, length_fn, min_length=lo, max_length=hi)
 
