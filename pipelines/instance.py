@@ -31,8 +31,29 @@ def dagster_home(data_dir: str | Path) -> Path:
     return home
 
 
+_STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
+
+
 def get_instance(data_dir: str | Path) -> dg.DagsterInstance:
-    return dg.DagsterInstance.from_config(str(dagster_home(data_dir)))
+    """The instance of ``dagster_home(data_dir)``. When its ``dagster.yaml`` leaves storage at
+    Dagster's SQLite default, this process writes the event log through
+    :class:`pipelines.event_storage.ReusingSqliteEventLogStorage` (same files and rows, connections
+    reused: most of Dagster's per-event cost of a small night); a configured storage (PostgreSQL,
+    ``pipelines/deploy/dagster.yaml``) is used as configured."""
+    import yaml
+    from dagster._core.instance.ref import InstanceRef
+
+    home = dagster_home(data_dir)
+    config_file = home / "dagster.yaml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file.exists() else None
+    if isinstance(config, dict) and any(k in config for k in _STORAGE_KEYS):
+        return dg.DagsterInstance.from_config(str(home))
+    overrides = {"event_log_storage": {
+        "module": "pipelines.event_storage", "class": "ReusingSqliteEventLogStorage",
+        # Dagster's default SQLite layout (DagsterSqliteStorage): <home>/history/runs/
+        "config": {"base_dir": str(home / "history" / "runs")},
+    }}
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
 
 
 def _tree(pid: int) -> list:

@@ -7,6 +7,8 @@ reads the day's figures back from the warehouse for a Chinese summary.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -73,7 +75,6 @@ def run_night(
     (waiting at most ``wait`` seconds, default ``$CREDIT_ETL_WAIT_SECONDS``), recovers runs of
     dead processes with their pool slots, and removes dead writers' temporary files. Raises
     :class:`~pipelines.runguard.WaitTimeout` / :class:`~pipelines.runguard.Interrupted`."""
-    from pipelines.definitions import build_definitions
     from pipelines.instance import get_instance
     from pipelines import runguard
     from warehouse.diskspace import check_free_space
@@ -81,9 +82,9 @@ def run_night(
     from warehouse.tempfiles import clean_stale_temp_files
 
     layout = DataDir(data_dir)
-    defs = build_definitions(str(layout.root), http_base, http_enabled)
-    job = defs.resolve_job_def("nightly_collection")
-    pools = sorted({a.op.pool for a in defs.assets if getattr(a, "op", None) is not None and a.op.pool})
+    # the base URL resolved here, so a changed $CREDIT_ETL_HTTP_BASE is not hidden by the cache
+    job, pools = _nightly_job(str(layout.root), http_base or os.environ.get("CREDIT_ETL_HTTP_BASE") or None,
+                              http_enabled)
     owns_instance = instance is None
     instance = instance or get_instance(layout.root)
     recovery = runguard.Recovery()
@@ -118,6 +119,19 @@ def run_night(
         problems.append(explain_disk_full(exc, layout.root, day) or "无法读取当日统计")
     return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
                        by_feed=by_feed, recovered=recovery.lines, problems=problems)
+
+
+@functools.lru_cache(maxsize=4)
+def _nightly_job(root: str, http_base: str | None, http_enabled: bool) -> tuple[dg.JobDefinition, list[str]]:
+    """The resolved ``nightly_collection`` job and its concurrency pools, once per process and data
+    directory: the demo, backfills and the bench run many nights in one process, and resolving the
+    job (asset graph, selection, resources) is the same work every night."""
+    from pipelines.definitions import build_definitions
+
+    defs = build_definitions(root, http_base, http_enabled)
+    job = defs.resolve_job_def("nightly_collection")
+    pools = sorted({a.op.pool for a in defs.assets if getattr(a, "op", None) is not None and a.op.pool})
+    return job, pools
 
 
 def step_failure_messages(result, layout: DataDir, day: date) -> list[str]:
