@@ -28,7 +28,7 @@ from pathlib import Path
 
 from contracts.model import Contract
 from warehouse.db import connect
-from warehouse.feed_tables import lit, q, scrub_sql
+from warehouse.feed_tables import lit, q, scrub_sql, versions_table
 from warehouse.layout import DataDir
 from warehouse.record_status import (
     STATUS_ROLES,
@@ -39,6 +39,8 @@ from warehouse.record_status import (
     min_display_text_sql,
     rows_as_of,
     status_sql,
+    subject_key_sql,
+    subject_shown_sql,
 )
 
 KIND_LABELS = {
@@ -75,6 +77,33 @@ def _select(kind: str, subject_key: str, shown: str, name: str, feed: str, key: 
             f"{scrub_sql(reason)} AS reason")
 
 
+def _received(contract: Contract, D: date) -> str:
+    return f"{q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(D)}"
+
+
+def _keys_sharing_subject(x: Contract, others: list[Contract], D: date) -> str:
+    """Keys of ``x`` any of whose versions received by D names a subject that a version of one of
+    ``others`` (black lists, commitments: small feeds) names.
+
+    Why: the findings join a big feed (permits, penalties) to a small one on the subject; the
+    statuses (windows over versions, repair and objection joins) are then computed for these
+    keys only, not for the whole warehouse. A superset of the keys that can match (a key whose
+    latest version names another subject is dropped by the join itself), so the findings are
+    the same."""
+    subjects = " UNION ".join(
+        f"SELECT {subject_key_sql(o)} AS s FROM {_received(o, D)}" for o in others if o.subject is not None)
+    if not subjects:
+        return "(SELECT NULL AS _key WHERE FALSE)"
+    return (f"(SELECT DISTINCT _key FROM {_received(x, D)} "
+            f"AND {subject_key_sql(x)} IN (SELECT s FROM ({subjects}) WHERE s IS NOT NULL))")
+
+
+def _keys_named_by(t: Contract, link: Contract, D: date) -> str:
+    """Keys of ``t`` that a version of ``link`` (a repair or objection) received by D names (see above)."""
+    return (f"(SELECT DISTINCT c._key FROM (SELECT * FROM {_received(t, D)}) c "
+            f"JOIN (SELECT * FROM {_received(link, D)}) l ON {match_sql(t, link)})")
+
+
 def _blacklisted(contracts: dict[str, Contract], D: date) -> list[str]:
     out = []
     blacks = [c for c in contracts.values() if c.role == "list" and c.listing.colour == "black"]
@@ -94,7 +123,8 @@ def _blacklisted(contracts: dict[str, Contract], D: date) -> list[str]:
                 _select("blacklisted_subject", "x._subject_key", "x._subject_shown", "x._subject_name", lit(x.feed), "x._key",
                         lit(b.feed), "b._key", on, "x._dept", reason)
                 + f"""
-FROM ({status_sql(x, contracts, D)}) x JOIN ({status_sql(b, contracts, D)}) b ON x._subject_key = b._subject_key
+FROM ({status_sql(x, contracts, D, keys=_keys_sharing_subject(x, [b], D))}) x
+JOIN ({status_sql(b, contracts, D)}) b ON x._subject_key = b._subject_key
 WHERE x._used AND b._used AND {on} <= {day_sql(D)}
   AND b.{q(li.from_field)} <= {on} AND (b.{q(li.to_field)} IS NULL OR b.{q(li.to_field)} > {on})"""
             )
@@ -118,7 +148,8 @@ def _broken(contracts: dict[str, Contract], D: date) -> list[str]:
                 _select("broken_commitment", "k._subject_key", "k._subject_shown", "k._subject_name", lit(k.feed), "k._key",
                         lit(p.feed), "p._key", on, "k._dept", reason)
                 + f"""
-FROM ({status_sql(k, contracts, D)}) k JOIN ({status_sql(p, contracts, D)}) p ON k._subject_key = p._subject_key
+FROM ({status_sql(k, contracts, D)}) k
+JOIN ({status_sql(p, contracts, D, keys=_keys_sharing_subject(p, [k], D))}) p ON k._subject_key = p._subject_key
 WHERE k._used AND p._used AND {on} >= k.{q(cm.date_field)} AND {on} <= {day_sql(D)}"""
             )
     return out
@@ -138,7 +169,7 @@ def _early_repairs(contracts: dict[str, Contract], D: date) -> list[str]:
                 _select("repair_too_early", "c._subject_key", "c._subject_shown", "c._subject_name", lit(link.feed), "l._key",
                         lit(t.feed), "c._key", on, "l._dept", reason)
                 + f"""
-FROM ({status_sql(t, contracts, D)}) c JOIN {rows_as_of(link, D)} l ON {match_sql(t, link)}
+FROM ({status_sql(t, contracts, D, keys=_keys_named_by(t, link, D))}) c JOIN {rows_as_of(link, D)} l ON {match_sql(t, link)}
 WHERE {on} <= {day_sql(D)} AND {on} < {min_end}"""
             )
     return out
@@ -152,7 +183,8 @@ def _missing(contracts: dict[str, Contract], D: date) -> list[str]:
         for link in links(contracts, role):
             tr = link.target
             exists = " OR ".join(
-                f"EXISTS (SELECT 1 FROM {rows_as_of(t, D)} c WHERE {match_sql(t, link)})" for t in targets
+                f"EXISTS (SELECT 1 FROM {rows_as_of(t, D, _keys_named_by(t, link, D))} c WHERE {match_sql(t, link)})"
+                for t in targets
             ) or "FALSE"
             on = f"l.{q(link.repair.date_field if role == 'repair' else link.objection.filed_field)}"
             feed_title = f"CASE l.{q(tr.feed_field)} {titles} ELSE l.{q(tr.feed_field)} END"
@@ -160,8 +192,6 @@ def _missing(contracts: dict[str, Contract], D: date) -> list[str]:
                       f"'）在仓库中不存在，请核实信息类别和文书号'")
             subj = "CAST(NULL AS VARCHAR)"
             if link.subject is not None:
-                from warehouse.record_status import subject_key_sql, subject_shown_sql
-
                 sk, ss, sn = subject_key_sql(link, "l."), subject_shown_sql(link, "l."), f"l.{q(link.subject.name_field)}"
             else:
                 sk = ss = sn = subj
