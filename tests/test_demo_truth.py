@@ -236,14 +236,16 @@ def test_demo_feedback_workbooks_show_no_full_id_and_carry_department_names(demo
 
 def test_demo_includes_the_credit_feeds_and_prints_the_cross_check(demo, demo_run):
     """The generator writes objections, lists, commitments, 欠税 and 行政强制; every night has its
-    cross-check report and shared export; the demo prints the last night's findings."""
+    cross-check report and shared export (the full snapshot on the first night, the night's
+    changes after it); the demo prints the last night's findings."""
     truth = pd.read_csv(demo / "truth.csv", dtype=str, keep_default_na=False)
     feeds = set(truth["feed"])
     assert {"objections", "blacklist", "redlist", "commitments", "tax_arrears", "enforcement", "repairs"} <= feeds
     days = sorted(d for d in set(truth["received_date"]) if d.startswith(MONTH))
-    for day in days:
+    for i, day in enumerate(days):
         assert (demo / "reports" / "crosscheck" / f"{day}.xlsx").exists(), day
-        assert (demo / "reports" / "share" / day / "penalties.csv").exists(), day
+        shared = demo / "reports" / "share" / day
+        assert (shared / ("penalties.csv" if i == 0 else "penalties.changes.csv")).exists(), day
     con = duckdb.connect(str(demo / "warehouse" / "credit.duckdb"), read_only=True)
     try:
         last = date.fromisoformat(days[-1])
