@@ -173,7 +173,8 @@ def _ident(lake: Lake, name: str) -> tuple[str, str]:
 def ensure_table(catalog, lake: Lake, name: str, schema: pa.Schema, partition: tuple[str, str]):
     """Load the table, creating it (identity-partitioned by ``partition``) when missing; add
     columns a contract gained since (schema evolution by name)."""
-    from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+    from pyiceberg.exceptions import (CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError,
+                                      TableAlreadyExistsError)
 
     ident = _ident(lake, name)
     from sqlalchemy.exc import IntegrityError
@@ -190,13 +191,13 @@ def ensure_table(catalog, lake: Lake, name: str, schema: pa.Schema, partition: t
                 with tx.update_spec() as spec:
                     for col in partition:
                         spec.add_identity(col)
-        except TableAlreadyExistsError:
+        except (TableAlreadyExistsError, CommitFailedException, IntegrityError):
+            # another county's first run created it at the same moment: the SQL catalog's
+            # commit says "Table already exists" (CommitFailedException); the table is loaded below
             pass
         table = catalog.load_table(ident)
     have = set(table.schema().column_names)
     if any(f.name not in have for f in schema):
-        from pyiceberg.exceptions import CommitFailedException
-
         try:
             with table.update_schema() as upd:
                 upd.union_by_name(schema)
