@@ -333,13 +333,61 @@ def rules_digest(contract: Contract, contracts: dict[str, Contract]) -> str:
     return hashlib.sha256(status_sql(contract, contracts, date(2000, 1, 1)).encode()).hexdigest()[:16]
 
 
+VERSION_HASH = "hash(_key, _file_id, _row_no, _received_date)"
+DAY_DIGESTS = "versions_days"
+
+
+def _day_digest_select(feed: str, where: str) -> str:
+    return (f"SELECT {lit(feed)} AS feed, _received_date, count(*) AS row_count, "
+            f"coalesce(bit_xor({VERSION_HASH}), 0) AS row_xor "
+            f"FROM {q(versions_table(feed))} WHERE {where} GROUP BY _received_date")
+
+
+def refresh_day_digest(con, feed: str, day: date) -> None:
+    """The versions of ``feed`` received on ``day`` in ``versions_days`` (the load calls it for the
+    day it loads, inside its transaction: the night's rows only)."""
+    con.execute(f"DELETE FROM {DAY_DIGESTS} WHERE feed = ? AND received_date = ?", [feed, day])
+    con.execute(f"INSERT INTO {DAY_DIGESTS} {_day_digest_select(feed, f'_received_date = {day_sql(day)}')}")
+
+
+def _digests_hold(con, feed: str, day: date) -> bool:
+    """Whether ``versions_days`` counts the versions of ``feed`` received by ``day`` (one scan of
+    the date column; false for a warehouse loaded before the table existed)."""
+    held, counted = con.execute(
+        f"SELECT (SELECT coalesce(sum(row_count), 0) FROM {DAY_DIGESTS} WHERE feed = ? AND received_date <= ?), "
+        f"(SELECT count(*) FROM {q(versions_table(feed))} WHERE _received_date <= ?)", [feed, day, day]).fetchone()
+    return held == counted
+
+
+def versions_fingerprint(con, contract: Contract, contracts: dict[str, Contract], day: date) -> str:
+    """Row count and XOR of row hashes of the versions (of ``contract`` and its repair/objection
+    feeds) received on or before ``day``. A night reloaded with other rows after its statuses were
+    logged changes it, and the next night is then computed in full.
+
+    Read from ``versions_days`` (per feed and day, kept by the load), so it costs days, not
+    versions; a feed whose day digests do not count its versions (a warehouse loaded before the
+    table existed) gets them recomputed from its versions table first. The value is the one
+    :func:`versions_fingerprint_sql` computes from the versions themselves (count and XOR add up
+    over days), so nights recorded before stay comparable."""
+    feeds = [contract.feed] + [l.feed for r in ("repair", "objection") for l in links(contracts, r)]
+    out = []
+    for f in feeds:
+        if not _digests_hold(con, f, day):
+            con.execute(f"DELETE FROM {DAY_DIGESTS} WHERE feed = ?", [f])
+            con.execute(f"INSERT INTO {DAY_DIGESTS} {_day_digest_select(f, 'TRUE')}")
+        n, x = con.execute(
+            f"SELECT coalesce(sum(row_count), 0), coalesce(bit_xor(row_xor), 0) FROM {DAY_DIGESTS} "
+            "WHERE feed = ? AND received_date <= ?", [f, day]).fetchone()
+        out.append(f"{n}:{x}")
+    return "/".join(out)
+
+
 def versions_fingerprint_sql(contract: Contract, contracts: dict[str, Contract], day: date) -> str:
-    """One VARCHAR: row count and XOR of row hashes of the versions (of ``contract`` and its
-    repair/objection feeds) received on or before ``day``. A night reloaded with other rows after
-    its statuses were logged changes it, and the next night is then computed in full."""
+    """The fingerprint of :func:`versions_fingerprint` computed from the versions tables (a scan of
+    every version received by ``day``): the definition, and the check of the day digests."""
     feeds = [contract.feed] + [l.feed for r in ("repair", "objection") for l in links(contracts, r)]
     parts = [
-        f"(SELECT count(*) || ':' || coalesce(bit_xor(hash(_key, _file_id, _row_no, _received_date)), 0) "
+        f"(SELECT count(*) || ':' || coalesce(bit_xor({VERSION_HASH}), 0) "
         f"FROM {q(versions_table(f))} WHERE _received_date <= {day_sql(day)})"
         for f in feeds
     ]

@@ -53,7 +53,7 @@ from warehouse.record_status import (
     changed_keys_sql,
     rules_digest,
     status_sql,
-    versions_fingerprint_sql,
+    versions_fingerprint,
 )
 
 SHARE_STATUS_HEADER = "公示状态"
@@ -87,7 +87,7 @@ def status_rows(con, contract: Contract, contracts: dict[str, Contract], day: da
 
 def _fingerprint(con, contract: Contract, contracts: dict[str, Contract], day: date, cache: dict) -> str:
     if (contract.feed, day) not in cache:
-        cache[(contract.feed, day)] = con.execute(versions_fingerprint_sql(contract, contracts, day)).fetchone()[0]
+        cache[(contract.feed, day)] = versions_fingerprint(con, contract, contracts, day)
     return cache[(contract.feed, day)]
 
 

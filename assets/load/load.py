@@ -55,6 +55,7 @@ from warehouse.feed_tables import (
     versions_table,
 )
 from warehouse.layout import DataDir
+from warehouse.record_status import refresh_day_digest
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +239,7 @@ def _load_feed(
             if out.cast_failures:
                 log.warning("%s %s: %d 个已通过校验的值无法转换类型，已置空", feed, day, out.cast_failures)
         con.execute(f"INSERT INTO _touched SELECT DISTINCT _key FROM {vt} WHERE _received_date = {dlit}")
+    refresh_day_digest(con, feed, day)  # versions_days: what the record statuses compare nights by
     con.execute("CREATE OR REPLACE TEMP TABLE _tk AS SELECT DISTINCT _key FROM _touched WHERE _key IS NOT NULL")
     out.keys_touched = con.execute("SELECT count(*) FROM _tk").fetchall()[0][0]
 

@@ -188,3 +188,39 @@ def test_share_changes_use_the_one_masking_policy(loaded, tmp_path):
     assert len(texts) > 6
     assert not [m for t in texts for m in find_unmasked(t) if not uscc.is_valid(m)]
     assert status.SHARE_CHANGE_HEADER == "变更类型"
+
+
+def test_day_digests_give_the_fingerprint_of_the_versions(loaded, tmp_path):
+    """The nights are compared by a fingerprint of the versions received up to them; the loads keep
+    it per feed and day (``versions_days``) so a night does not scan the warehouse for it. It must
+    equal the fingerprint scanned from the versions tables, also for a warehouse loaded before the
+    table existed (filled from the versions on first use) and after versions changed behind it."""
+    from warehouse.record_status import STATUS_ROLES, versions_fingerprint, versions_fingerprint_sql
+
+    dd, contracts = loaded
+    fp = _copy(dd, tmp_path / "fp")
+    status_feeds = [c for c in contracts.values() if c.role in STATUS_ROLES]
+    con = duckdb.connect(str(fp.db_path))
+    try:
+        held = con.execute("SELECT feed, received_date, row_count FROM versions_days ORDER BY ALL").fetchall()
+        counted = con.execute(" UNION ALL ".join(
+            f"SELECT '{c.feed}', _received_date, count(*) FROM {c.feed}_versions GROUP BY ALL" for c in contracts.values()
+        ) + " ORDER BY ALL").fetchall()
+        assert held == counted and len(held) > DAYS  # every feed's loaded days, kept by the loads
+
+        def same(night):
+            for c in status_feeds:
+                scanned = con.execute(versions_fingerprint_sql(c, contracts, night)).fetchone()[0]
+                assert versions_fingerprint(con, c, contracts, night) == scanned, (c.feed, night)
+
+        for night in (START - timedelta(days=1), START, START + timedelta(days=4), NIGHTS[-1]):
+            same(night)
+        con.execute("DELETE FROM versions_days")  # loaded before the table existed
+        same(START + timedelta(days=5))
+        assert con.execute("SELECT count(*) FROM versions_days").fetchone()[0] > 0
+        before = versions_fingerprint(con, contracts["penalties"], contracts, NIGHTS[-1])
+        con.execute("DELETE FROM penalties_versions WHERE rowid = (SELECT min(rowid) FROM penalties_versions)")
+        same(NIGHTS[-1])
+        assert versions_fingerprint(con, contracts["penalties"], contracts, NIGHTS[-1]) != before
+    finally:
+        con.close()

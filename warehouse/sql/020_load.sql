@@ -24,3 +24,14 @@ CREATE TABLE IF NOT EXISTS quarantine_items (
 );
 -- warehouses created before period_month existed get it appended (NULL for their old items)
 ALTER TABLE quarantine_items ADD COLUMN IF NOT EXISTS period_month VARCHAR;
+
+-- Per feed and received day: the versions held (row count, XOR of row hashes). Kept by the load
+-- (assets/load) for the day it loads, so "the versions received up to night D" can be compared
+-- from a few hundred rows instead of a scan of the versions tables (warehouse/record_status.py
+-- versions_fingerprint_sql); a warehouse loaded before this table existed is filled once.
+CREATE TABLE IF NOT EXISTS versions_days (
+    feed           VARCHAR NOT NULL,
+    received_date  DATE    NOT NULL,
+    row_count      BIGINT  NOT NULL,
+    row_xor        UBIGINT NOT NULL
+);
