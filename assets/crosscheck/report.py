@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from contracts.model import Contract, Registry
-from warehouse.files import workbook_bytes, write_bytes
+from warehouse.files import write_bytes, xlsxwriter_bytes
 from warehouse.layout import DataDir
 from warehouse.masking import scrub_text
 
@@ -30,44 +30,46 @@ EXPLAIN = [
 
 def write_report(data_dir, day: date, rows: list[dict], contracts: dict[str, Contract],
                  registry: Registry | None = None) -> Path:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-
+    """The report, streamed by XlsxWriter (constant memory): the findings are everything known as
+    of the night, so they grow with the warehouse; openpyxl's per-cell objects took ~3 s for the
+    ~6,000 findings of a 10M-row warehouse."""
     dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
     titles = {c.feed: c.title for c in contracts.values()}
     depts = {d.code: d.name for d in registry.departments} if registry else {}
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "比对结果"
-    ws.append([f"红黑名单交叉比对结果（{day.isoformat()}）"])
-    ws["A1"].font = Font(bold=True, size=14)
-    ws.append(HEADER)
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
-    if not rows:
-        ws.append(["", "当晚无比对发现"])
-    for i, r in enumerate(rows, start=1):
-        ws.append([
-            i, r["kind_label"], r["subject_name"] or "", r["subject_shown"] or "",
-            titles.get(r["feed"], r["feed"]), r["business_key"], titles.get(r["related_feed"], r["related_feed"] or ""),
-            r["related_key"] or "", r["event_date"].isoformat() if r["event_date"] else "",
-            depts.get(r["dept"], r["dept"] or ""), scrub_text(r["reason"]),
-            r["first_found"].isoformat() if r["first_found"] else "", "是" if r["first_found"] == day else "否",
-        ])
-    for col, width in zip("ABCDEFGHIJKLM", (6, 22, 24, 22, 14, 30, 14, 30, 12, 24, 80, 12, 10)):
-        ws.column_dimensions[col].width = width
-    for row in ws.iter_rows(min_row=3):
-        for cell in row:
-            cell.number_format = "@"  # identifiers stay text (an 18-digit number would turn into 5.0E+17)
-            cell.alignment = Alignment(wrap_text=cell.column == 11, vertical="top")
-    ws.freeze_panes = "A3"
-    ws.page_setup.orientation = "landscape"  # printed for the office: one page wide
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    notes = wb.create_sheet("说明")
-    notes.append(["发现类型", "含义"])
-    for k, v in EXPLAIN:
-        notes.append([k, v])
-    notes.column_dimensions["A"].width = 30
-    notes.column_dimensions["B"].width = 100
-    return write_bytes(workbook_bytes(wb), dd.crosscheck_file(day))
+
+    def build(wb) -> None:
+        title = wb.add_format({"bold": True, "font_size": 14})
+        bold = wb.add_format({"bold": True})
+        # identifiers stay text (an 18-digit number would turn into 5.0E+17)
+        text = wb.add_format({"num_format": "@", "valign": "top"})
+        wrap = wb.add_format({"num_format": "@", "valign": "top", "text_wrap": True})
+        ws = wb.add_worksheet("比对结果")
+        for col, width in enumerate((6, 22, 24, 22, 14, 30, 14, 30, 12, 24, 80, 12, 10)):
+            ws.set_column(col, col, width)
+        ws.freeze_panes(2, 0)
+        ws.set_landscape()  # printed for the office: one page wide
+        ws.fit_to_pages(1, 0)
+        ws.write_string(0, 0, f"红黑名单交叉比对结果（{day.isoformat()}）", title)
+        for c, h in enumerate(HEADER):
+            ws.write_string(1, c, h, bold)
+        if not rows:
+            ws.write_string(2, 1, "当晚无比对发现", text)
+        for i, r in enumerate(rows, start=1):
+            values = [
+                r["kind_label"], r["subject_name"] or "", r["subject_shown"] or "",
+                titles.get(r["feed"], r["feed"]), r["business_key"], titles.get(r["related_feed"], r["related_feed"] or ""),
+                r["related_key"] or "", r["event_date"].isoformat() if r["event_date"] else "",
+                depts.get(r["dept"], r["dept"] or ""), scrub_text(r["reason"]),
+                r["first_found"].isoformat() if r["first_found"] else "", "是" if r["first_found"] == day else "否",
+            ]
+            ws.write_number(i + 1, 0, i, text)
+            for c, v in enumerate(values, start=1):
+                ws.write_string(i + 1, c, str(v), wrap if c == 10 else text)
+        notes = wb.add_worksheet("说明")
+        notes.set_column(0, 0, 30)
+        notes.set_column(1, 1, 100)
+        notes.write_row(0, 0, ["发现类型", "含义"])
+        for n, (k, v) in enumerate(EXPLAIN, start=1):
+            notes.write_row(n, 0, [k, v])
+
+    return write_bytes(xlsxwriter_bytes(build, constant_memory=True), dd.crosscheck_file(day))
