@@ -150,8 +150,11 @@ def scrub_sql(expr: str) -> str:
         (f"(^|{nb})([0-9]{{6}})[0-9]{{{n - 10}}}([0-9]{{4}})($|{nb})", f"\\1\\2{'*' * (n - 10)}\\3\\4")
         for n in (19, 18, 17, 16)
     ]
-    out = f"CAST({expr} AS VARCHAR)"
+    text = f"CAST({expr} AS VARCHAR)"
+    out = text
     for pattern, repl in steps:
         for _ in range(2):
             out = f"regexp_replace({out}, '{pattern}', '{repl}', 'g')"
-    return out
+    # every pattern needs a run of at least 11 digits (a phone; IDs 15 or 17+, cards 16+): text
+    # without one is returned as is, without the fourteen replacements (most free text has none)
+    return f"(CASE WHEN regexp_matches({text}, '[0-9]{{11}}') THEN {out} ELSE {text} END)"
