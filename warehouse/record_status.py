@@ -34,6 +34,7 @@ from datetime import date
 
 from contracts.model import Contract
 from warehouse.feed_tables import (
+    VERSION_ORDER,
     current_table,
     lit,
     q,
@@ -57,16 +58,31 @@ def rows_as_of(contract: Contract, as_of: date | None, keys: str | None = None) 
 
     ``keys``: a table or subquery with a ``_key`` column; only those keys are windowed (an
     incremental night computes the few records whose status can change, not the warehouse)."""
-    only = f" AND _key IN (SELECT _key FROM {keys})" if keys else ""
     if as_of is None:
-        return q(current_table(contract.feed)) if not keys else (
-            f"(SELECT * FROM {q(current_table(contract.feed))} WHERE TRUE{only})")
+        table = q(current_table(contract.feed))
+        return table if not keys else f"(SELECT * FROM {table} WHERE {_rows_of_keys(table, keys)})"
+    # the winner of each key from the narrow columns (count, first arrival, row id of the latest
+    # version), then its wide row fetched by row id. A window over the wide rows sorted all of
+    # them: 16 s and out of memory under the 320 MB cap for the as-of snapshot of a 3.4M-version
+    # feed, against 4 s this way
+    table = q(versions_table(contract.feed))
+    where = f"_received_date <= {day_sql(as_of)}"
+    if keys:
+        where += f" AND _key IN (SELECT _key FROM {keys})"
     return (
-        f"(SELECT *, count(*) OVER (PARTITION BY _key) AS _version_count, "
-        f"min(_received_date) OVER (PARTITION BY _key) AS _first_valid_received "
-        f"FROM {q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(as_of)}{only} "
-        "QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _received_date DESC, _file_id DESC, _row_no DESC) = 1)"
+        f"(SELECT v.*, w._version_count, w._first_valid_received FROM {table} v JOIN ("
+        f"SELECT count(*) AS _version_count, min(_received_date) AS _first_valid_received, "
+        f"arg_max(rowid, ({VERSION_ORDER})) AS _rid FROM {table} WHERE {where} GROUP BY _key) w "
+        "ON v.rowid = w._rid)"
     )
+
+
+def _rows_of_keys(table: str, keys: str, where: str = "TRUE") -> str:
+    """Condition selecting the rows of ``table`` whose ``_key`` is in ``keys`` (and ``where``): their
+    row ids from a scan of the key column alone, then the wide rows fetched by row id. A plain
+    ``_key IN (...)`` reads every column of every row before the join drops them (0.27 s against
+    0.10 s for the 16k keys of a night on a 3.4M-row versions table)."""
+    return f"rowid IN (SELECT rowid FROM {table} WHERE {where} AND _key IN (SELECT _key FROM {keys}))"
 
 
 def subject_key_sql(contract: Contract, prefix: str = "") -> str:
