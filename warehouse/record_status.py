@@ -177,7 +177,7 @@ def links(contracts: dict[str, Contract], role: str) -> list[Contract]:
 
 
 def repair_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None,
-                      keys: str | None = None) -> str | None:
+                      keys: str | None = None, rows: str | None = None) -> str | None:
     """Repairs naming records of ``target`` (as of D): record key, repair date, unit, eligible, minimum end."""
     parts = []
     for link in links(contracts, "repair"):
@@ -188,14 +188,14 @@ def repair_events_sql(target: Contract, contracts: dict[str, Contract], as_of: d
             f"""SELECT c._key AS _k, l.{q(r.date_field)} AS _on, {unit} AS _by, {lit(link.feed)} AS _link_feed,
                    l._key AS _link_key, {min_end} AS _min_end, {min_display_text_sql(target, 'c.')} AS _min_text,
                    (l.{q(r.date_field)} >= {min_end}) AS _ok
-            FROM {rows_as_of(target, as_of, keys)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
+            FROM {rows or rows_as_of(target, as_of, keys)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
             WHERE l.{q(r.date_field)} <= {day_sql(as_of)}"""
         )
     return " UNION ALL ".join(parts) if parts else None
 
 
 def objection_events_sql(target: Contract, contracts: dict[str, Contract], as_of: date | None,
-                         keys: str | None = None) -> str | None:
+                         keys: str | None = None, rows: str | None = None) -> str | None:
     parts = []
     for link in links(contracts, "objection"):
         o = link.objection
@@ -206,23 +206,27 @@ def objection_events_sql(target: Contract, contracts: dict[str, Contract], as_of
                    l.{q(o.outcome_field)} AS _outcome, l.{q(o.outcome_date_field)} AS _decided,
                    coalesce(l.{q(o.outcome_field)} IN ({revoke}), FALSE) AS _revokes,
                    {lit(o.while_open)} AS _mode, {reason} AS _reason, {lit(link.feed)} AS _link_feed
-            FROM {rows_as_of(target, as_of, keys)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
+            FROM {rows or rows_as_of(target, as_of, keys)} c JOIN {rows_as_of(link, as_of)} l ON {match_sql(target, link)}
             WHERE l.{q(o.filed_field)} <= {day_sql(as_of)}"""
         )
     return " UNION ALL ".join(parts) if parts else None
 
 
 def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date | None = None,
-               keys: str | None = None) -> str:
+               keys: str | None = None, rows: str | None = None) -> str:
     """SELECT of ``contract``'s rows as of ``as_of`` with their status columns (only the rows of
     ``keys``, a relation with a ``_key`` column, when given: see :func:`rows_as_of`):
 
     every column of the current table plus ``_subject_key``, ``_subject_name``, ``_status``,
     ``_status_cause`` (Chinese), ``_published`` (shown in the public views and shared),
-    ``_used`` (counts in the cross-comparison), ``_min_display_end``."""
+    ``_used`` (counts in the cross-comparison), ``_min_display_end``.
+
+    ``rows``: a table already holding ``rows_as_of(contract, as_of, keys)`` (a whole feed's
+    computation materialises it once instead of three times in one plan, see
+    ``assets.credit_status.status``)."""
     D = day_sql(as_of)
     joins, rep_cols, obj_cols = [], [], []
-    rep = repair_events_sql(contract, contracts, as_of, keys)
+    rep = repair_events_sql(contract, contracts, as_of, keys, rows)
     if rep:
         joins.append(
             f"""LEFT JOIN (SELECT _k, min(_on) FILTER (WHERE _ok) AS _rep_on,
@@ -231,7 +235,7 @@ def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date |
         )
     rep_on = "rp._rep_on" if rep else "CAST(NULL AS DATE)"
     rep_by = "rp._rep_by" if rep else "CAST(NULL AS VARCHAR)"
-    obj = objection_events_sql(contract, contracts, as_of, keys)
+    obj = objection_events_sql(contract, contracts, as_of, keys, rows)
     if obj:
         open_ = f"(_outcome IS NULL OR _decided IS NULL OR _decided > {D})"
         done = f"(_outcome IS NOT NULL AND _decided IS NOT NULL AND _decided <= {D})"
@@ -284,7 +288,7 @@ def status_sql(contract: Contract, contracts: dict[str, Contract], as_of: date |
        {subject_shown_sql(contract, 'c.')} AS _subject_shown, {record_ref_sql(contract, 'c.')} AS _ref,
        {status} AS _status, {cause} AS _status_cause, {withhold} AS _withhold,
        {min_display_end_sql(contract, 'c.')} AS _min_display_end
-FROM {rows_as_of(contract, as_of, keys)} c {' '.join(joins)}"""
+FROM {rows or rows_as_of(contract, as_of, keys)} c {' '.join(joins)}"""
     return f"""SELECT * EXCLUDE (_withhold),
        (_status = {lit(PUBLISHED)} OR (_status = {lit(OBJECTED)} AND NOT _withhold)) AS _published,
        (_status NOT IN ({', '.join(lit(x) for x in NOT_USED)})) AS _used

@@ -51,6 +51,7 @@ from warehouse.layout import DataDir
 from warehouse.record_status import (
     STATUS_ROLES,
     changed_keys_sql,
+    rows_as_of,
     rules_digest,
     status_sql,
     versions_fingerprint,
@@ -112,6 +113,20 @@ def _record_night(con, step: str, contract: Contract, contracts: dict[str, Contr
     con.execute("INSERT INTO status_nights VALUES (?, ?, ?, ?, ?, ?)", [step, contract.feed, day, digest, fp, shared_rows])
 
 
+AS_OF_ROWS = "_as_of_rows"
+
+
+def _as_of_rows(con, contract: Contract, day: date) -> str:
+    """Every record of ``contract`` as of ``day`` in a temporary table, for a whole-feed computation
+    (first night, rules changed, full snapshot). Why: the status query reads the as-of rows three
+    times (the record, its repairs, its objections); on a 10M-row warehouse those three
+    aggregates and joins in one plan ran out of memory under the 320 MB cap, while the table,
+    built once, spills to disk."""
+    con.execute(f"DROP TABLE IF EXISTS {AS_OF_ROWS}")
+    con.execute(f"CREATE TEMP TABLE {AS_OF_ROWS} AS SELECT * FROM {rows_as_of(contract, day)}")
+    return AS_OF_ROWS
+
+
 def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date) -> str:
     con.execute("DROP TABLE IF EXISTS _status_keys")
     con.execute(f"CREATE TEMP TABLE _status_keys AS SELECT DISTINCT _key FROM ({changed_keys_sql(contract, contracts, day, prev)}) "
@@ -140,9 +155,10 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                         f"AND business_key IN (SELECT _key FROM {keys}))") if keys else ""
                 summary.incremental[f"log:{c.feed}"] = keys is not None
                 # the night's statuses; keep those that differ from the record's previous row
+                table = None if keys else _as_of_rows(con, c, day)
                 rows = con.execute(
                     f"""INSERT INTO record_status_log
-                    WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM ({status_sql(c, contracts, day, keys)})),
+                    WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM ({status_sql(c, contracts, day, keys, table)})),
                          prev AS (SELECT business_key, arg_max(status, as_of) AS status, arg_max(cause, as_of) AS cause,
                                          arg_max(version_count, as_of) AS version_count
                                   FROM record_status_log WHERE feed = {lit(c.feed)} AND as_of < {d}{only} GROUP BY business_key)
@@ -157,6 +173,7 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                     RETURNING status"""
                 ).fetchall()
                 summary.changes.update(r[0] for r in rows)
+                con.execute(f"DROP TABLE IF EXISTS {AS_OF_ROWS}")
                 _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
             con.execute("DROP TABLE IF EXISTS _status_keys")
             con.execute("COMMIT")
@@ -175,10 +192,11 @@ def _csv_bytes(header: list[str], rows: list[tuple]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
-def _share_rows_sql(contract: Contract, contracts: dict[str, Contract], day: date | None) -> str:
+def _share_rows_sql(contract: Contract, contracts: dict[str, Contract], day: date | None,
+                    rows: str | None = None) -> str:
     """The shared rows (masked columns, 公示状态) and ``_key``, unordered."""
     cols = public_columns_sql(contract, "c.") + ["c._status", "c._key"]
-    return f"SELECT {', '.join(cols)} FROM ({status_sql(contract, contracts, day)}) c WHERE c._published"
+    return f"SELECT {', '.join(cols)} FROM ({status_sql(contract, contracts, day, None, rows)}) c WHERE c._published"
 
 
 def _share_sql(contract: Contract, contracts: dict[str, Contract], day: date | None) -> str:
@@ -218,11 +236,14 @@ def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], da
     table's sort spills to disk."""
     header = [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
     con.execute("DROP TABLE IF EXISTS _share_snapshot")
-    con.execute(f"CREATE TEMP TABLE _share_snapshot AS {_share_rows_sql(contract, contracts, day)}")
+    rows = _as_of_rows(con, contract, day)
     try:
+        con.execute(f"CREATE TEMP TABLE _share_snapshot AS {_share_rows_sql(contract, contracts, day, rows)}")
+        con.execute(f"DROP TABLE {AS_OF_ROWS}")
         n = _stream_csv(con, "SELECT * EXCLUDE (_key) FROM _share_snapshot ORDER BY _key", header, target)
     finally:
         con.execute("DROP TABLE IF EXISTS _share_snapshot")
+        con.execute(f"DROP TABLE IF EXISTS {AS_OF_ROWS}")
     return Path(target), n
 
 
