@@ -116,15 +116,16 @@ def _record_night(con, step: str, contract: Contract, contracts: dict[str, Contr
 AS_OF_ROWS = "_as_of_rows"
 
 
-def _as_of_rows(con, contract: Contract, day: date) -> str:
-    """Every record of ``contract`` as of ``day`` in a temporary table, for a whole-feed computation
-    (first night, rules changed, full snapshot). Why: the status query reads the as-of rows three
-    times (the record, its repairs, its objections); on a 10M-row warehouse those three
-    aggregates and joins in one plan ran out of memory under the 320 MB cap, while the table,
-    built once, spills to disk."""
-    con.execute(f"DROP TABLE IF EXISTS {AS_OF_ROWS}")
-    con.execute(f"CREATE TEMP TABLE {AS_OF_ROWS} AS SELECT * FROM {rows_as_of(contract, day)}")
-    return AS_OF_ROWS
+def _as_of_rows(con, contract: Contract, day: date, keys: str | None = None, name: str = AS_OF_ROWS) -> str:
+    """The records of ``contract`` as of ``day`` (those of ``keys`` when given) in a temporary table
+    ``name``, passed to ``status_sql`` as its ``rows``. Why: the status query reads the as-of
+    rows three times (the record, its repairs, its objections). For a whole feed (first night,
+    rules changed, full snapshot) those three aggregates in one plan ran out of memory under the
+    320 MB cap on a 10M-row warehouse, while the table, built once, spills to disk; for a night's
+    candidate keys each of the three is a probe of the whole versions table."""
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {rows_as_of(contract, day, keys)}")
+    return name
 
 
 def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date) -> str:
@@ -155,7 +156,7 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                         f"AND business_key IN (SELECT _key FROM {keys}))") if keys else ""
                 summary.incremental[f"log:{c.feed}"] = keys is not None
                 # the night's statuses; keep those that differ from the record's previous row
-                table = None if keys else _as_of_rows(con, c, day)
+                table = _as_of_rows(con, c, day, keys)
                 rows = con.execute(
                     f"""INSERT INTO record_status_log
                     WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM ({status_sql(c, contracts, day, keys, table)})),
@@ -247,13 +248,14 @@ def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], da
     return Path(target), n
 
 
-def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str) -> str:
+def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str,
+                       rows: dict[date, str] | None = None) -> str:
     """Rows of the changes file: 变更类型, the shared columns, 公示状态, then ``_key`` (not written)."""
     names = [q(f.name) for f in contract.fields]
 
     def side(as_of: date) -> str:
         cols = public_columns_sql(contract, "c.")
-        return f"SELECT c._key, c._published, c._status, {', '.join(cols)} FROM ({status_sql(contract, contracts, as_of, keys)}) c"
+        return f"SELECT c._key, c._published, c._status, {', '.join(cols)} FROM ({status_sql(contract, contracts, as_of, keys, (rows or {}).get(as_of))}) c"
 
     differs = " OR ".join(f"d.{n} IS DISTINCT FROM p.{n}" for n in names + ["_status"])
     dcols = ", ".join(f"d.{n}" for n in names)
@@ -276,7 +278,10 @@ def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract]
     header = [SHARE_CHANGE_HEADER] + [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
     counts: Counter = Counter()
     con.execute("DROP TABLE IF EXISTS _share_changes")
-    con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys)}")
+    rows = {d: _as_of_rows(con, contract, d, keys, f"_as_of_{n}") for n, d in (("day", day), ("prev", prev))}
+    con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys, rows)}")
+    for name in rows.values():
+        con.execute(f"DROP TABLE {name}")
     _stream_csv(con, "SELECT * EXCLUDE (_key) FROM _share_changes ORDER BY _key", header, target)
     counts.update(dict(con.execute("SELECT _change, count(*) FROM _share_changes GROUP BY ALL").fetchall()))
     con.execute("DROP TABLE _share_changes")
