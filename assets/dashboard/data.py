@@ -403,12 +403,16 @@ def _details(data_dir: DataDir, con, month: str, names: dict[str, str], titles: 
               AND first_received BETWEEN DATE {lit(first.isoformat())} AND DATE {lit(last.isoformat())}
             QUALIFY i <= {LIST_LIMIT} ORDER BY dept, i"""
     ).fetchall()
+    # ranked on the narrow columns, the listed rows' messages fetched by row id: the open items are
+    # every rejected row not yet fixed (830k in the 10M-row benchmark), 0.34 -> 0.14 s
     items = con.execute(
-        f"""SELECT dept, feed, received_date, source_name, row_no, business_key, messages,
-                   count(*) OVER (PARTITION BY dept) AS n,
-                   row_number() OVER (PARTITION BY dept ORDER BY received_date, source_name, row_no) AS i
-            FROM quarantine_items WHERE status = 'open' AND received_date <= DATE {lit(last.isoformat())}
-            QUALIFY i <= {LIST_LIMIT} ORDER BY dept, i"""
+        f"""WITH r AS (
+                SELECT rowid AS _rid, count(*) OVER (PARTITION BY dept) AS n,
+                       row_number() OVER (PARTITION BY dept ORDER BY received_date, source_name, row_no) AS i
+                FROM quarantine_items WHERE status = 'open' AND received_date <= DATE {lit(last.isoformat())}
+                QUALIFY i <= {LIST_LIMIT})
+            SELECT q.dept, q.feed, q.received_date, q.source_name, q.row_no, q.business_key, q.messages, r.n, r.i
+            FROM quarantine_items q JOIN r ON q.rowid = r._rid ORDER BY q.dept, r.i"""
     ).fetchall()
     out = {}
     for d in _departments(con):
