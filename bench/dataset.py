@@ -138,7 +138,7 @@ def _largest_remainder(sizes: list[int], total: int) -> list[int]:
 
 
 def _write_scaled(con: duckdb.DuckDBPyConnection, raw, key_pos: list[int], target_rows: int, preamble: str,
-                  encoding: str, delimiter: str, target: Path) -> None:
+                  encoding: str, delimiter: str, target: Path, key_tag: str = "") -> None:
     n = raw.num_rows
     names = [f"c{i}" for i in range(len(raw.columns))]
     tbl = pa.table({**{nm: col.cast(pa.string()) for nm, col in zip(names, raw.columns)},
@@ -148,8 +148,12 @@ def _write_scaled(con: duckdb.DuckDBPyConnection, raw, key_pos: list[int], targe
     cols = []
     for i, nm in enumerate(names):
         if i in key_pos:
-            cols.append(f"CASE WHEN r.k = 0 OR trim(s.{nm}) = '' THEN NULLIF(s.{nm}, '') "
-                        f"ELSE s.{nm} || '-' || r.k END AS {nm}")
+            if key_tag:  # every copy, the first too, in the data set's own key space
+                cols.append(f"CASE WHEN trim(s.{nm}) = '' THEN NULLIF(s.{nm}, '') "
+                            f"ELSE s.{nm} || '-' || '{key_tag}' || r.k END AS {nm}")
+            else:
+                cols.append(f"CASE WHEN r.k = 0 OR trim(s.{nm}) = '' THEN NULLIF(s.{nm}, '') "
+                            f"ELSE s.{nm} || '-' || r.k END AS {nm}")
         else:
             cols.append(f"NULLIF(s.{nm}, '') AS {nm}")  # an empty cell is written empty, not ""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +188,7 @@ def day_shares(rows: int, days: int) -> list[int]:
 
 
 def build(root: str | Path, *, rows: int, start: date, days: int = 1, seed: int = 20261123,
-          seed_rows_per_day: int | None = None, defect_rate: float = 0.08, log=print) -> dict:
+          seed_rows_per_day: int | None = None, defect_rate: float = 0.08, key_tag: str = "", log=print) -> dict:
     """Build a data set of ``rows`` rows received over ``days`` days from ``start`` under ``root``
     (``root/inbox/...``) and return its description (also written to ``root/bench_dataset.json``).
 
@@ -246,7 +250,7 @@ def build(root: str | Path, *, rows: int, start: date, days: int = 1, seed: int 
             enc = raw.encoding if raw.format == "csv" else "utf-8"
             delim = raw.delimiter if raw.format == "csv" else ","
             target = dd.inbox / dv.dept / dv.feed / day.isoformat() / name
-            _write_scaled(con, raw, _key_positions(raw, contract), t, pre, enc, delim, target)
+            _write_scaled(con, raw, _key_positions(raw, contract), t, pre, enc, delim, target, key_tag)
             files.append({"path": target.relative_to(root).as_posix(), "dept": dv.dept, "feed": dv.feed,
                           "day": day.isoformat(), "format": "csv", "encoding": enc, "delimiter": delim,
                           "skip": titles, "rows": t, "bytes": target.stat().st_size, "scaled": True,
@@ -255,6 +259,7 @@ def build(root: str | Path, *, rows: int, start: date, days: int = 1, seed: int 
     con.close()
     desc = {
         "format_version": FORMAT_VERSION,
+        "key_tag": key_tag,
         "rows": rows,
         "days": days,
         "start": start.isoformat(),
@@ -286,21 +291,28 @@ def load(root: str | Path) -> dict | None:
         return None
 
 
-def matches(desc: dict | None, *, rows: int, start: date, days: int, seed: int) -> bool:
+def matches(desc: dict | None, *, rows: int, start: date, days: int, seed: int, key_tag: str = "") -> bool:
     return bool(desc) and desc.get("format_version") == FORMAT_VERSION and desc.get("rows") == rows \
         and desc.get("start") == start.isoformat() and desc.get("days") == days and desc.get("seed") == seed \
+        and desc.get("key_tag", "") == key_tag \
         and all((Path(desc["_root"]) / f["path"]).exists() for f in desc["files"]) if desc and "_root" in desc else False
 
 
-def ensure(root: str | Path, *, rows: int, start: date, days: int, seed: int, reuse: bool = True, log=print) -> dict:
-    """The data set under ``root``: reused when one with the same parameters is there, else built."""
+def ensure(root: str | Path, *, rows: int, start: date, days: int, seed: int, reuse: bool = True,
+           key_tag: str = "", log=print) -> dict:
+    """The data set under ``root``: reused when one with the same parameters is there, else built.
+
+    ``key_tag``: every copy of a row gets ``-<key_tag><k>`` on its business-key number, the first
+    copy too, so the data set's records are its own. Without it the numbers come from the same
+    small space as any other data set's (the generator's 文书号), and a night built on top of a
+    backfill turns out to correct a record the backfill holds for nearly every row."""
     root = Path(root)
     desc = load(root)
     if desc is not None:
         desc["_root"] = str(root)
-    if reuse and matches(desc, rows=rows, start=start, days=days, seed=seed):
+    if reuse and matches(desc, rows=rows, start=start, days=days, seed=seed, key_tag=key_tag):
         log(f"[dataset] reusing {root} ({desc['total_rows']} rows)")
         return desc
-    desc = build(root, rows=rows, start=start, days=days, seed=seed, log=log)
+    desc = build(root, rows=rows, start=start, days=days, seed=seed, key_tag=key_tag, log=log)
     desc["_root"] = str(root)
     return desc

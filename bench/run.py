@@ -358,7 +358,14 @@ def run_backfill(root: Path, rows: int, seed: int, log, days: int | None = None,
 
 
 def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = None, base_rows: int = 10_000_000,
-                    regenerate: bool = False, whole_job: bool = False) -> dict:
+                    regenerate: bool = False, whole_job: bool = False, corrections: bool = False) -> dict:
+    """A night of ``rows`` on the backfill's warehouse against the same files on an empty one.
+
+    The night's records are new (their numbers tagged with the night, ``dataset.ensure``), as on
+    a real night; the records a real night corrects are few. ``corrections``: the night's
+    numbers from the backfill's own space, so nearly every record supersedes one the warehouse
+    holds (a stress case: each correction rewrites the older Parquet part its old version is in;
+    the empty run then does less work than the full one, not the same)."""
     base = Path(reuse) if reuse else root / f"backfill-{base_rows}"
     built_base = None
     if not (base / BASE_MARKER).exists():
@@ -370,7 +377,8 @@ def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = 
     last = max(date.fromisoformat(d) for d in marker["days"] + marker.get("incremental_days", []))
     day = last + timedelta(days=1)
     night = root / f"incremental-{rows}"
-    desc = dataset.ensure(night, rows=rows, start=day, days=1, seed=seed + 1, reuse=not regenerate, log=log)
+    desc = dataset.ensure(night, rows=rows, start=day, days=1, seed=seed + 1, reuse=not regenerate,
+                          key_tag="" if corrections else f"{day:%m%d}n", log=log)
     days = [day.isoformat()]
 
     # the same files on an empty warehouse
@@ -399,6 +407,7 @@ def run_incremental(root: Path, rows: int, seed: int, log, reuse: Path | None = 
         "base_versions_held": base_rows_held,
         "dataset": _dataset_info(desc),
         "runner": "job" if whole_job else "stages",
+        "night_records": "corrections" if corrections else "new",
         **({"empty": {"job": pipe_empty, **_job_summary(pipe_empty, floor)},
             "full": {"job": pipe_full, **_job_summary(pipe_full, floor)}} if whole_job else
            {"empty": {"pipeline": pipe_empty, **_summary(pipe_empty, floor)},
@@ -523,7 +532,7 @@ DEFAULT_ROWS = {"job": 20_000, "night": 20_000, "month": 8_700, "backfill": 10_0
 def main(rows: int | None = None, scenario: str = "job", out: str | Path | None = None, data_dir: str | Path | None = None,
          *, reuse: str | Path | None = None, days: int | None = None, base_rows: int = 10_000_000,
          seed: int = DEFAULT_SEED, regenerate: bool = False, profile: bool = False, quiet: bool = False,
-         whole_job: bool = False) -> int:
+         whole_job: bool = False, corrections: bool = False) -> int:
     """Run one scenario; print the table and write the JSON. Returns the process exit code."""
     if scenario == "province":  # Celery workers and the lake: its own module (bench/province.py)
         from bench.province import main as province_main
@@ -546,7 +555,8 @@ def main(rows: int | None = None, scenario: str = "job", out: str | Path | None 
     elif scenario == "backfill":
         res = run_backfill(root, rows, seed, log, days, regenerate, prof, whole_job)
     elif scenario == "incremental":
-        res = run_incremental(root, rows, seed, log, Path(reuse) if reuse else None, base_rows, regenerate, whole_job)
+        res = run_incremental(root, rows, seed, log, Path(reuse) if reuse else None, base_rows, regenerate, whole_job,
+                              corrections)
     else:
         raise ValueError(f"unknown scenario {scenario!r}")
     info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None

@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regenerate", action="store_true", help="重新生成数据集 / rebuild the data set even if one matches")
     p.add_argument("--whole-job", action="store_true",
                    help="backfill/incremental 经整个夜间作业运行 / run backfill or incremental through the whole nightly job")
+    p.add_argument("--corrections", action="store_true",
+                   help="incremental：当晚记录的文书号与基础仓库同源（几乎每条都更正已有记录） / incremental: the night's "
+                        "record numbers from the backfill's space, so nearly every record corrects one already held")
     p.add_argument("--profile", action="store_true", help="cProfile 输出到结果旁的 .prof / write cProfile stats beside the JSON")
     return parser
 
@@ -349,7 +352,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return bench_main(rows=args.rows, scenario=args.scenario, out=args.out, data_dir=data_dir, reuse=args.reuse,
                           days=args.days, base_rows=args.base_rows, seed=args.seed, regenerate=args.regenerate,
-                          profile=args.profile, whole_job=args.whole_job)
+                          profile=args.profile, whole_job=args.whole_job, corrections=args.corrections)
     raise AssertionError(cmd)
 
 
