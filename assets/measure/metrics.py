@@ -219,7 +219,7 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> No
             )
     # the record's decision month: its current version's, else its latest readable quarantined row's
     con.execute(
-        f"""INSERT INTO record_arrivals
+        f"""CREATE OR REPLACE TEMP TABLE _ra_ins AS
         WITH qm AS (
             SELECT business_key, arg_max(period_month, (received_date, file_id, row_no)) AS pm
             FROM quarantine_items
@@ -228,14 +228,16 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> No
         ), cur AS (
             SELECT _key, _period_month FROM {q(current_table(feed))} WHERE _key IN (SELECT business_key FROM _ra_new)
         )
-        SELECT n.feed, n.dept, n.business_key, n.first_received, coalesce(cur._period_month, qm.pm)
+        SELECT n.feed, n.dept, n.business_key, n.first_received, coalesce(cur._period_month, qm.pm) AS period_month
         FROM _ra_new n LEFT JOIN cur ON cur._key = n.business_key LEFT JOIN qm ON qm.business_key = n.business_key"""
     )
+    con.execute("INSERT INTO record_arrivals SELECT * FROM _ra_ins")
+    # the decision months the rows enter: from the rows just written (every earlier row of their
+    # keys was deleted above, all of them being affected keys), not a probe of record_arrivals
     con.execute(
-        f"""INSERT INTO _arr_months
+        """INSERT INTO _arr_months
         SELECT DISTINCT strftime(first_received, '%Y-%m') FROM _ra_new
-        UNION SELECT DISTINCT period_month FROM record_arrivals
-        WHERE feed = {f} AND period_month IS NOT NULL AND business_key IN (SELECT business_key FROM _ra_new)"""
+        UNION SELECT DISTINCT period_month FROM _ra_ins WHERE period_month IS NOT NULL"""
     )
 
 
