@@ -164,7 +164,59 @@ def install() -> None:
     configuration.__wrapped__ = build  # type: ignore[attr-defined]
     Expectation.configuration = property(configuration)
     _swap_metric_functions(fast=True)
+    _install_plain_ids()
+    _install_shared_domain_objects()
     _installed = True
+
+
+# ---- 5. metric ids of plain keyword dicts without GE's generic converter ------------------------
+_DICT_TYPES: tuple = (dict,)  # and GE's IDDict, once installed
+
+def _plain(value) -> bool:
+    """True when GE's ``convert_to_json_serializable`` returns ``value`` unchanged for
+    ``json.dumps``: exact str, int, bool, None, finite-or-infinite (not NaN) float, and lists,
+    tuples and str-keyed dicts of those. Subclasses (enums, numpy scalars, models) are not plain."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is float:
+        return value == value  # NaN becomes None in GE's converter
+    if t is list or t is tuple:
+        return all(type(v) is str for v in value) or all(_plain(v) for v in value)
+    if t in _DICT_TYPES:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return False
+
+
+def _install_plain_ids() -> None:
+    """GE builds ~60 ``MetricConfiguration`` per expectation while planning a validation, each
+    hashing its domain and value keywords with ``IDDict.to_id``: GE's generic converter walks
+    every value (enumerations of a few hundred codes included) through a chain of type checks.
+    For plain data that converter is the identity, so the id is the same md5 of the same JSON
+    without it (any other value takes GE's path). A third of planning a small night's suites."""
+    import hashlib
+
+    from great_expectations.core.id_dict import IDDict
+
+    global _DICT_TYPES
+    _DICT_TYPES = (dict, IDDict)
+    original = IDDict.to_id
+
+    def to_id(self, id_keys=None, id_ignore_keys=None):
+        if id_keys is None:
+            id_keys = self.keys()
+        if id_ignore_keys is None:
+            id_ignore_keys = self._id_ignore_keys
+        keys = set(id_keys) - set(id_ignore_keys)
+        if len(keys) <= 1:
+            return original(self, keys, ())
+        data = {k: self[k] for k in keys}
+        if not all(type(k) is str for k in keys) or not all(_plain(v) for v in data.values()):
+            return original(self, keys, ())
+        return hashlib.md5(json.dumps(data, sort_keys=True).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    to_id.__wrapped__ = original  # type: ignore[attr-defined]
+    IDDict.to_id = to_id
 
 
 # ---- 4. sampled unexpected values and row positions without filtering whole columns -------------
@@ -299,3 +351,79 @@ def _forget_frames() -> None:
     if memo is not None:
         for key in [k for k in memo if isinstance(k, tuple) and k[:1] in (("columns",), ("row_condition",))]:
             del memo[key]
+
+
+# ---- 6. one expectation object per configuration for the metric keywords -----------------------
+_METRIC_KWARGS_USERS = (
+    "great_expectations.expectations.registry",
+    "great_expectations.expectations.expectation",
+    "great_expectations.expectations.core.expect_column_values_to_be_in_type_list",
+    "great_expectations.expectations.core.expect_column_values_to_be_of_type",
+)
+
+
+class _Prebuilt:
+    """What GE's ``get_metric_kwargs`` reads of a configuration (``kwargs``, ``to_domain_obj()``),
+    with the expectation object built already."""
+
+    __slots__ = ("kwargs", "_expectation")
+
+    def __init__(self, kwargs, expectation):
+        self.kwargs, self._expectation = kwargs, expectation
+
+    def to_domain_obj(self):
+        return self._expectation
+
+
+def _install_shared_domain_objects() -> None:
+    """GE's ``registry.get_metric_kwargs`` builds a new pydantic expectation object from the
+    configuration (``to_domain_obj``) on every call, only to read its runtime keywords, and the
+    planner calls it ~12 times per expectation with the same configuration. While
+    :func:`memoised_configurations` is active the object is built once per configuration (and
+    again if the configuration's keywords changed); GE's function runs otherwise unchanged."""
+    import importlib
+
+    from great_expectations.expectations import registry
+
+    original = registry.get_metric_kwargs
+
+    def get_metric_kwargs(metric_name, configuration=None, runtime_configuration=None):
+        memo = _memo
+        if memo is None or configuration is None:
+            return original(metric_name, configuration, runtime_configuration)
+        key = ("domain_obj", id(configuration))
+        hit = memo.get(key)
+        if hit is None or hit[0] is not configuration or hit[1] != configuration.kwargs:
+            # the configuration is held, so its id is not reused while the entry lives
+            hit = memo[key] = (configuration, dict(configuration.kwargs), configuration.to_domain_obj())
+        return original(metric_name, _Prebuilt(configuration.kwargs, hit[2]), runtime_configuration)
+
+    get_metric_kwargs.__wrapped__ = original  # type: ignore[attr-defined]
+    for name in _METRIC_KWARGS_USERS:
+        module = importlib.import_module(name)
+        if getattr(module, "get_metric_kwargs", None) is original:
+            module.get_metric_kwargs = get_metric_kwargs
+
+
+def ge_metric_kwargs_and_ids():
+    """Undo 5 and 6 (tests compare GE's own planning with ours): returns a function restoring them."""
+    from great_expectations.core.id_dict import IDDict
+    import importlib
+
+    patched_ids = IDDict.to_id
+    IDDict.to_id = patched_ids.__wrapped__
+    patched, modules = None, []
+    for name in _METRIC_KWARGS_USERS:
+        module = importlib.import_module(name)
+        fn = getattr(module, "get_metric_kwargs", None)
+        if hasattr(fn, "__wrapped__"):
+            patched = fn
+            modules.append(module)
+            module.get_metric_kwargs = fn.__wrapped__
+
+    def restore():
+        IDDict.to_id = patched_ids
+        for module in modules:
+            module.get_metric_kwargs = patched
+
+    return restore

@@ -109,7 +109,8 @@ def _comparable(result) -> list:
 @pytest.mark.parametrize("feed,make", [("penalties", penalty_rows), ("agri_subsidies", subsidy_rows)])
 @pytest.mark.parametrize("result_format", ["COMPLETE", "SUMMARY"])
 def test_gx_speedups_change_no_result(contracts, feed, make, result_format, monkeypatch):
-    """gx_fast narrows metric frames, memoises configurations and row conditions and takes the
+    """gx_fast narrows metric frames, memoises configurations, row conditions and the expectation
+    objects behind metric keywords, hashes plain metric keywords directly and takes the
     sampled unexpected values and row positions without filtering whole columns: every
     expectation's result (counts, unexpected values and indexes) must be GE's own, with the
     speed-ups undone (GE's original methods restored) as the reference."""
@@ -127,7 +128,47 @@ def test_gx_speedups_change_no_result(contracts, feed, make, result_format, monk
                         PandasExecutionEngine._apply_row_condition_filter.__wrapped__)
     monkeypatch.setattr(Expectation, "configuration", property(Expectation.configuration.fget.__wrapped__))
     monkeypatch.setattr(gx_fast, "_memo", None)
-    with gx_fast.memoised_configurations(), gx_fast.ge_metric_functions():  # the memo: read by nothing now
-        plain, _ = run_suite(contract, df, result_format=result_format)
+    restore = gx_fast.ge_metric_kwargs_and_ids()
+    try:
+        with gx_fast.memoised_configurations(), gx_fast.ge_metric_functions():  # the memo: read by nothing now
+            plain, _ = run_suite(contract, df, result_format=result_format)
+    finally:
+        restore()
     assert _comparable(fast) == _comparable(plain)
     assert any(not ok for _t, _r, ok, _res in _comparable(fast))  # failures are compared, not only passes
+
+
+def test_plain_metric_ids_are_ges_own():
+    """The direct hash of plain metric keywords gives GE's id; anything GE's converter would
+    change (NaN, numpy scalars, enums, dates, non-str keys) goes through GE's own path."""
+    import datetime
+    import enum
+
+    from great_expectations.core.id_dict import IDDict
+
+    from assets.validate import gx_fast
+
+    gx_fast.install()
+
+    class Colour(str, enum.Enum):
+        BLACK = "black"
+
+    cases = [
+        {"column": "处罚决定书文号", "batch_id": "b", "row_condition": None},
+        {"value_set": ["11", "12", "13"] * 50, "mostly": 1.0, "result_format": {"result_format": "COMPLETE",
+                                                                              "partial_unexpected_count": 20}},
+        {"a": (1, 2, 3), "b": [True, None, 2.5, float("inf")], "c": {"x": IDDict({"y": "z"})}},
+        {"a": float("nan"), "b": 1},
+        {"a": np.int64(3), "b": "x"},
+        {"a": Colour.BLACK, "b": "x"},
+        {"a": datetime.date(2026, 11, 30), "b": "x"},
+        {"a": {1: "one"}, "b": "x"},
+        {"a": [np.float64(0.1), "x"], "b": {}},
+        {"only": ["one key"]},
+        {},
+    ]
+    for kwargs in cases:
+        d = IDDict(kwargs)
+        assert d.to_id() == IDDict.to_id.__wrapped__(d), kwargs
+        assert d.to_id(id_ignore_keys={"b"}) == IDDict.to_id.__wrapped__(d, id_ignore_keys={"b"}), kwargs
+    assert gx_fast._plain(["a", 1, None]) and not gx_fast._plain([float("nan")]) and not gx_fast._plain(np.int64(1))
