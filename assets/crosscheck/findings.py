@@ -77,11 +77,53 @@ def _select(kind: str, subject_key: str, shown: str, name: str, feed: str, key: 
             f"{scrub_sql(reason)} AS reason")
 
 
+class Relations:
+    """Where the findings' repeated sub-relations live: inline subqueries (a query embedded in
+    another, e.g. the credit profile's) or, for the nightly run, temporary tables built once
+    before the findings query.
+
+    Why: one findings query names the same candidate keys (keys of a big feed sharing a subject
+    with a black list or a commitment, keys named by repairs) and their as-of rows several times
+    (the record, its repairs, its objections; the early-repair and the missing-target checks).
+    DuckDB evaluates each occurrence again, a full scan of a 3M-version table each time on a big
+    warehouse; built once, each later reference reads a table of a few thousand rows."""
+
+    def __init__(self, con=None):
+        self.con, self._names = con, {}
+
+    def relation(self, sql: str) -> str:
+        if self.con is None:
+            return f"({sql})"
+        name = self._names.get(sql)
+        if name is None:
+            name = self._names[sql] = f"_crosscheck_{len(self._names)}"
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        return name
+
+    def keys(self, sql: str) -> str:
+        """A relation with the distinct ``_key`` of ``sql``."""
+        return self.relation(f"SELECT DISTINCT _key FROM ({sql})")
+
+    def as_of(self, contract: Contract, D: date, keys: str) -> str:
+        """The as-of rows of ``keys`` (``rows_as_of``), as ``status_sql``'s ``rows`` when materialised."""
+        return self.relation(f"SELECT * FROM {rows_as_of(contract, D, keys)}")
+
+    def status(self, contract: Contract, contracts: dict[str, Contract], D: date, keys: str) -> str:
+        rows = self.as_of(contract, D, keys) if self.con is not None else None
+        return status_sql(contract, contracts, D, keys=keys, rows=rows)
+
+    def drop(self) -> None:
+        if self.con is not None:
+            for name in self._names.values():
+                self.con.execute(f"DROP TABLE IF EXISTS {name}")
+            self._names.clear()
+
+
 def _received(contract: Contract, D: date) -> str:
     return f"{q(versions_table(contract.feed))} WHERE _received_date <= {day_sql(D)}"
 
 
-def _keys_sharing_subject(x: Contract, others: list[Contract], D: date) -> str:
+def _keys_sharing_subject(x: Contract, others: list[Contract], D: date, rel: Relations) -> str:
     """Keys of ``x`` any of whose versions received by D names a subject that a version of one of
     ``others`` (black lists, commitments: small feeds) names.
 
@@ -94,17 +136,17 @@ def _keys_sharing_subject(x: Contract, others: list[Contract], D: date) -> str:
         f"SELECT {subject_key_sql(o)} AS s FROM {_received(o, D)}" for o in others if o.subject is not None)
     if not subjects:
         return "(SELECT NULL AS _key WHERE FALSE)"
-    return (f"(SELECT DISTINCT _key FROM {_received(x, D)} "
-            f"AND {subject_key_sql(x)} IN (SELECT s FROM ({subjects}) WHERE s IS NOT NULL))")
+    return rel.keys(f"SELECT _key FROM {_received(x, D)} "
+                    f"AND {subject_key_sql(x)} IN (SELECT s FROM ({subjects}) WHERE s IS NOT NULL)")
 
 
-def _keys_named_by(t: Contract, link: Contract, D: date) -> str:
+def _keys_named_by(t: Contract, link: Contract, D: date, rel: Relations) -> str:
     """Keys of ``t`` that a version of ``link`` (a repair or objection) received by D names (see above)."""
-    return (f"(SELECT DISTINCT c._key FROM (SELECT * FROM {_received(t, D)}) c "
-            f"JOIN (SELECT * FROM {_received(link, D)}) l ON {match_sql(t, link)})")
+    return rel.keys(f"SELECT c._key FROM (SELECT * FROM {_received(t, D)}) c "
+                    f"JOIN (SELECT * FROM {_received(link, D)}) l ON {match_sql(t, link)}")
 
 
-def _blacklisted(contracts: dict[str, Contract], D: date) -> list[str]:
+def _blacklisted(contracts: dict[str, Contract], D: date, rel: Relations) -> list[str]:
     out = []
     blacks = [c for c in contracts.values() if c.role == "list" and c.listing.colour == "black"]
     for x in contracts.values():
@@ -123,7 +165,7 @@ def _blacklisted(contracts: dict[str, Contract], D: date) -> list[str]:
                 _select("blacklisted_subject", "x._subject_key", "x._subject_shown", "x._subject_name", lit(x.feed), "x._key",
                         lit(b.feed), "b._key", on, "x._dept", reason)
                 + f"""
-FROM ({status_sql(x, contracts, D, keys=_keys_sharing_subject(x, [b], D))}) x
+FROM ({rel.status(x, contracts, D, _keys_sharing_subject(x, [b], D, rel))}) x
 JOIN ({status_sql(b, contracts, D)}) b ON x._subject_key = b._subject_key
 WHERE x._used AND b._used AND {on} <= {day_sql(D)}
   AND b.{q(li.from_field)} <= {on} AND (b.{q(li.to_field)} IS NULL OR b.{q(li.to_field)} > {on})"""
@@ -131,7 +173,7 @@ WHERE x._used AND b._used AND {on} <= {day_sql(D)}
     return out
 
 
-def _broken(contracts: dict[str, Contract], D: date) -> list[str]:
+def _broken(contracts: dict[str, Contract], D: date, rel: Relations) -> list[str]:
     out = []
     for k in contracts.values():
         if k.role != "commitment":
@@ -149,13 +191,13 @@ def _broken(contracts: dict[str, Contract], D: date) -> list[str]:
                         lit(p.feed), "p._key", on, "k._dept", reason)
                 + f"""
 FROM ({status_sql(k, contracts, D)}) k
-JOIN ({status_sql(p, contracts, D, keys=_keys_sharing_subject(p, [k], D))}) p ON k._subject_key = p._subject_key
+JOIN ({rel.status(p, contracts, D, _keys_sharing_subject(p, [k], D, rel))}) p ON k._subject_key = p._subject_key
 WHERE k._used AND p._used AND {on} >= k.{q(cm.date_field)} AND {on} <= {day_sql(D)}"""
             )
     return out
 
 
-def _early_repairs(contracts: dict[str, Contract], D: date) -> list[str]:
+def _early_repairs(contracts: dict[str, Contract], D: date, rel: Relations) -> list[str]:
     out = []
     for t in contracts.values():
         if t.role not in STATUS_ROLES or t.display is None:
@@ -169,13 +211,18 @@ def _early_repairs(contracts: dict[str, Contract], D: date) -> list[str]:
                 _select("repair_too_early", "c._subject_key", "c._subject_shown", "c._subject_name", lit(link.feed), "l._key",
                         lit(t.feed), "c._key", on, "l._dept", reason)
                 + f"""
-FROM ({status_sql(t, contracts, D, keys=_keys_named_by(t, link, D))}) c JOIN {rows_as_of(link, D)} l ON {match_sql(t, link)}
+FROM ({rel.status(t, contracts, D, _keys_named_by(t, link, D, rel))}) c JOIN {rows_as_of(link, D)} l ON {match_sql(t, link)}
 WHERE {on} <= {day_sql(D)} AND {on} < {min_end}"""
             )
     return out
 
 
-def _missing(contracts: dict[str, Contract], D: date) -> list[str]:
+def _as_of_named(t: Contract, link: Contract, D: date, rel: Relations) -> str:
+    keys = _keys_named_by(t, link, D, rel)
+    return rel.as_of(t, D, keys) if rel.con is not None else rows_as_of(t, D, keys)
+
+
+def _missing(contracts: dict[str, Contract], D: date, rel: Relations) -> list[str]:
     out = []
     targets = [c for c in contracts.values() if c.role in STATUS_ROLES]
     titles = " ".join(f"WHEN {lit(t.feed)} THEN {lit(t.title)}" for t in contracts.values())
@@ -183,7 +230,7 @@ def _missing(contracts: dict[str, Contract], D: date) -> list[str]:
         for link in links(contracts, role):
             tr = link.target
             exists = " OR ".join(
-                f"EXISTS (SELECT 1 FROM {rows_as_of(t, D, _keys_named_by(t, link, D))} c WHERE {match_sql(t, link)})"
+                f"EXISTS (SELECT 1 FROM {_as_of_named(t, link, D, rel)} c WHERE {match_sql(t, link)})"
                 for t in targets
             ) or "FALSE"
             on = f"l.{q(link.repair.date_field if role == 'repair' else link.objection.filed_field)}"
@@ -203,9 +250,12 @@ def _missing(contracts: dict[str, Contract], D: date) -> list[str]:
     return out
 
 
-def findings_sql(contracts: dict[str, Contract], as_of: date) -> str | None:
-    """Every finding as of ``as_of`` (columns ``COLUMNS``), or None when the catalog has nothing to compare."""
-    parts = _blacklisted(contracts, as_of) + _broken(contracts, as_of) + _early_repairs(contracts, as_of) + _missing(contracts, as_of)
+def findings_sql(contracts: dict[str, Contract], as_of: date, rel: Relations | None = None) -> str | None:
+    """Every finding as of ``as_of`` (columns ``COLUMNS``), or None when the catalog has nothing to
+    compare. With ``rel`` bound to a connection, repeated sub-relations are built on it first."""
+    rel = rel or Relations()
+    parts = (_blacklisted(contracts, as_of, rel) + _broken(contracts, as_of, rel) + _early_repairs(contracts, as_of, rel)
+             + _missing(contracts, as_of, rel))
     return "\nUNION ALL\n".join(f"({p})" for p in parts) if parts else None
 
 
@@ -229,15 +279,17 @@ def run_crosscheck(data_dir, day: date, contracts: dict[str, Contract], registry
 
     dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
     summary = CrosscheckSummary(day)
-    sql = findings_sql(contracts, day)
     d = f"DATE {lit(day.isoformat())}"
     with connect(dd) as con:
         con.execute("BEGIN TRANSACTION")
         try:
+            rel = Relations(con)
+            sql = findings_sql(contracts, day, rel)
             con.execute(f"DELETE FROM crosscheck_findings WHERE as_of = {d}")
             if sql:
                 cols = ", ".join(COLUMNS)
                 con.execute(f"INSERT INTO crosscheck_findings (as_of, {cols}) SELECT DISTINCT {d}, {cols} FROM ({sql})")
+            rel.drop()
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
