@@ -135,6 +135,13 @@ def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: 
     return "_status_keys"
 
 
+def _none(con, keys: str) -> bool:
+    """No candidate key: no record of the feed can have changed status since the previous night,
+    so the night's status queries (as-of rows, statuses, comparison) would all come back empty.
+    Most feeds on a small night, and every feed that received nothing."""
+    return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {keys})").fetchone()[0]
+
+
 def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None,
                  *, full: bool = False) -> StatusSummary:
     """Log the night's status changes; incremental when it can be (module docstring), else in full."""
@@ -155,6 +162,9 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
                 only = (f" AND rowid IN (SELECT rowid FROM record_status_log WHERE feed = {lit(c.feed)} "
                         f"AND business_key IN (SELECT _key FROM {keys}))") if keys else ""
                 summary.incremental[f"log:{c.feed}"] = keys is not None
+                if keys is not None and _none(con, keys):
+                    _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
+                    continue
                 # the night's statuses; keep those that differ from the record's previous row
                 table = _as_of_rows(con, c, day, keys)
                 rows = con.execute(
@@ -277,6 +287,9 @@ def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract]
                          target) -> Counter:
     header = [SHARE_CHANGE_HEADER] + [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
     counts: Counter = Counter()
+    if _none(con, keys):  # the changes file of a night without changes: its header
+        _stream_csv(con, "SELECT NULL WHERE FALSE", header, target)
+        return counts
     con.execute("DROP TABLE IF EXISTS _share_changes")
     rows = {d: _as_of_rows(con, contract, d, keys, f"_as_of_{n}") for n, d in (("day", day), ("prev", prev))}
     con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys, rows)}")
