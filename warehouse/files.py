@@ -25,8 +25,8 @@ XLSX_TIME = datetime(2000, 1, 1)  # document times written into every workbook w
 
 
 @contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+def scratch_path(target: str | Path) -> Iterator[Path]:
+    """Yield a new temporary file beside ``target``; it is removed on exit unless moved away."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # the writer's pid in the name lets the next run tell a crashed writer's leftover from a
@@ -36,12 +36,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        fault_point(f"before-rename {target.name}")
-        os.replace(tmp_path, target)
-        fault_point(f"after-rename {target.name}")
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+    with scratch_path(target) as tmp_path:
+        yield tmp_path
+        fault_point(f"before-rename {Path(target).name}")
+        os.replace(tmp_path, target)
+        fault_point(f"after-rename {Path(target).name}")
 
 
 def write_parquet(table: pa.Table, target: str | Path) -> Path:

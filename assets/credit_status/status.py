@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -49,7 +47,7 @@ from pathlib import Path
 from contracts.model import Contract
 from warehouse.db import connect
 from warehouse.feed_tables import lit, public_columns_sql, q
-from warehouse.files import atomic_path
+from warehouse.files import atomic_path, scratch_path
 from warehouse.layout import DataDir
 from warehouse.record_status import (
     STATUS_ROLES,
@@ -239,14 +237,9 @@ def _copy_csv(con, sql: str, header: list[str], target) -> int:
     if unknown:  # a type whose text DuckDB and Python may spell differently: not expected here
         raise TypeError(f"share CSV: no checked text form for {unknown}")
     select = ", ".join(f"NULLIF({q(c[0])}, '')" if c[1] == "VARCHAR" else q(c[0]) for c in cols)
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # DuckDB's part goes to a temporary file named like atomic_path's (a crash leaves one the next
-    # run's stale-file cleaning recognises), then follows the BOM and header into the target
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    body = Path(name)
-    try:
+    # DuckDB's part goes to a scratch file beside the target (named so that a crash leaves one the
+    # next run's stale-file cleaning recognises), then follows the BOM and header into the target
+    with scratch_path(target) as body:
         n = con.execute(
             f"COPY (SELECT {select} FROM ({sql}) ORDER BY _key) TO {lit(str(body))} "
             "(FORMAT csv, HEADER false, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', "
@@ -257,8 +250,6 @@ def _copy_csv(con, sql: str, header: list[str], target) -> int:
                 out.write(_csv_bytes(header, []))
                 with open(body, "rb") as src:
                     shutil.copyfileobj(src, out, 1 << 20)
-    finally:
-        body.unlink(missing_ok=True)
     return int(n)
 
 
