@@ -95,6 +95,13 @@ def test_broken_pages_keep_their_reasons(tmp_path, monkeypatch, body, expect, bi
     assert expect in err.value.message_zh, err.value.message_zh
 
 
+def _ok(body: bytes) -> bytes:
+    """A 200 response from a server that closes the connection after it (``RawServer`` does), and
+    says so: without ``Connection: close`` the client may send the next page on the connection
+    the server is closing and get nothing back (a flaky test, not the behaviour under test)."""
+    return b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
 def test_no_spool_file_survives_a_pull(data_dir, contracts, registry):
     """A good delivery's pages are renamed into the landing zone; a pull failing on page 2 leaves
     neither its spool files nor page 1 behind."""
@@ -109,7 +116,7 @@ def test_no_spool_file_survives_a_pull(data_dir, contracts, registry):
     def handler(conn):
         hits.append(1)
         body = good if len(hits) == 1 else bad
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        conn.sendall(_ok(body))
 
     srv = RawServer(handler)
     try:
@@ -137,7 +144,7 @@ def test_a_number_beyond_64_bits_on_page_2_is_kept_exactly(data_dir, contracts, 
     def handler(conn):
         body = pages[min(len(hits), 1)]
         hits.append(1)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        conn.sendall(_ok(body))
 
     srv = RawServer(handler)
     try:
@@ -160,7 +167,7 @@ def test_a_page_over_the_row_limit_is_refused(data_dir, contracts, registry, mon
     body = page_body([permit_row(1), permit_row(2), permit_row(3)], 1, 1, 3)
 
     def handler(conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        conn.sendall(_ok(body))
 
     srv = RawServer(handler)
     try:
