@@ -105,12 +105,12 @@ class Relations:
         return self.relation(f"SELECT DISTINCT _key FROM ({sql})")
 
     def as_of(self, contract: Contract, D: date, keys: str) -> str:
-        """The as-of rows of ``keys`` (``rows_as_of``), as ``status_sql``'s ``rows`` when materialised."""
-        return self.relation(f"SELECT * FROM {rows_as_of(contract, D, keys)}")
+        """The as-of rows of ``keys`` (``rows_as_of``; inline, it is that subquery itself)."""
+        rows = rows_as_of(contract, D, keys)
+        return rows if self.con is None else self.relation(f"SELECT * FROM {rows}")
 
     def status(self, contract: Contract, contracts: dict[str, Contract], D: date, keys: str) -> str:
-        rows = self.as_of(contract, D, keys) if self.con is not None else None
-        return status_sql(contract, contracts, D, keys=keys, rows=rows)
+        return status_sql(contract, contracts, D, keys=keys, rows=self.as_of(contract, D, keys))
 
     def drop(self) -> None:
         if self.con is not None:
@@ -217,11 +217,6 @@ WHERE {on} <= {day_sql(D)} AND {on} < {min_end}"""
     return out
 
 
-def _as_of_named(t: Contract, link: Contract, D: date, rel: Relations) -> str:
-    keys = _keys_named_by(t, link, D, rel)
-    return rel.as_of(t, D, keys) if rel.con is not None else rows_as_of(t, D, keys)
-
-
 def _missing(contracts: dict[str, Contract], D: date, rel: Relations) -> list[str]:
     out = []
     targets = [c for c in contracts.values() if c.role in STATUS_ROLES]
@@ -230,7 +225,7 @@ def _missing(contracts: dict[str, Contract], D: date, rel: Relations) -> list[st
         for link in links(contracts, role):
             tr = link.target
             exists = " OR ".join(
-                f"EXISTS (SELECT 1 FROM {_as_of_named(t, link, D, rel)} c WHERE {match_sql(t, link)})"
+                f"EXISTS (SELECT 1 FROM {rel.as_of(t, D, _keys_named_by(t, link, D, rel))} c WHERE {match_sql(t, link)})"
                 for t in targets
             ) or "FALSE"
             on = f"l.{q(link.repair.date_field if role == 'repair' else link.objection.filed_field)}"
