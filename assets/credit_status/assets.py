@@ -4,7 +4,7 @@ from datetime import date
 
 import dagster as dg
 
-from assets.credit_status import log_statuses, write_share_export
+from assets.credit_status import record_night
 from assets.feeds import stage_keys
 from assets.metadata import counts_metadata
 from assets.partitions import DUCKDB_POOL, OWNERS, daily_partitions
@@ -31,8 +31,7 @@ from warehouse.resource import WarehouseResource
 def record_statuses(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key)
     contracts = warehouse.contracts()
-    summary = log_statuses(warehouse.layout, day, contracts)
-    write_share_export(warehouse.layout, day, contracts, summary)
+    summary = record_night(warehouse.layout, day, contracts)
     return dg.MaterializeResult(
         metadata=counts_metadata(
             sum(summary.changes.values()),

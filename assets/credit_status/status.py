@@ -74,6 +74,9 @@ class StatusSummary:
     # (feed, night) -> versions fingerprint, shared by the log and the share export of one step
     # (nothing is loaded between them); a new summary computes them again
     fingerprints: dict[tuple[str, date], str] = field(default_factory=dict, repr=False)
+    # feed -> (previous night, candidate keys table, statuses-as-of-the-night table) the log left
+    # for the share export on the same connection (:func:`record_night`)
+    kept: dict[str, tuple[date, str, str]] = field(default_factory=dict, repr=False)
 
 
 def _dd(data_dir) -> DataDir:
@@ -129,11 +132,12 @@ def _as_of_rows(con, contract: Contract, day: date, keys: str | None = None, nam
     return name
 
 
-def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date) -> str:
-    con.execute("DROP TABLE IF EXISTS _status_keys")
-    con.execute(f"CREATE TEMP TABLE _status_keys AS SELECT DISTINCT _key FROM ({changed_keys_sql(contract, contracts, day, prev)}) "
+def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date,
+                  name: str = "_status_keys") -> str:
+    con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT DISTINCT _key FROM ({changed_keys_sql(contract, contracts, day, prev)}) "
                 "WHERE _key IS NOT NULL")
-    return "_status_keys"
+    return name
 
 
 def _none(con, keys: str) -> bool:
@@ -143,56 +147,91 @@ def _none(con, keys: str) -> bool:
     return con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {keys})").fetchone()[0]
 
 
+def record_night(data_dir, day: date, contracts: dict[str, Contract]) -> StatusSummary:
+    """The night's status log, then its share export, on one connection: an export building on the
+    same previous night as the log reuses the log's candidate keys and their statuses as of the
+    night (the same queries; on a 10M-row warehouse each is a probe of the versions tables)."""
+    summary = StatusSummary(day)
+    with connect(_dd(data_dir)) as con:
+        _log(con, day, contracts, summary, full=False, keep=True)
+        try:
+            _share(con, _dd(data_dir), day, contracts, summary, full=False)
+        finally:
+            for _prev, *tables in summary.kept.values():
+                for t in filter(None, tables):
+                    con.execute(f"DROP TABLE IF EXISTS {t}")
+            summary.kept.clear()
+    return summary
+
+
 def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: StatusSummary | None = None,
                  *, full: bool = False) -> StatusSummary:
     """Log the night's status changes; incremental when it can be (module docstring), else in full."""
-    dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
-    d = f"DATE {lit(day.isoformat())}"
-    with connect(dd) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"DELETE FROM record_status_log WHERE as_of = {d}")
-            for c in contracts.values():
-                if c.role not in STATUS_ROLES:
-                    continue
-                digest = rules_digest(c, contracts)
-                prev = None if full else _previous_night(con, "log", c, contracts, day, digest, summary.fingerprints)
-                keys = _changed_keys(con, c, contracts, day, prev[0]) if prev else None
-                # the candidates' previous rows: their row ids from the key column, then the rows
-                only = (f" AND rowid IN (SELECT rowid FROM record_status_log WHERE feed = {lit(c.feed)} "
-                        f"AND business_key IN (SELECT _key FROM {keys}))") if keys else ""
-                summary.incremental[f"log:{c.feed}"] = keys is not None
-                if keys is not None and _none(con, keys):
-                    _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
-                    continue
-                # the night's statuses; keep those that differ from the record's previous row
-                table = _as_of_rows(con, c, day, keys)
-                rows = con.execute(
-                    f"""INSERT INTO record_status_log
-                    WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM ({status_sql(c, contracts, day, keys, table)})),
-                         prev AS (SELECT business_key, arg_max(status, as_of) AS status, arg_max(cause, as_of) AS cause,
-                                         arg_max(version_count, as_of) AS version_count
-                                  FROM record_status_log WHERE feed = {lit(c.feed)} AND as_of < {d}{only} GROUP BY business_key)
-                    SELECT {lit(c.feed)}, now._key, {d}, now._status, now._status_cause,
-                           CASE WHEN prev.business_key IS NULL THEN '首次入库'
-                                WHEN prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause THEN '状态变化'
-                                ELSE '收到新版本' END,
-                           now._version_count
-                    FROM now LEFT JOIN prev ON prev.business_key = now._key
-                    WHERE prev.business_key IS NULL OR prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause
-                       OR now._version_count <> prev.version_count
-                    RETURNING status"""
-                ).fetchall()
-                summary.changes.update(r[0] for r in rows)
-                con.execute(f"DROP TABLE IF EXISTS {AS_OF_ROWS}")
-                _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
-            con.execute("DROP TABLE IF EXISTS _status_keys")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with connect(_dd(data_dir)) as con:
+        _log(con, day, contracts, summary, full=full, keep=False)
     return summary
+
+
+def _kept_names(contract: Contract) -> tuple[str, str]:
+    return q(f"_night_keys_{contract.feed}"), q(f"_night_status_{contract.feed}")
+
+
+def _log(con, day: date, contracts: dict[str, Contract], summary: StatusSummary, *, full: bool, keep: bool) -> None:
+    """``keep``: leave an incremental feed's candidate keys and night statuses in temporary tables
+    (``summary.kept``) for the share export on this connection."""
+    d = f"DATE {lit(day.isoformat())}"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM record_status_log WHERE as_of = {d}")
+        for c in contracts.values():
+            if c.role not in STATUS_ROLES:
+                continue
+            digest = rules_digest(c, contracts)
+            prev = None if full else _previous_night(con, "log", c, contracts, day, digest, summary.fingerprints)
+            keys = _changed_keys(con, c, contracts, day, prev[0], _kept_names(c)[0] if keep else "_status_keys") if prev else None
+            # the candidates' previous rows: their row ids from the key column, then the rows
+            only = (f" AND rowid IN (SELECT rowid FROM record_status_log WHERE feed = {lit(c.feed)} "
+                    f"AND business_key IN (SELECT _key FROM {keys}))") if keys else ""
+            summary.incremental[f"log:{c.feed}"] = keys is not None
+            if keys is not None and _none(con, keys):
+                if keep:  # nothing can have changed: the share export finds the same
+                    summary.kept[c.feed] = (prev[0], keys, "")
+                _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
+                continue
+            # the night's statuses; keep those that differ from the record's previous row
+            table = _as_of_rows(con, c, day, keys)
+            now = f"({status_sql(c, contracts, day, keys, table)})"
+            if keys is not None and keep:  # the statuses once, for the log and the share changes
+                statuses = _kept_names(c)[1]
+                con.execute(f"DROP TABLE IF EXISTS {statuses}")
+                con.execute(f"CREATE TEMP TABLE {statuses} AS SELECT * FROM {now}")
+                summary.kept[c.feed] = (prev[0], keys, statuses)
+                now = statuses
+            rows = con.execute(
+                f"""INSERT INTO record_status_log
+                WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM {now}),
+                     prev AS (SELECT business_key, arg_max(status, as_of) AS status, arg_max(cause, as_of) AS cause,
+                                     arg_max(version_count, as_of) AS version_count
+                              FROM record_status_log WHERE feed = {lit(c.feed)} AND as_of < {d}{only} GROUP BY business_key)
+                SELECT {lit(c.feed)}, now._key, {d}, now._status, now._status_cause,
+                       CASE WHEN prev.business_key IS NULL THEN '首次入库'
+                            WHEN prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause THEN '状态变化'
+                            ELSE '收到新版本' END,
+                       now._version_count
+                FROM now LEFT JOIN prev ON prev.business_key = now._key
+                WHERE prev.business_key IS NULL OR prev.status <> now._status OR prev.cause IS DISTINCT FROM now._status_cause
+                   OR now._version_count <> prev.version_count
+                RETURNING status"""
+            ).fetchall()
+            summary.changes.update(r[0] for r in rows)
+            con.execute(f"DROP TABLE IF EXISTS {AS_OF_ROWS}")
+            _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
+        con.execute("DROP TABLE IF EXISTS _status_keys")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _csv_bytes(header: list[str], rows: list[tuple]) -> bytes:
@@ -275,13 +314,15 @@ def _write_share_csv(con, contract: Contract, contracts: dict[str, Contract], da
 
 
 def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str,
-                       rows: dict[date, str] | None = None) -> str:
-    """Rows of the changes file: 变更类型, the shared columns, 公示状态, then ``_key`` (not written)."""
+                       rows: dict[date, str] | None = None, statuses: str | None = None) -> str:
+    """Rows of the changes file: 变更类型, the shared columns, 公示状态, then ``_key`` (not written).
+    ``statuses``: a table already holding the keys' statuses as of ``day`` (the log's)."""
     names = [q(f.name) for f in contract.fields]
 
     def side(as_of: date) -> str:
         cols = public_columns_sql(contract, "c.")
-        return f"SELECT c._key, c._published, c._status, {', '.join(cols)} FROM ({status_sql(contract, contracts, as_of, keys, (rows or {}).get(as_of))}) c"
+        src = statuses if as_of == day and statuses else f"({status_sql(contract, contracts, as_of, keys, (rows or {}).get(as_of))})"
+        return f"SELECT c._key, c._published, c._status, {', '.join(cols)} FROM {src} c"
 
     differs = " OR ".join(f"d.{n} IS DISTINCT FROM p.{n}" for n in names + ["_status"])
     dcols = ", ".join(f"d.{n}" for n in names)
@@ -300,7 +341,7 @@ def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: 
 
 
 def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str,
-                         target) -> Counter:
+                         target, statuses: str | None = None) -> Counter:
     header = [SHARE_CHANGE_HEADER] + [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
     counts: Counter = Counter()
     if _none(con, keys):  # the changes file of a night without changes: its header
@@ -308,8 +349,9 @@ def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract]
             tmp.write_bytes(_csv_bytes(header, []))
         return counts
     con.execute("DROP TABLE IF EXISTS _share_changes")
-    rows = {d: _as_of_rows(con, contract, d, keys, f"_as_of_{n}") for n, d in (("day", day), ("prev", prev))}
-    con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys, rows)}")
+    sides = (("prev", prev),) if statuses else (("day", day), ("prev", prev))
+    rows = {d: _as_of_rows(con, contract, d, keys, f"_as_of_{n}") for n, d in sides}
+    con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys, rows, statuses)}")
     for name in rows.values():
         con.execute(f"DROP TABLE {name}")
     _copy_csv(con, "SELECT * FROM _share_changes", header, target)
@@ -332,28 +374,36 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
     dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
     with connect(dd) as con:
-        for c in contracts.values():
-            if c.role != "records":
-                continue
-            digest = share_digest(c, contracts)
-            prev = _previous_night(con, "share", c, contracts, day, digest, summary.fingerprints)
-            if prev is not None and prev[1] is None:
-                prev = None
-            summary.incremental[f"share:{c.feed}"] = prev is not None
-            n = None
-            if prev is not None:
-                keys = _changed_keys(con, c, contracts, day, prev[0])
-                target = dd.share_changes_file(day, c.feed)
-                counts = _write_share_changes(con, c, contracts, day, prev[0], keys, target)
-                summary.share_changes[c.feed] = counts
-                summary.share_files.append(Path(target))
-                n = prev[1] + counts[ADDED] - counts[WITHDRAWN]
-                con.execute("DROP TABLE IF EXISTS _status_keys")
-            else:  # a new baseline: a changes file of an earlier run of this night no longer applies
-                dd.share_changes_file(day, c.feed).unlink(missing_ok=True)
-            if prev is None or full:
-                path, n = _write_share_csv(con, c, contracts, day, dd.share_file(day, c.feed))
-                summary.share_files.append(path)
-            summary.shared[c.feed] = n
-            _record_night(con, "share", c, contracts, day, digest, summary.fingerprints, n)
+        _share(con, dd, day, contracts, summary, full=full)
     return summary
+
+
+def _share(con, dd: DataDir, day: date, contracts: dict[str, Contract], summary: StatusSummary, *, full: bool) -> None:
+    for c in contracts.values():
+        if c.role != "records":
+            continue
+        digest = share_digest(c, contracts)
+        prev = _previous_night(con, "share", c, contracts, day, digest, summary.fingerprints)
+        if prev is not None and prev[1] is None:
+            prev = None
+        summary.incremental[f"share:{c.feed}"] = prev is not None
+        n = None
+        if prev is not None:
+            kept = summary.kept.get(c.feed)
+            if kept is not None and kept[0] == prev[0]:  # the log's keys for the same (prev, day]
+                keys, statuses = kept[1], kept[2]
+            else:
+                keys, statuses = _changed_keys(con, c, contracts, day, prev[0]), None
+            target = dd.share_changes_file(day, c.feed)
+            counts = _write_share_changes(con, c, contracts, day, prev[0], keys, target, statuses)
+            summary.share_changes[c.feed] = counts
+            summary.share_files.append(Path(target))
+            n = prev[1] + counts[ADDED] - counts[WITHDRAWN]
+            con.execute("DROP TABLE IF EXISTS _status_keys")
+        else:  # a new baseline: a changes file of an earlier run of this night no longer applies
+            dd.share_changes_file(day, c.feed).unlink(missing_ok=True)
+        if prev is None or full:
+            path, n = _write_share_csv(con, c, contracts, day, dd.share_file(day, c.feed))
+            summary.share_files.append(path)
+        summary.shared[c.feed] = n
+        _record_night(con, "share", c, contracts, day, digest, summary.fingerprints, n)
