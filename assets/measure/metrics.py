@@ -218,18 +218,18 @@ def _update_arrivals(con: duckdb.DuckDBPyConnection, feed: str, day: date) -> No
                     feed, '_key IN (SELECT _key FROM _ra_redo)', 'business_key IN (SELECT _key FROM _ra_redo)')}"""
             )
     # the record's decision month: its current version's, else its latest readable quarantined row's
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ra_ins AS
-        WITH qm AS (
-            SELECT business_key, arg_max(period_month, (received_date, file_id, row_no)) AS pm
+    if legacy:  # every key of the feed
+        cur = f"(SELECT _key, _period_month FROM {q(current_table(feed))} WHERE _key IN (SELECT business_key FROM _ra_new))"
+        qm = f"""(SELECT business_key, arg_max(period_month, (received_date, file_id, row_no)) AS pm
             FROM quarantine_items
             WHERE feed = {f} AND period_month IS NOT NULL AND business_key IN (SELECT business_key FROM _ra_new)
-            GROUP BY business_key
-        ), cur AS (
-            SELECT _key, _period_month FROM {q(current_table(feed))} WHERE _key IN (SELECT business_key FROM _ra_new)
-        )
+            GROUP BY business_key)"""
+    else:  # keys of _aff (those of _ra_old, of the day, or redone), whose rows update_timeliness read
+        cur, qm = "_aff_cur", "_aff_qi"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ra_ins AS
         SELECT n.feed, n.dept, n.business_key, n.first_received, coalesce(cur._period_month, qm.pm) AS period_month
-        FROM _ra_new n LEFT JOIN cur ON cur._key = n.business_key LEFT JOIN qm ON qm.business_key = n.business_key"""
+        FROM _ra_new n LEFT JOIN {cur} cur ON cur._key = n.business_key LEFT JOIN {qm} qm ON qm.business_key = n.business_key"""
     )
     con.execute("INSERT INTO record_arrivals SELECT * FROM _ra_ins")
     # the decision months the rows enter: from the rows just written (every earlier row of their

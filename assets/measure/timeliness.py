@@ -54,14 +54,38 @@ def load_calendar_table(con: duckdb.DuckDBPyConnection, calendar: WorkCalendar, 
     return calendar.provisional_years(first, last)
 
 
+def affected_rows(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """What the measure reads of the keys in TEMP ``_aff``, probed once for timeliness and arrivals:
+    TEMP ``_aff_cur`` (their current rows: ``_key, _dept, _clock`` (the decision date),
+    ``_first_valid_received, _period_month``) and ``_aff_qi`` (per key, its quarantined rows'
+    first received day ``fq`` and the decision month ``pm`` of the latest with one). On a 10M-row
+    warehouse each probe reads the key column of a table of millions of rows."""
+    feed, ct = contract.feed, q(current_table(contract.feed))
+    clock = f"CAST(c.{q(contract.clock_field)} AS DATE)" if contract.clock_field else "CAST(NULL AS DATE)"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _aff_cur AS
+        SELECT c._key, c._dept, {clock} AS _clock, c._first_valid_received, c._period_month
+        FROM {ct} c WHERE c._key IN (SELECT _key FROM _aff)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _aff_qi AS
+        SELECT business_key, min(received_date) AS fq,
+               arg_max(period_month, (received_date, file_id, row_no)) FILTER (WHERE period_month IS NOT NULL) AS pm
+        FROM quarantine_items
+        WHERE feed = {lit(feed)} AND business_key IN (SELECT _key FROM _aff) GROUP BY business_key"""
+    )
+
+
 def update_timeliness(con: duckdb.DuckDBPyConnection, contract: Contract, calendar: WorkCalendar) -> dict:
     """Recompute timeliness for the keys in TEMP table ``_aff``. Returns counts.
 
     Leaves TEMP tables ``_tl_old(business_key, first_received)`` (the rows replaced) and
-    ``_tl_new`` (the rows written, timeliness columns) for the caller. The big table is scanned
-    once, for the rowids of the affected keys' rows; deleting by rowid and counting from
-    ``_tl_new`` avoid further scans (cost: the night's keys, plus one key probe of the table)."""
+    ``_tl_new`` (the rows written, timeliness columns) for the caller, and those of
+    :func:`affected_rows`. The big table is scanned once, for the rowids of the affected keys'
+    rows; deleting by rowid and counting from ``_tl_new`` avoid further scans (cost: the night's
+    keys, plus one key probe of the table)."""
     feed = contract.feed
+    affected_rows(con, contract)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _tl_old AS
         SELECT rowid AS _rid, business_key, first_received FROM timeliness
@@ -72,19 +96,13 @@ def update_timeliness(con: duckdb.DuckDBPyConnection, contract: Contract, calend
     if not has_deadline(contract):
         return {"rows": 0, "provisional": 0, "provisional_years": []}
     rule = contract.deadline
-    ct = q(current_table(feed))
-    clock = q(contract.clock_field)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _rec AS
+        """CREATE OR REPLACE TEMP TABLE _rec AS
         WITH cur AS (
-            SELECT c._key, c._dept, CAST(c.{clock} AS DATE) AS decision_date, c._first_valid_received AS fvr
-            FROM {ct} c WHERE c._key IN (SELECT _key FROM _aff)
-        ), qi AS (
-            SELECT business_key, min(received_date) AS fq FROM quarantine_items
-            WHERE feed = {lit(feed)} AND business_key IN (SELECT _key FROM _aff) GROUP BY business_key
+            SELECT _key, _dept, _clock AS decision_date, _first_valid_received AS fvr FROM _aff_cur
         )
         SELECT cur.*, least(cur.fvr, coalesce(qi.fq, cur.fvr)) AS first_received
-        FROM cur LEFT JOIN qi ON qi.business_key = cur._key"""
+        FROM cur LEFT JOIN _aff_qi qi ON qi.business_key = cur._key"""
     )
     lo, hi = con.execute("SELECT min(decision_date), max(greatest(decision_date, fvr)) FROM _rec").fetchall()[0]
     if lo is None:

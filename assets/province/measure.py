@@ -64,7 +64,7 @@ def _feed_metrics(con: duckdb.DuckDBPyConnection, contract: Contract, day: date,
     clock_col = f", TRY_CAST(_clock AS DATE) AS {q(clock)}" if clock else ""
     con.execute(
         f"""CREATE OR REPLACE TABLE {q(current_table(feed))} AS
-        SELECT _key, _dept, _received_date AS _first_valid_received {clock_col}
+        SELECT _key, _dept, _received_date AS _first_valid_received, NULL::VARCHAR AS _period_month {clock_col}
         FROM _v_src WHERE _key IS NOT NULL QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _row DESC) = 1"""
     )
     con.unregister("_v_src")
@@ -76,7 +76,7 @@ def _feed_metrics(con: duckdb.DuckDBPyConnection, contract: Contract, day: date,
     })
     con.register("_q_src", qi)
     con.execute("DELETE FROM quarantine_items")
-    con.execute("INSERT INTO quarantine_items SELECT * FROM _q_src")
+    con.execute("INSERT INTO quarantine_items BY NAME SELECT * FROM _q_src")
     con.unregister("_q_src")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _aff AS SELECT _key FROM {q(current_table(feed))}")
     con.execute("DELETE FROM timeliness")
@@ -91,7 +91,9 @@ def county_metrics(cd: CountyDay, contracts: dict[str, Contract], county_name: s
     con = duckdb.connect(":memory:")
     try:
         con.execute(
-            """CREATE TABLE quarantine_items (feed VARCHAR, dept VARCHAR, business_key VARCHAR, received_date DATE)"""
+            # the columns of the county's table that the shared measure code reads
+            """CREATE TABLE quarantine_items (feed VARCHAR, dept VARCHAR, business_key VARCHAR, received_date DATE,
+                                             file_id VARCHAR, row_no BIGINT, period_month VARCHAR)"""
         )
         con.execute((SQL_DIR / "030_measure.sql").read_text(encoding="utf-8"))
         for feed, frames in sorted(cd.feeds.items()):
