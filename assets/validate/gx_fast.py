@@ -49,6 +49,18 @@ feed share a handful of conditions (``subject_kind in [...]``); GE runs ``DataFr
 each expectation (~9 ms of parsing each, 130 times a small night). While
 :func:`memoised_configurations` is active the filtered frame is kept per (batch frame, condition)
 and handed out again; pandas' copy-on-write keeps any later change from reaching the shared frame.
+
+Two costs of planning a suite, paid per feed on every night however few its rows (each is
+documented at its function):
+
+**5. Metric ids hashed through GE's generic converter.** :func:`_install_plain_ids`: plain
+keyword dicts get the same md5 of the same JSON, computed directly.
+
+**6. An expectation object rebuilt for every metric's keywords.**
+:func:`_install_shared_domain_objects`: built once per configuration while
+:func:`memoised_configurations` is active.
+
+:func:`ge_metric_kwargs_and_ids` undoes 5 and 6 while active (the tests compare).
 """
 
 from __future__ import annotations
@@ -405,8 +417,10 @@ def _install_shared_domain_objects() -> None:
             module.get_metric_kwargs = get_metric_kwargs
 
 
+@contextlib.contextmanager
 def ge_metric_kwargs_and_ids():
-    """Undo 5 and 6 (tests compare GE's own planning with ours): returns a function restoring them."""
+    """GE's own metric ids and ``get_metric_kwargs`` (5 and 6 undone) while active: tests compare
+    GE's own planning with ours."""
     from great_expectations.core.id_dict import IDDict
     import importlib
 
@@ -420,10 +434,9 @@ def ge_metric_kwargs_and_ids():
             patched = fn
             modules.append(module)
             module.get_metric_kwargs = fn.__wrapped__
-
-    def restore():
+    try:
+        yield
+    finally:
         IDDict.to_id = patched_ids
         for module in modules:
             module.get_metric_kwargs = patched
-
-    return restore

@@ -128,12 +128,8 @@ def test_gx_speedups_change_no_result(contracts, feed, make, result_format, monk
                         PandasExecutionEngine._apply_row_condition_filter.__wrapped__)
     monkeypatch.setattr(Expectation, "configuration", property(Expectation.configuration.fget.__wrapped__))
     monkeypatch.setattr(gx_fast, "_memo", None)
-    restore = gx_fast.ge_metric_kwargs_and_ids()
-    try:
-        with gx_fast.memoised_configurations(), gx_fast.ge_metric_functions():  # the memo: read by nothing now
-            plain, _ = run_suite(contract, df, result_format=result_format)
-    finally:
-        restore()
+    with gx_fast.ge_metric_kwargs_and_ids(), gx_fast.memoised_configurations(), gx_fast.ge_metric_functions():
+        plain, _ = run_suite(contract, df, result_format=result_format)  # the memo: read by nothing now
     assert _comparable(fast) == _comparable(plain)
     assert any(not ok for _t, _r, ok, _res in _comparable(fast))  # failures are compared, not only passes
 
