@@ -137,3 +137,23 @@ def test_incremental_night_records_are_its_own(tmp_path):
     assert n > 1_000 and tag >= 0.9 * n, (n, tag)  # every row but those whose number cell is empty
     n, tag = lines(plain, tmp_path / "plain")
     assert n > 1_000 and tag == 0
+
+
+def test_the_job_benchmark_reaches_its_first_day():
+    """Unset, partitions start on the first day of last month: the month scenario's October nights
+    were unknown partitions from 1 December on. The benchmark moves the start to its first day,
+    never later than a start already set."""
+    from datetime import date
+
+    from bench.job import partitions_reach
+
+    days = [date(2026, 10, 3), date(2026, 10, 1)]
+    env: dict = {}
+    partitions_reach(days, env)
+    assert env == {"CREDIT_ETL_FIRST_DAY": "2026-10-01"}
+    env = {"CREDIT_ETL_FIRST_DAY": "2026-11-01"}
+    partitions_reach(days, env)
+    assert env["CREDIT_ETL_FIRST_DAY"] == "2026-10-01"
+    env = {"CREDIT_ETL_FIRST_DAY": "2026-01-01"}
+    partitions_reach(days, env)
+    assert env["CREDIT_ETL_FIRST_DAY"] == "2026-01-01"
