@@ -30,6 +30,9 @@ platforms, 信用中国). Exchange platforms take a baseline once and then incre
   night, rules changed, past night reloaded: a new baseline, a receiver replaces everything) and
   on request (``full=True``, ``credit-etl share --day D --full``).
 
+The asset runs both through :func:`record_night`, on one connection, so that the export of an
+ordinary night takes the log's candidate keys and their statuses instead of computing them again.
+
 Both: personal fields masked (warehouse.masking through ``public_columns_sql``), Chinese headers,
 UTF-8 with BOM, CRLF, ordered by business key, so the same night gives the same bytes.
 """
