@@ -79,7 +79,8 @@ class StatusSummary:
     fingerprints: dict[tuple[str, date], str] = field(default_factory=dict, repr=False)
     # feed -> (previous night, candidate keys table, statuses-as-of-the-night table) the log left
     # for the share export on the same connection (:func:`record_night`)
-    kept: dict[str, tuple[date, str, str]] = field(default_factory=dict, repr=False)
+    # (None: the feed had no candidate key, so there are no statuses)
+    kept: dict[str, tuple[date, str, str | None]] = field(default_factory=dict, repr=False)
 
 
 def _dd(data_dir) -> DataDir:
@@ -154,11 +155,11 @@ def record_night(data_dir, day: date, contracts: dict[str, Contract]) -> StatusS
     """The night's status log, then its share export, on one connection: an export building on the
     same previous night as the log reuses the log's candidate keys and their statuses as of the
     night (the same queries; on a 10M-row warehouse each is a probe of the versions tables)."""
-    summary = StatusSummary(day)
-    with connect(_dd(data_dir)) as con:
+    dd, summary = _dd(data_dir), StatusSummary(day)
+    with connect(dd) as con:
         _log(con, day, contracts, summary, full=False, keep=True)
         try:
-            _share(con, _dd(data_dir), day, contracts, summary, full=False)
+            _share(con, dd, day, contracts, summary, full=False)
         finally:
             for _prev, *tables in summary.kept.values():
                 for t in filter(None, tables):
@@ -199,7 +200,7 @@ def _log(con, day: date, contracts: dict[str, Contract], summary: StatusSummary,
             summary.incremental[f"log:{c.feed}"] = keys is not None
             if keys is not None and _none(con, keys):
                 if keep:  # nothing can have changed: the share export finds the same
-                    summary.kept[c.feed] = (prev[0], keys, "")
+                    summary.kept[c.feed] = (prev[0], keys, None)
                 _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
                 continue
             # the night's statuses; keep those that differ from the record's previous row
