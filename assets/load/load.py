@@ -312,29 +312,29 @@ def _load_feed(
     # open / closed: items of the day and items whose key the day touched
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _qi AS
-        SELECT file_id, row_no, received_date, business_key FROM quarantine_items
+        SELECT rowid AS _rid, received_date, business_key, file_id FROM quarantine_items
         WHERE feed = {lit(feed)} AND (received_date = {dlit} OR business_key IN (SELECT _key FROM _tk))"""
     )
+    # by row id, as the current rows above: a join on (file_id, row_no) read those columns of
+    # every quarantined row of the warehouse twice per feed
     con.execute(
-        f"""UPDATE quarantine_items AS t SET status = 'open', closed_by_file_id = NULL, closed_on = NULL
-        FROM _qi i WHERE t.feed = {lit(feed)} AND t.file_id = i.file_id AND t.row_no = i.row_no"""
+        """UPDATE quarantine_items SET status = 'open', closed_by_file_id = NULL, closed_on = NULL
+        WHERE rowid IN (SELECT _rid FROM _qi)"""
     )
-    con.execute(
+    # the items this sets closed are those of the night's keys that end closed (all were opened
+    # just above), so its row count is the figure reported
+    out.quarantine_closed = con.execute(
         f"""UPDATE quarantine_items AS t SET status = 'closed', closed_by_file_id = c.by_file, closed_on = c.on_day
         FROM (
-            SELECT i.file_id, i.row_no,
+            SELECT i._rid,
                    arg_min(v._file_id, ({VERSION_ORDER})) AS by_file,
                    min(v._received_date) AS on_day
             FROM _qi i JOIN {vt} v
               ON v._key = i.business_key
              AND (v._received_date > i.received_date OR (v._received_date = i.received_date AND v._file_id <> i.file_id))
-            GROUP BY i.file_id, i.row_no
+            GROUP BY i._rid
         ) c
-        WHERE t.feed = {lit(feed)} AND t.file_id = c.file_id AND t.row_no = c.row_no"""
-    )
-    out.quarantine_closed = con.execute(
-        f"""SELECT count(*) FROM quarantine_items t JOIN _qi i ON t.file_id = i.file_id AND t.row_no = i.row_no
-            WHERE t.feed = {lit(feed)} AND t.status = 'closed'"""
+        WHERE t.rowid = c._rid"""
     ).fetchall()[0][0]
 
     # Parquet parts: the (month, day) parts that lost or gained current rows; write temporaries
