@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 from contracts.model import Contract
 from warehouse.db import connect
@@ -86,17 +87,31 @@ class Relations:
     with a black list or a commitment, keys named by repairs) and their as-of rows several times
     (the record, its repairs, its objections; the early-repair and the missing-target checks).
     DuckDB evaluates each occurrence again, a full scan of a 3M-version table each time on a big
-    warehouse; built once, each later reference reads a table of a few thousand rows."""
+    warehouse; built once, each later reference reads a table of a few thousand rows.
+
+    On a connection the candidate keys are also pooled per feed (``plan``): every request for a
+    feed's keys (sharing a subject with a black list, with a commitment, named by a repair, by an
+    objection) becomes one predicate of a single scan of that feed's versions, and the feed then
+    has one as-of table and one status table. Each pooled set is a superset of every request it
+    replaces, which is enough: every use joins the keys' rows to the very rows they were
+    requested for (the subject, the repair or objection naming them), so a key another request
+    brought in finds nothing there. ``tests/credit/test_credit_nights.py`` compares these
+    findings with the inline ones, night by night."""
 
     def __init__(self, con=None):
         self.con, self._names = con, {}
+        self._wanted: dict[str, tuple[Contract, list[tuple[str, str]]]] | None = None  # planning: feed -> requests
+        self._pooled: dict[str, str] = {}  # feed -> table of its pooled candidate keys
 
     def relation(self, sql: str) -> str:
         if self.con is None:
             return f"({sql})"
         name = self._names.get(sql)
         if name is None:
-            name = self._names[sql] = f"_crosscheck_{len(self._names)}"
+            name = f"_crosscheck_{len(self._names)}"
+            if self._wanted is not None:  # planning: names only, nothing built yet
+                return name
+            self._names[sql] = name
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
         return name
 
@@ -104,19 +119,55 @@ class Relations:
         """A relation with the distinct ``_key`` of ``sql``."""
         return self.relation(f"SELECT DISTINCT _key FROM ({sql})")
 
+    def candidates(self, contract: Contract, sql: str, column: str, among: str) -> str:
+        """Keys of ``contract`` that a finding may need: the distinct ``_key`` of ``sql`` inline;
+        on a connection, the feed's pooled keys, of which ``column IN (among)`` (over its
+        versions row ``c`` received by the night) is one part."""
+        if self.con is None:
+            return self.keys(sql)
+        if self._wanted is not None:
+            parts = self._wanted.setdefault(contract.feed, (contract, []))[1]
+            if (column, among) not in parts:
+                parts.append((column, among))
+            return f"_crosscheck_keys_{contract.feed}"
+        return self._pooled[contract.feed]
+
+    def plan(self, parts: Callable[[Relations], list[str]], D: date) -> None:
+        """Collect every feed's key requests from a dry run of ``parts``, then build each feed's
+        pooled keys in one scan (nothing to do inline). A part whose values are none (no repair
+        names the feed) is left out first: inside the OR, DuckDB would still evaluate it for
+        every row, where alone it skips the scan."""
+        if self.con is None:
+            return
+        self._wanted = {}
+        try:
+            parts(self)
+            wanted = self._wanted
+        finally:
+            self._wanted = None
+        for feed, (contract, requested) in wanted.items():
+            live = [f"{column} IN ({among})" for column, among in requested
+                    if self.con.execute(f"SELECT EXISTS ({among})").fetchone()[0]]
+            either = " OR ".join(f"({p})" for p in live) or "FALSE"
+            self._pooled[feed] = self.relation(
+                f"SELECT DISTINCT _key FROM {q(versions_table(contract.feed))} c "
+                f"WHERE c._received_date <= {day_sql(D)} AND ({either})")
+
     def as_of(self, contract: Contract, D: date, keys: str) -> str:
         """The as-of rows of ``keys`` (``rows_as_of``; inline, it is that subquery itself)."""
         rows = rows_as_of(contract, D, keys)
         return rows if self.con is None else self.relation(f"SELECT * FROM {rows}")
 
     def status(self, contract: Contract, contracts: dict[str, Contract], D: date, keys: str) -> str:
-        return status_sql(contract, contracts, D, keys=keys, rows=self.as_of(contract, D, keys))
+        sql = status_sql(contract, contracts, D, keys=keys, rows=self.as_of(contract, D, keys))
+        return sql if self.con is None else f"SELECT * FROM {self.relation(sql)}"
 
     def drop(self) -> None:
         if self.con is not None:
             for name in self._names.values():
                 self.con.execute(f"DROP TABLE IF EXISTS {name}")
             self._names.clear()
+            self._pooled.clear()
 
 
 def _received(contract: Contract, D: date) -> str:
@@ -136,14 +187,22 @@ def _keys_sharing_subject(x: Contract, others: list[Contract], D: date, rel: Rel
         f"SELECT {subject_key_sql(o)} AS s FROM {_received(o, D)}" for o in others if o.subject is not None)
     if not subjects:
         return "(SELECT NULL AS _key WHERE FALSE)"
-    return rel.keys(f"SELECT _key FROM {_received(x, D)} "
-                    f"AND {subject_key_sql(x)} IN (SELECT s FROM ({subjects}) WHERE s IS NOT NULL)")
+    among = f"SELECT s FROM ({subjects}) WHERE s IS NOT NULL"
+    return rel.candidates(x, f"SELECT _key FROM {_received(x, D)} AND {subject_key_sql(x)} IN ({among})",
+                          subject_key_sql(x, "c."), among)
 
 
 def _keys_named_by(t: Contract, link: Contract, D: date, rel: Relations) -> str:
-    """Keys of ``t`` that a version of ``link`` (a repair or objection) received by D names (see above)."""
-    return rel.keys(f"SELECT c._key FROM (SELECT * FROM {_received(t, D)}) c "
-                    f"JOIN (SELECT * FROM {_received(link, D)}) l ON {match_sql(t, link)}")
+    """Keys of ``t`` that a version of ``link`` (a repair or objection) received by D names (see
+    above). Pooled, the reference alone (``Relations.candidates``: the authority is left to the
+    join that uses the keys; a join condition inside the pooled scan's OR made it 15 times slower)."""
+    tr = link.target
+    ref = f"c.{q(tr.ref_field)}" if tr.ref_field in set(t.field_names) else "c._key"
+    named = (f"SELECT l.{q(tr.ref_field)} FROM {q(versions_table(link.feed))} l "
+             f"WHERE l._received_date <= {day_sql(D)} AND l.{q(tr.feed_field)} = {lit(t.feed)}")
+    return rel.candidates(t, f"SELECT c._key FROM (SELECT * FROM {_received(t, D)}) c "
+                             f"JOIN (SELECT * FROM {_received(link, D)}) l ON {match_sql(t, link)}",
+                          ref, named)
 
 
 def _blacklisted(contracts: dict[str, Contract], D: date, rel: Relations) -> list[str]:
@@ -249,8 +308,13 @@ def findings_sql(contracts: dict[str, Contract], as_of: date, rel: Relations | N
     """Every finding as of ``as_of`` (columns ``COLUMNS``), or None when the catalog has nothing to
     compare. With ``rel`` bound to a connection, repeated sub-relations are built on it first."""
     rel = rel or Relations()
-    parts = (_blacklisted(contracts, as_of, rel) + _broken(contracts, as_of, rel) + _early_repairs(contracts, as_of, rel)
-             + _missing(contracts, as_of, rel))
+
+    def every(r: Relations) -> list[str]:
+        return (_blacklisted(contracts, as_of, r) + _broken(contracts, as_of, r) + _early_repairs(contracts, as_of, r)
+                + _missing(contracts, as_of, r))
+
+    rel.plan(every, as_of)
+    parts = every(rel)
     return "\nUNION ALL\n".join(f"({p})" for p in parts) if parts else None
 
 
