@@ -68,16 +68,34 @@ def rows_as_of(contract: Contract, as_of: date | None, keys: str | None = None) 
     # version), then its wide row fetched by row id. A window over the wide rows sorted all of
     # them: 16 s and out of memory under the 320 MB cap for the as-of snapshot of a 3.4M-version
     # feed, against 4 s this way
-    table = q(versions_table(contract.feed))
+    return winner_rows_sql(contract, f"({winners_sql(contract, as_of, keys)})")
+
+
+def winners_sql(contract: Contract, as_of: date, keys: str | None = None, earlier: date | None = None) -> str:
+    """Per key, from the narrow columns of the versions received by ``as_of``: ``_version_count``,
+    ``_first_valid_received`` and ``_rid``, the row id of the latest version (:func:`rows_as_of`).
+
+    ``earlier``: the same as of an earlier night too (``_version_count_e``, ``_first_valid_received_e``,
+    ``_rid_e``; a NULL row id for a key none of whose versions had arrived), from the same scan:
+    the share changes compare the night with the previous export, and each side alone is a probe
+    of the whole versions table."""
     where = f"_received_date <= {day_sql(as_of)}"
     if keys:
         where += f" AND _key IN (SELECT _key FROM {keys})"
-    return (
-        f"(SELECT v.*, w._version_count, w._first_valid_received FROM {table} v JOIN ("
-        f"SELECT count(*) AS _version_count, min(_received_date) AS _first_valid_received, "
-        f"arg_max(rowid, ({VERSION_ORDER})) AS _rid FROM {table} WHERE {where} GROUP BY _key) w "
-        "ON v.rowid = w._rid)"
-    )
+    cols = ["count(*) AS _version_count", "min(_received_date) AS _first_valid_received",
+            f"arg_max(rowid, ({VERSION_ORDER})) AS _rid"]
+    if earlier is not None:
+        by = f"FILTER (WHERE _received_date <= {day_sql(earlier)})"
+        cols += [f"count(*) {by} AS _version_count_e", f"min(_received_date) {by} AS _first_valid_received_e",
+                 f"arg_max(rowid, ({VERSION_ORDER})) {by} AS _rid_e"]
+    return f"SELECT {', '.join(cols)} FROM {q(versions_table(contract.feed))} WHERE {where} GROUP BY _key"
+
+
+def winner_rows_sql(contract: Contract, winners: str, side: str = "") -> str:
+    """The wide rows of ``winners`` (:func:`winners_sql`; ``side="_e"``: as of its earlier night)."""
+    cols = "w._version_count, w._first_valid_received" if not side else (
+        f"w._version_count{side} AS _version_count, w._first_valid_received{side} AS _first_valid_received")
+    return f"(SELECT v.*, {cols} FROM {q(versions_table(contract.feed))} v JOIN {winners} w ON v.rowid = w._rid{side})"
 
 
 def subject_key_sql(contract: Contract, prefix: str = "") -> str:

@@ -59,6 +59,8 @@ from warehouse.record_status import (
     rules_digest,
     status_sql,
     versions_fingerprint,
+    winner_rows_sql,
+    winners_sql,
 )
 
 SHARE_STATUS_HEADER = "公示状态"
@@ -77,10 +79,11 @@ class StatusSummary:
     # (feed, night) -> versions fingerprint, shared by the log and the share export of one step
     # (nothing is loaded between them); a new summary computes them again
     fingerprints: dict[tuple[str, date], str] = field(default_factory=dict, repr=False)
-    # feed -> (previous night, candidate keys table, statuses-as-of-the-night table) the log left
-    # for the share export on the same connection (:func:`record_night`)
-    # (None: the feed had no candidate key, so there are no statuses)
-    kept: dict[str, tuple[date, str, str | None]] = field(default_factory=dict, repr=False)
+    # feed -> (previous night, candidate keys table, statuses-as-of-the-night table, winners table:
+    # the keys' latest versions as of the night and of the previous night) the log left for the
+    # share export on the same connection (:func:`record_night`)
+    # (None: the feed had no candidate key, so there are neither statuses nor winners)
+    kept: dict[str, tuple[date, str, str | None, str | None]] = field(default_factory=dict, repr=False)
 
 
 def _dd(data_dir) -> DataDir:
@@ -131,8 +134,12 @@ def _as_of_rows(con, contract: Contract, day: date, keys: str | None = None, nam
     rules changed, full snapshot) those three aggregates in one plan ran out of memory under the
     320 MB cap on a 10M-row warehouse, while the table, built once, spills to disk; for a night's
     candidate keys each of the three is a probe of the whole versions table."""
+    return _rows_table(con, rows_as_of(contract, day, keys), name)
+
+
+def _rows_table(con, rows: str, name: str) -> str:
     con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {rows_as_of(contract, day, keys)}")
+    con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM {rows}")
     return name
 
 
@@ -177,8 +184,8 @@ def log_statuses(data_dir, day: date, contracts: dict[str, Contract], summary: S
     return summary
 
 
-def _kept_names(contract: Contract) -> tuple[str, str]:
-    return q(f"_night_keys_{contract.feed}"), q(f"_night_status_{contract.feed}")
+def _kept_names(contract: Contract) -> tuple[str, str, str]:
+    return q(f"_night_keys_{contract.feed}"), q(f"_night_status_{contract.feed}"), q(f"_night_winners_{contract.feed}")
 
 
 def _log(con, day: date, contracts: dict[str, Contract], summary: StatusSummary, *, full: bool, keep: bool) -> None:
@@ -200,17 +207,21 @@ def _log(con, day: date, contracts: dict[str, Contract], summary: StatusSummary,
             summary.incremental[f"log:{c.feed}"] = keys is not None
             if keys is not None and _none(con, keys):
                 if keep:  # nothing can have changed: the share export finds the same
-                    summary.kept[c.feed] = (prev[0], keys, None)
+                    summary.kept[c.feed] = (prev[0], keys, None, None)
                 _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
                 continue
             # the night's statuses; keep those that differ from the record's previous row
-            table = _as_of_rows(con, c, day, keys)
+            if keys is not None and keep:  # with the previous night's winners, for the share changes
+                winners = _rows_table(con, f"({winners_sql(c, day, keys, earlier=prev[0])})", _kept_names(c)[2])
+                table = _rows_table(con, winner_rows_sql(c, winners), AS_OF_ROWS)
+            else:
+                table = _as_of_rows(con, c, day, keys)
             now = f"({status_sql(c, contracts, day, keys, table)})"
             if keys is not None and keep:  # the statuses once, for the log and the share changes
                 statuses = _kept_names(c)[1]
                 con.execute(f"DROP TABLE IF EXISTS {statuses}")
                 con.execute(f"CREATE TEMP TABLE {statuses} AS SELECT * FROM {now}")
-                summary.kept[c.feed] = (prev[0], keys, statuses)
+                summary.kept[c.feed] = (prev[0], keys, statuses, winners)
                 now = statuses
             rows = con.execute(
                 f"""INSERT INTO record_status_log
@@ -345,7 +356,9 @@ def _share_changes_sql(contract: Contract, contracts: dict[str, Contract], day: 
 
 
 def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date, keys: str,
-                         target, statuses: str | None = None) -> Counter:
+                         target, statuses: str | None = None, winners: str | None = None) -> Counter:
+    """``statuses``, ``winners``: the log's statuses as of ``day`` and the keys' winners
+    (``winners_sql`` with ``prev`` as its earlier night), when the log computed them on this connection."""
     header = [SHARE_CHANGE_HEADER] + [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
     counts: Counter = Counter()
     if _none(con, keys):  # the changes file of a night without changes: its header
@@ -354,7 +367,8 @@ def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract]
         return counts
     con.execute("DROP TABLE IF EXISTS _share_changes")
     sides = (("prev", prev),) if statuses else (("day", day), ("prev", prev))
-    rows = {d: _as_of_rows(con, contract, d, keys, f"_as_of_{n}") for n, d in sides}
+    rows = {d: _rows_table(con, winner_rows_sql(contract, winners, "_e"), f"_as_of_{n}") if n == "prev" and winners
+            else _as_of_rows(con, contract, d, keys, f"_as_of_{n}") for n, d in sides}
     con.execute(f"CREATE TEMP TABLE _share_changes AS {_share_changes_sql(contract, contracts, day, prev, keys, rows, statuses)}")
     for name in rows.values():
         con.execute(f"DROP TABLE {name}")
@@ -395,11 +409,11 @@ def _share(con, dd: DataDir, day: date, contracts: dict[str, Contract], summary:
         if prev is not None:
             kept = summary.kept.get(c.feed)
             if kept is not None and kept[0] == prev[0]:  # the log's keys for the same (prev, day]
-                keys, statuses = kept[1], kept[2]
+                keys, statuses, winners = kept[1:]
             else:
-                keys, statuses = _changed_keys(con, c, contracts, day, prev[0]), None
+                keys, statuses, winners = _changed_keys(con, c, contracts, day, prev[0]), None, None
             target = dd.share_changes_file(day, c.feed)
-            counts = _write_share_changes(con, c, contracts, day, prev[0], keys, target, statuses)
+            counts = _write_share_changes(con, c, contracts, day, prev[0], keys, target, statuses, winners)
             summary.share_changes[c.feed] = counts
             summary.share_files.append(Path(target))
             n = prev[1] + counts[ADDED] - counts[WITHDRAWN]
