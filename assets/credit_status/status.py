@@ -28,7 +28,7 @@ platforms, 信用中国). Exchange platforms take a baseline once and then incre
   public view's rows: a repaired or withdrawn record is not shared; one under objection is shared
   marked 异议中 unless withheld). Written when the feed has no usable previous export (first
   night, rules changed, past night reloaded: a new baseline, a receiver replaces everything) and
-  on request (``full=True``, ``credit-etl share --day D --full``).
+  on request (``full=True``, ``credit-etl share --day D``).
 
 The asset runs both through :func:`record_night`, on one connection, so that the export of an
 ordinary night takes the log's candidate keys and their statuses instead of computing them again.
@@ -285,7 +285,13 @@ def _copy_csv(con, sql: str, header: list[str], target) -> int:
     turned to ``str`` and written by the csv module it took 8 of the 15 s of ``record_statuses``.
     DuckDB writes them in parallel, from its own vectors. Empty text becomes NULL first (DuckDB
     writes ``""`` for it), and ``COMMENT ''`` keeps it from quoting a value that starts with ``#``;
-    ``tests/credit/test_share_csv.py`` compares both writers on awkward values."""
+    ``tests/credit/test_share_csv.py`` compares both writers on awkward values.
+
+    On one thread: an ordered COPY on several threads holds each thread's sorted output until it
+    can be written in order, outside the memory cap. The full snapshot of the 10M-row warehouse
+    (2.3M shared penalties) ran out of memory under the 320 MB cap on two threads, and so does a
+    300,000-row table under 128 MB (the test); on one thread the sort spills and the write
+    streams."""
     cols = con.execute(f"DESCRIBE SELECT * EXCLUDE (_key) FROM ({sql})").fetchall()
     unknown = [c[1] for c in cols if c[1] not in _CSV_TYPES and not c[1].startswith("DECIMAL")]
     if unknown:  # a type whose text DuckDB and Python may spell differently: not expected here
@@ -293,12 +299,17 @@ def _copy_csv(con, sql: str, header: list[str], target) -> int:
     select = ", ".join(f"NULLIF({q(c[0])}, '')" if c[1] == "VARCHAR" else q(c[0]) for c in cols)
     # DuckDB's part goes to a scratch file beside the target (named so that a crash leaves one the
     # next run's stale-file cleaning recognises), then follows the BOM and header into the target
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     with scratch_path(target) as body:
-        n = con.execute(
-            f"COPY (SELECT {select} FROM ({sql}) ORDER BY _key) TO {lit(str(body))} "
-            "(FORMAT csv, HEADER false, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', "
-            "NEW_LINE '\r\n', COMMENT '')"
-        ).fetchone()[0]
+        con.execute("SET threads = 1")
+        try:
+            n = con.execute(
+                f"COPY (SELECT {select} FROM ({sql}) ORDER BY _key) TO {lit(str(body))} "
+                "(FORMAT csv, HEADER false, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', "
+                "NEW_LINE '\r\n', COMMENT '')"
+            ).fetchone()[0]
+        finally:
+            con.execute(f"SET threads = {int(threads)}")
         with atomic_path(target) as tmp:
             with open(tmp, "wb") as out:
                 out.write(_csv_bytes(header, []))

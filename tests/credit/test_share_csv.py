@@ -62,3 +62,24 @@ def test_a_type_without_a_checked_text_form_is_refused(tmp_path, sql_type):
     with pytest.raises(TypeError, match="share CSV"):
         _copy_csv(con, "SELECT * FROM t", ["值"], tmp_path / "x.csv")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_snapshot_larger_than_the_memory_cap_is_written_in_order(tmp_path):
+    """An ordered COPY on two threads ran out of memory on the 10M-row warehouse's full snapshot
+    (2.3M rows under the 320 MB cap); scaled down here: 300,000 rows of ~250 bytes under 128 MB,
+    which failed the same way before the COPY ran on one thread."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("SET preserve_insertion_order = false")
+    con.execute("SET threads = 2")
+    con.execute("""CREATE TABLE t AS SELECT md5(i::VARCHAR) AS _key, repeat(md5((i * 7)::VARCHAR), 3) AS a,
+                   repeat(md5((i * 11)::VARCHAR), 3) AS b, repeat(md5((i * 13)::VARCHAR), 2) AS c, i AS n
+                   FROM range(300000) r(i)""")
+    con.execute("SET memory_limit = '128MB'")
+    target = tmp_path / "share.csv"
+    assert _copy_csv(con, "SELECT * FROM t", ["甲", "乙", "丙", "序号"], target) == 300000
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 2  # given back
+    lines = target.read_bytes().decode("utf-8-sig").split("\r\n")
+    assert lines[0] == "甲,乙,丙,序号" and lines[-1] == "" and len(lines) == 300002
+    # in key order: the serial numbers come back in the order of their keys
+    want = [r[0] for r in con.execute("SELECT n FROM t ORDER BY _key").fetchall()]
+    assert [int(line.rsplit(",", 1)[1]) for line in lines[1:-1]] == want
