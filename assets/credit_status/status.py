@@ -211,18 +211,16 @@ def _log(con, day: date, contracts: dict[str, Contract], summary: StatusSummary,
                 _record_night(con, "log", c, contracts, day, digest, summary.fingerprints)
                 continue
             # the night's statuses; keep those that differ from the record's previous row
-            if keys is not None and keep:  # with the previous night's winners, for the share changes
-                winners = _rows_table(con, f"({winners_sql(c, day, keys, earlier=prev[0])})", _kept_names(c)[2])
+            if keys is not None and keep:  # kept for the share changes: the statuses, computed once,
+                # and the winners, with the previous night's from the same scan
+                _, statuses, winners = _kept_names(c)
+                _rows_table(con, f"({winners_sql(c, day, keys, earlier=prev[0])})", winners)
                 table = _rows_table(con, winner_rows_sql(c, winners), AS_OF_ROWS)
+                now = _rows_table(con, f"({status_sql(c, contracts, day, keys, table)})", statuses)
+                summary.kept[c.feed] = (prev[0], keys, statuses, winners)
             else:
                 table = _as_of_rows(con, c, day, keys)
-            now = f"({status_sql(c, contracts, day, keys, table)})"
-            if keys is not None and keep:  # the statuses once, for the log and the share changes
-                statuses = _kept_names(c)[1]
-                con.execute(f"DROP TABLE IF EXISTS {statuses}")
-                con.execute(f"CREATE TEMP TABLE {statuses} AS SELECT * FROM {now}")
-                summary.kept[c.feed] = (prev[0], keys, statuses, winners)
-                now = statuses
+                now = f"({status_sql(c, contracts, day, keys, table)})"
             rows = con.execute(
                 f"""INSERT INTO record_status_log
                 WITH now AS (SELECT _key, _status, _status_cause, _version_count FROM {now}),
@@ -283,7 +281,7 @@ def _copy_csv(con, sql: str, header: list[str], target) -> int:
 
     Why: the full snapshot of a 1M-row night is ~800,000 shared rows; fetched to Python as tuples,
     turned to ``str`` and written by the csv module it took 8 of the 15 s of ``record_statuses``.
-    DuckDB writes them in parallel, from its own vectors. Empty text becomes NULL first (DuckDB
+    DuckDB writes them from its own vectors. Empty text becomes NULL first (DuckDB
     writes ``""`` for it), and ``COMMENT ''`` keeps it from quoting a value that starts with ``#``;
     ``tests/credit/test_share_csv.py`` compares both writers on awkward values.
 
