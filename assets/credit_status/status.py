@@ -145,10 +145,8 @@ def _rows_table(con, rows: str, name: str) -> str:
 
 def _changed_keys(con, contract: Contract, contracts: dict[str, Contract], day: date, prev: date,
                   name: str = "_status_keys") -> str:
-    con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.execute(f"CREATE TEMP TABLE {name} AS SELECT DISTINCT _key FROM ({changed_keys_sql(contract, contracts, day, prev)}) "
-                "WHERE _key IS NOT NULL")
-    return name
+    return _rows_table(con, f"(SELECT DISTINCT _key FROM ({changed_keys_sql(contract, contracts, day, prev)}) "
+                            "WHERE _key IS NOT NULL)", name)
 
 
 def _none(con, keys: str) -> bool:
