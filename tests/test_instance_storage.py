@@ -82,7 +82,10 @@ def test_the_instance_uses_the_intended_storage_and_production_settings(backend)
     if kind == "postgres":  # the documented production file: queue, retries, monitoring
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
-        assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts >= 0
+        assert not instance.run_retries_retry_on_asset_or_op_failure  # a rejected row is not a crash
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_start_timeout_seconds == 300
+        assert instance.run_monitoring_max_runtime_seconds == 21600
 
 
 def test_the_nightly_job_runs_and_is_recorded(backend):
