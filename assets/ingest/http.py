@@ -255,7 +255,8 @@ def _get_page(session: requests.Session, url: str, params: dict, headers: dict, 
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             # urllib3 errors from read1 (ProtocolError, ReadTimeoutError ...) are not wrapped
             problem = _plain_reason(exc)
-        log.warning("http %s page %s attempt %d/%d failed: %s", url, params["page"], attempt, attempts, problem)
+        log.warning("http %s page %s attempt %d/%d failed: %s%s", url, params["page"], attempt, attempts, problem,
+                    f"; next attempt in {wait:g} s" if attempt < attempts else "")
         if time.monotonic() + (wait if attempt < attempts else 0) >= source_deadline:
             raise IngestError(f"{problem}；本接口本次拉取已超过总时限 {s.source_deadline:g} 秒，已停止，"
                               "本次未接收任何数据（下次运行将重新拉取）", code="http_deadline")

@@ -25,6 +25,7 @@ import pytest
 from stdnum.cn import ric, uscc
 
 from dashboard_helpers import REPO
+from assets.dashboard.pdf import find_chromium
 from warehouse.masking import find_unmasked
 
 TEXT_SUFFIXES = {".html", ".htm", ".json", ".csv", ".md", ".txt", ".yml", ".yaml", ".js", ".css", ".xml", ".svg"}
@@ -89,7 +90,7 @@ def leaks(root: Path) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def reports(demo_run) -> Path:
     assert demo_run.rc == 0, demo_run.stdout[-3000:]
-    if shutil.which("pdftotext") and shutil.which("chromium"):
+    if shutil.which("pdftotext") and find_chromium():  # without them, test_the_bulletin_pdf_is_scanned skips
         out = subprocess.run([sys.executable, "-m", "pipelines.cli", "--data-dir", str(demo_run.root), "dashboard", "--pdf"],
                              cwd=REPO, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
@@ -163,6 +164,15 @@ def test_feedback_workbooks_show_no_personal_data(reports):
 def test_data_docs_and_stored_results_show_no_personal_data(reports):
     found = {**_area(reports, "data_docs"), **_area(reports, "gx")}
     assert found == {}, f"Data Docs / stored GE results show full personal values: {dict(list(found.items())[:5])}"
+
+
+def test_the_bulletin_pdf_is_scanned(reports):
+    """The printed bulletin is among what the scan reads (as text, through pdftotext)."""
+    if not (shutil.which("pdftotext") and find_chromium()):
+        pytest.skip("no chromium or pdftotext: the bulletin PDF was not printed (.ci/run installs both)")
+    pdfs = list(reports.rglob("*.pdf"))
+    assert pdfs, "credit-etl dashboard --pdf wrote no PDF under reports/"
+    assert all("信用" in file_text(p) for p in pdfs), "the PDF's text was not read"
 
 
 def test_nothing_else_under_reports_leaks(reports):
