@@ -72,7 +72,10 @@ class Visit:
         self.page.route(lambda url: not url.startswith(("file:", "data:")), lambda route: route.abort())
         self.page.goto(path.as_uri())
         self.page.wait_for_load_state("load")
-        self.page.wait_for_timeout(300)  # bootstrap-table fills its tables on document ready
+        # bootstrap-table fills its tables on document ready, wrapping each in div.bootstrap-table
+        self.page.wait_for_function(
+            """() => [...document.querySelectorAll('table[data-toggle="table"]')]
+                      .every(t => t.closest('.bootstrap-table'))""")
 
     def visible_rows(self, selector: str) -> int:
         return self.page.evaluate(
@@ -120,10 +123,10 @@ def test_index_lists_suites_and_shows_result_rows_offline(site, browser, contrac
         assert "校验结果" in body and "校验规则集" in body and "运行名（接收日）" in body
         # the suites tab lists every contract's suite once clicked
         v.page.click("text=校验规则集")
-        v.page.wait_for_timeout(300)
         # bootstrap-table pages the list (10 a page, with a Chinese pager): read it as a person does,
         # page by page through the visible 下一页 link, until every listed suite was seen
         table = ".ge-index-page-expectation_suites-table"
+        v.page.locator(f"{table} tbody tr").first.wait_for(state="visible")
         info = v.page.locator(".fixed-table-pagination .pagination-info").filter(visible=True).first.inner_text()
         assert f"总共 {len(contracts)} 条记录" in info, info
         seen: list[str] = []
@@ -132,8 +135,10 @@ def test_index_lists_suites_and_shows_result_rows_offline(site, browser, contrac
             seen += [t for t in v.page.locator(f"{table} tbody tr").all_inner_texts() if t not in seen]
             if len(seen) >= len(contracts):
                 break
+            first = v.page.locator(f"{table} tbody tr").first.inner_text()
             v.page.locator('a[aria-label="下一页"]').filter(visible=True).first.click()
-            v.page.wait_for_timeout(200)
+            v.page.wait_for_function("([sel, was]) => document.querySelector(sel)?.innerText !== was",
+                                     arg=[f"{table} tbody tr", first])
         assert len(seen) == len(contracts), seen
         suites_text = "\n".join(seen)
         for feed in contracts:
