@@ -33,6 +33,14 @@ TEXTS = [
     ("两人500237199001011234 500237199001011235", "两人500237********1234 500237********1235"),
     ("统一社会信用代码91500237MA5U1234X5，罚款5000元", "统一社会信用代码91500237MA5U1234X5，罚款5000元"),
     ("决定书文号巫市监罚〔2026〕123号", "决定书文号巫市监罚〔2026〕123号"),
+    # as an IME types them: full-width digits, separators, the country code, a landline
+    ("身份证号５００２３７１９９００１０１１２３４", "身份证号５００２３７********１２３４"),
+    ("手机１３８１２３４５６７８", "手机１３８****５６７８"),
+    ("电话138-1234-5678或138 1234 5678", "电话138****5678或138****5678"),
+    ("微信+8613912345678，+86 13912345678", "微信+86139****5678，+86 139****5678"),
+    ("家中座机023-57681234，0571-87654321", "家中座机023****1234，057****4321"),
+    ("证号50023719901345123X（出生日期有误）", "证号500237********123X（出生日期有误）"),
+    ("罚款1234567元，面积12.5亩", "罚款1234567元，面积12.5亩"),
 ]
 
 
@@ -63,13 +71,14 @@ def test_every_personal_field_of_every_contract_has_a_kind():
 
 
 def test_sql_scrubber_matches_python_on_generated_text():
-    """The SQL scrubber skips text without a run of 11 digits (every pattern needs one): on texts
-    built from digit runs of 9 to 20, letters, X and separators it must give what the Python one
-    gives, numbers found or not."""
+    """The SQL scrubber skips text that cannot hold a number (SCRUB_CANDIDATE): on texts built
+    from digit runs of 9 to 20 (ASCII or full width, mobiles in groups, landlines), letters, X,
+    +86 and separators it must give what the Python one gives, numbers found or not."""
     import random
 
     rng = random.Random(13)
-    pieces = ["，", " ", "-", "a", "X", "号", "电话", "身份证", "卡"]
+    pieces = ["，", " ", "-", "a", "X", "号", "电话", "身份证", "卡", "+86", "+86 ", "0"]
+    wide = str.maketrans("0123456789", "０１２３４５６７８９")
     texts = []
     for _ in range(3000):
         parts = []
@@ -79,7 +88,12 @@ def test_sql_scrubber_matches_python_on_generated_text():
             run = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(n - 1))
             if rng.random() < 0.5 and n >= 15:  # an ID-like run: a plausible birth date inside
                 run = run[:6] + rng.choice(["19900307", "20011231", "18991301"]) + run[14:]
-            parts.append(run + (rng.choice(["X", "x", ""]) if rng.random() < 0.2 else ""))
+            if rng.random() < 0.15 and n >= 11:  # a mobile written in groups
+                run = "1" + rng.choice("3456789") + run[2] + rng.choice(["-", " "]) + run[3:7] + rng.choice(["-", " ", ""]) + run[7:11]
+            elif rng.random() < 0.1:  # a landline with its area code
+                run = "0" + run[1:rng.choice([3, 4])] + "-" + run[4:4 + rng.choice([7, 8])]
+            run += rng.choice(["X", "x", ""]) if rng.random() < 0.2 else ""
+            parts.append(run.translate(wide) if rng.random() < 0.2 else run)
         texts.append("".join(parts))
     con = duckdb.connect()
     con.execute("CREATE TABLE t (i INTEGER, x VARCHAR)")

@@ -42,7 +42,7 @@ import hashlib
 import duckdb
 
 from contracts.model import Condition, Contract, Field
-from warehouse.masking import kind_for_field, mask_sql, scrub_sql
+from warehouse.masking import is_free_text, kind_for_field, mask_sql, scrub_sql
 
 KEY_SEPARATOR = "|"
 
@@ -258,18 +258,13 @@ def unpublished_tier_sql(contract: Contract, prefix: str = "") -> str:
     return "COALESCE(" + (" OR ".join(clauses) if clauses else "FALSE") + ", FALSE)"
 
 
-def _free_text(f: Field) -> bool:
-    """Public text a clerk types freely (违法事实, 备注 …): scrubbed of IDs, phones and cards."""
-    return f.type == "string" and not f.enum and f.identifier is None and f.pattern is None
-
-
 def public_columns_sql(contract: Contract, prefix: str = "c.") -> list[str]:
     cols = []
     for f in contract.fields:
         ref = f"{prefix}{q(f.name)}"
         if f.privacy == "personal":
             cols.append(f"{mask_sql(ref, kind_for_field(f))} AS {q(f.name)}")
-        elif _free_text(f):
+        elif is_free_text(f):  # scrubbed of IDs, phones and cards
             cols.append(f"{scrub_sql(ref)} AS {q(f.name)}")
         else:
             cols.append(f"{ref} AS {q(f.name)}")

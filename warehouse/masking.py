@@ -21,14 +21,22 @@ and the field's name and label (see :func:`kind_for_field`).
 Free text that is not personal by itself (违法事实, 备注, 处罚内容 …) is *scrubbed*: resident ID
 numbers (18 or 15 digits with a plausible birth date), mobile numbers and bank card numbers
 written inside it are masked by the same rules (:func:`scrub_text`, :func:`scrub_sql`).
-Unified social credit codes carry letters almost always and are left alone; the rare all-digit
-code inside free text may be over-masked, which errs on the safe side.
+
+Unified social credit codes are not personal, and a clerk must see the code a row was rejected
+for. Those of government bodies and public institutions (11…, 12…) are often all digits, the
+shape of an 18-digit bank card. So a field that is not free text (a code, a number with a
+pattern or an identifier check, such as 许可机关统一社会信用代码; :func:`is_free_text`) is shown
+as received, except that a resident ID or mobile number written into it is still masked
+(:func:`mask_field_value`; public views show such fields as published). Inside free text (a
+business key, a reason) an all-digit code cannot be told from a card and is masked, in Python
+and SQL alike: the safe side.
 """
 
 from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Literal
+
 
 if TYPE_CHECKING:  # pragma: no cover
     from contracts.model import Field
@@ -69,13 +77,20 @@ def mask(value: object, kind: str = "id") -> str | None:
     raise ValueError(f"unknown mask kind {kind!r}; expected one of {MASK_KINDS}")
 
 
+def is_free_text(field: "Field") -> bool:
+    """Text a clerk types freely (违法事实, 备注 …), as opposed to a code, a checked identifier or
+    an enumerated value: the only kind in which card-shaped numbers are masked."""
+    return field.type == "string" and not field.enum and field.identifier is None and field.pattern is None
+
+
 def mask_field_value(value: object, field: "Field") -> str | None:
-    """A field's value as it may be shown: masked when personal, scrubbed when free text."""
+    """A field's value as it may be shown: masked when personal, scrubbed when free text; any other
+    field is shown as received unless a resident ID or mobile number was written into it."""
     if value is None or (isinstance(value, float) and value != value):
         return None
     if field.privacy == "personal":
         return mask(value, kind_for_field(field))
-    return scrub_text(str(value))
+    return scrub_text(str(value), cards=is_free_text(field))
 
 
 def mask_sql(expr: str, kind: str) -> str:
@@ -101,34 +116,62 @@ def mask_sql(expr: str, kind: str) -> str:
 
 
 # -- free text -------------------------------------------------------------------------------
-# A boundary is anything that is not a letter or digit, so numbers glued to Chinese text
+# One set of building blocks for the Python patterns and the DuckDB (RE2) steps, so the two find
+# the same numbers. Digits are ASCII or full width (a clerk's IME types ５００２３７…); a boundary
+# is anything that is not such a digit or an ASCII letter, so numbers glued to Chinese text
 # ("身份证号500237199001011234的") are found, while parts of longer codes are not.
-_B_BEFORE = r"(?<![0-9A-Za-z])"
-_B_AFTER = r"(?![0-9A-Za-z])"
-# 18-digit resident ID: 6-digit area, birth date 18xx/19xx/20xx MMDD, 3 digits, check [0-9X]
-_RIC18 = r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
-# 15-digit resident ID: 6-digit area, YYMMDD, 3 digits (day checked loosely, as in SQL)
-_RIC15 = r"[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])[0-3]\d{4}"
-_PHONE = r"1[3-9]\d{9}"
-_CARD = r"\d{16,19}"
+_D = "[0-9０-９]"
+_NZ = "[1-9１-９]"
+_CHECK = "[0-9０-９XxＸｘ]"
+_NB = "[^0-9０-９A-Za-z]"
+_SEP = "[- ]"
+_YEAR = "(?:[1１][89８９]|[2２][0０])" + _D + "{2}"
+_MONTH = "(?:[0０][1-9１-９]|[1１][0-2０-２])"
+_DAY = "(?:[0０][1-9１-９]|[12１２]" + _D + "|[3３][01０１])"
+_CN = r"\+86" + _SEP + "?"  # +86 before a mobile number: kept, the number itself masked
+
+# 18-digit resident ID: area, birth date 18xx/19xx/20xx MMDD, 3 digits, check character; any
+# other 17 digits + X (a mistyped birth date) is an ID number too; 15-digit ID: area, YYMMDD, 3
+_RIC18 = f"{_NZ}{_D}{{5}}{_YEAR}{_MONTH}{_DAY}{_D}{{3}}{_CHECK}"
+_RIC18X = f"{_D}{{17}}[XxＸｘ]"
+_RIC15 = f"{_NZ}{_D}{{5}}{_D}{{2}}{_MONTH}[0-3０-３]{_D}{{4}}"
+# mobile, also written 138-1234-5678 / 138 1234 5678; a landline with its area code and a dash
+_MOBILE = f"[1１][3-9３-９]{_D}{_SEP}?{_D}{{4}}{_SEP}?{_D}{{4}}"
+_LANDLINE = f"[0０]{_D}{{2,3}}-{_D}{{7,8}}"
+_CARD = f"{_D}{{16,19}}"
 
 _TEXT_RE = re.compile(
-    _B_BEFORE + rf"(?:(?P<id>{_RIC18}|{_RIC15})|(?P<phone>{_PHONE})|(?P<card>{_CARD}))" + _B_AFTER
+    f"(?:(?<![0-9０-９A-Za-z])"
+    f"(?:(?P<id>{_RIC18}|{_RIC18X}|{_RIC15})|(?P<phone>{_MOBILE}|{_LANDLINE})|(?P<card>{_CARD}))"
+    f"|(?:(?<=\\+86)|(?<=\\+86[- ]))(?P<phone_cn>{_MOBILE}))"
+    f"(?![0-9０-９A-Za-z])"
 )
+# Text that can hold none of the numbers above is left alone without running them (RE2 syntax:
+# DuckDB and pyarrow's match_substring_regex): every one has 7 digits in a row or a dashed mobile.
+SCRUB_CANDIDATE = f"{_D}{{7}}|{_D}{{3}}{_SEP}{_D}{{4}}"
 
 
-def _scrub_match(m: re.Match) -> str:
+def _scrub_match(m: re.Match, cards: bool = True) -> str:
     s = m.group(0)
-    if m.group("phone"):
+    if m.group("phone") or m.group("phone_cn"):
         return mask(s, "phone")
+    if m.group("card") and not cards:
+        return s  # a code field's own value (an all-digit unified social credit code)
     return mask(s, "id")  # id and card numbers: first 6 + last 4
 
 
-def scrub_text(text: object) -> object:
-    """Mask ID, mobile and bank card numbers written inside free text; other values unchanged."""
+def _scrub_code(m: re.Match) -> str:
+    return _scrub_match(m, cards=False)
+
+
+def scrub_text(text: object, cards: bool = True) -> object:
+    """Mask ID, mobile, landline and bank card numbers written inside free text (card numbers only
+    when ``cards``); other values unchanged. Addresses inside free text cannot be told from place
+    names (违法地点, 经营场所) and are not looked for: personal addresses live in address fields,
+    which are masked whole."""
     if not isinstance(text, str) or not text:
         return text
-    return _TEXT_RE.sub(_scrub_match, text)
+    return _TEXT_RE.sub(_scrub_match if cards else _scrub_code, text)
 
 
 def find_unmasked(text: str) -> list[str]:
@@ -137,17 +180,26 @@ def find_unmasked(text: str) -> list[str]:
 
 
 def scrub_sql(expr: str) -> str:
-    """:func:`scrub_text` as a DuckDB expression. RE2 has no look-around, so the boundary
-    characters are captured and put back; each pattern runs twice so that two numbers separated
-    by a single character are both found. Same order as the Python version: IDs, phones, cards."""
-    nb = "[^0-9A-Za-z]"
-    date8 = "(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    """:func:`scrub_text` as a DuckDB expression, from the same building blocks. RE2 has no
+    look-around, so the boundary characters are captured and put back; each pattern runs twice so
+    that two numbers separated by a single character are both found. Same order as the Python
+    alternation: IDs, phones, cards. Each step keeps what :func:`mask` keeps (ID and card: first
+    6 + last 4; phone: first 3 + last 4), so the result is the same string."""
+    before, after = f"(^|{_NB})", f"($|{_NB})"
     steps = [
-        (f"(^|{nb})([1-9][0-9]{{5}}){date8}([0-9]{{3}}[0-9Xx])($|{nb})", "\\1\\2********\\3\\4"),
-        (f"(^|{nb})([1-9][0-9]{{5}})[0-9]{{2}}(?:0[1-9]|1[0-2])[0-3]([0-9]{{4}})($|{nb})", "\\1\\2*****\\3\\4"),
-        (f"(^|{nb})(1[3-9][0-9])[0-9]{{4}}([0-9]{{4}})($|{nb})", "\\1\\2****\\3\\4"),
+        (f"{before}({_NZ}{_D}{{5}}){_YEAR}{_MONTH}{_DAY}({_D}{{3}}{_CHECK}){after}", "\\1\\2********\\3\\4"),
+        (f"{before}({_D}{{6}}){_D}{{8}}({_D}{{3}}[XxＸｘ]){after}", "\\1\\2********\\3\\4"),
+        (f"{before}({_NZ}{_D}{{5}}){_D}{{2}}{_MONTH}[0-3０-３]({_D}{{4}}){after}", "\\1\\2*****\\3\\4"),
+    ]
+    # phones: first 3 + **** + last 4, whatever the separators in between
+    steps += [
+        (f"(^|{_NB}|{_CN})([1１][3-9３-９]{_D}){_SEP}?{_D}{{4}}{_SEP}?({_D}{{4}}){after}", "\\1\\2****\\3\\4"),
     ] + [
-        (f"(^|{nb})([0-9]{{6}})[0-9]{{{n - 10}}}([0-9]{{4}})($|{nb})", f"\\1\\2{'*' * (n - 10)}\\3\\4")
+        (f"{before}([0０]{_D}{{2}}){_D}{{{a - 3}}}-{_D}{{{n - 4}}}({_D}{{4}}){after}", "\\1\\2****\\3\\4")
+        for a in (4, 3) for n in (8, 7)  # area code of 3 or 4 digits, number of 7 or 8
+    ]
+    steps += [
+        (f"{before}({_D}{{6}}){_D}{{{n - 10}}}({_D}{{4}}){after}", f"\\1\\2{'*' * (n - 10)}\\3\\4")
         for n in (19, 18, 17, 16)
     ]
     text = f"CAST({expr} AS VARCHAR)"
@@ -155,6 +207,4 @@ def scrub_sql(expr: str) -> str:
     for pattern, repl in steps:
         for _ in range(2):
             out = f"regexp_replace({out}, '{pattern}', '{repl}', 'g')"
-    # every pattern needs a run of at least 11 digits (a phone; IDs 15 or 17+, cards 16+): text
-    # without one is returned as is, without the fourteen replacements (most free text has none)
-    return f"(CASE WHEN regexp_matches({text}, '[0-9]{{11}}') THEN {out} ELSE {text} END)"
+    return f"(CASE WHEN regexp_matches({text}, '{SCRUB_CANDIDATE}') THEN {out} ELSE {text} END)"

@@ -37,8 +37,7 @@ class HttpFeedsResource(dg.ConfigurableResource):
 
 def _rejected_lines(summary, feed: str, known: set[str]) -> list[str]:
     """Rejected deliveries of ``feed``; one whose feed is unknown counts against every feed."""
-    return [f"{r.dept}/{r.feed}/{r.original_name}: {r.error_message}" for r in summary.rejected
-            if r.feed == feed or r.feed not in known]
+    return [str(r) for r in summary.rejected if r.feed == feed or r.feed not in known]  # names scrubbed
 
 
 @dg.multi_asset(
@@ -68,7 +67,7 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     contracts = warehouse.contracts()
     summary = ingest_day(warehouse.layout, day, contracts, warehouse.registry(), http=http_feeds.settings())
     for r in summary.rejected:
-        context.log.warning(f"拒收文件 / rejected file: {r.dept}/{r.feed}/{r.original_name}: {r.error_message}")
+        context.log.warning(f"拒收文件 / rejected file: {r}")  # str(r): the file name scrubbed
     for line in summary.config_problems:  # the terminal gets it once from `credit-etl run`
         context.log.info(line)
     known = set(FEEDS)

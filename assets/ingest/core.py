@@ -35,6 +35,7 @@ from warehouse.db import connect
 from warehouse.faults import fault_point
 from warehouse.files import write_bytes, write_parquet
 from warehouse.layout import DataDir
+from warehouse.masking import scrub_text
 from assets.ingest.errors import IngestError
 from assets.ingest.http import HttpSettings, http_env, pull
 from assets.ingest.inbox import InboxItem, read_no_follow, read_no_follow_head, scan_inbox
@@ -74,8 +75,10 @@ class ManifestRecord:
     first_seen_at: datetime = field(default_factory=datetime.now)
 
     def __str__(self) -> str:
+        """As shown in logs and the run's output: a file name may carry a person's ID or phone
+        (the one masking policy, warehouse.masking)."""
         where = f"{self.dept or '?'}/{self.feed or '?'}/{self.original_name}"
-        return f"{where}: {self.error_message}" if self.error_message else f"{where}: {self.rows_parsed} 行"
+        return scrub_text(f"{where}: {self.error_message}" if self.error_message else f"{where}: {self.rows_parsed} 行")
 
 
 @dataclass
@@ -88,7 +91,7 @@ class DuplicateRecord:
     received_date: date
 
     def __str__(self) -> str:
-        return f"{self.dept}/{self.feed}/{self.original_name}: 与已接收文件 {self.file_id[:12]} 内容相同，未重复处理"
+        return scrub_text(f"{self.dept}/{self.feed}/{self.original_name}: 与已接收文件 {self.file_id[:12]} 内容相同，未重复处理")
 
 
 @dataclass

@@ -45,7 +45,7 @@ from great_expectations.render.renderer.content_block.validation_results_table_c
 )
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
-from warehouse.masking import kind_for_field, mask, scrub_text
+from warehouse.masking import is_free_text, kind_for_field, mask, scrub_text
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "datadocs_templates"
@@ -285,17 +285,19 @@ def _field_masker(contract, column: str | None):
     if field is not None and field.privacy == "personal":
         kind = kind_for_field(field)
         return lambda v: v if v is None or (isinstance(v, float) and v != v) else mask(v, kind)
+    if field is not None and not is_free_text(field):  # a code as received (warehouse.masking)
+        return lambda v: _scrub(v, cards=False)
     return _scrub
 
 
-def _scrub(value: Any) -> Any:
+def _scrub(value: Any, cards: bool = True) -> Any:
     """Every string inside ``value`` scrubbed of ID, phone and card numbers; structure kept."""
     if isinstance(value, str):
-        return scrub_text(value)
+        return scrub_text(value, cards)
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items()}
+        return {k: _scrub(v, cards) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_scrub(v) for v in value)
+        return type(value)(_scrub(v, cards) for v in value)
     return value
 
 

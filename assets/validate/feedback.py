@@ -57,7 +57,7 @@ from warehouse.files import (
     xlsxwriter_bytes,
 )
 from warehouse.layout import DataDir
-from warehouse.masking import mask_field_value, scrub_text
+from warehouse.masking import SCRUB_CANDIDATE, mask_field_value, scrub_text
 
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 DANGEROUS_FIRST = pa.array(DANGEROUS_START)
@@ -92,7 +92,6 @@ class _FeedPart:
     problems: int = 0
 
 
-_DIGITS_SCRUBBED = r"\p{Nd}{11}"  # every number scrub_text masks has 11+ digits (Unicode \d, as Python) in a row
 
 
 def _map_values(arr: pa.Array, fn, where: pa.Array | None = None) -> pa.Array:
@@ -131,10 +130,10 @@ def _as_received(contract: Contract, quarantined: pa.Table, raw: pd.DataFrame) -
     for f in contract.fields:
         if f.privacy == "personal":
             cols[f.name] = _map_values(cols[f.name], lambda v, f=f: mask_field_value(v, f))
-        else:  # free text: only values with a long run of digits can change (same result, cheaper)
+        else:  # only values that can hold a number scrub_text masks are looked at (same result, cheaper)
             arr = cols[f.name]
             cols[f.name] = _map_values(arr, lambda v, f=f: mask_field_value(v, f),
-                                       pc.match_substring_regex(arr, _DIGITS_SCRUBBED))
+                                       pc.match_substring_regex(arr, SCRUB_CANDIDATE))
     out = quarantined
     for name, arr in cols.items():
         out = out.set_column(out.schema.get_field_index(name), name, arr.cast(pa.string()))

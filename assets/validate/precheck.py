@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from contracts import Contract, feed_labels, find_feed, load_contracts
-from warehouse.masking import mask_field_value
+from warehouse.masking import mask_field_value, scrub_text
 
 from assets.validate.engine import validate_frame
 
@@ -122,8 +122,9 @@ def _findings(contract: Contract, df: pd.DataFrame, failures: pd.DataFrame, raw)
 
 def _fail(fmt: str, path: Path, feed: str, status: str, message: str, hint: str | None = None,
           suggested: str | None = None) -> int:
+    message = scrub_text(message)  # it may name the file, whose name may carry an ID or phone
     if fmt == "json":
-        print(json.dumps({"file": path.name, "feed": feed, "status": status, "message": message, "hint": hint,
+        print(json.dumps({"file": scrub_text(path.name), "feed": feed, "status": status, "message": message, "hint": hint,
                           "suggested_feed": suggested, "rows": 0, "valid": 0, "invalid": 0, "warnings": 0,
                           "errors": []}, ensure_ascii=False, indent=2))
     else:
@@ -143,11 +144,11 @@ def run_check(path: str | Path, feed: str, fmt: str = "text", received: date | N
     except KeyError:
         return _fail(fmt, path, feed, "unknown_feed", f"未知信息类别：{feed}（可选：{feed_labels(contracts)}）")
     except IngestError as exc:
-        message = getattr(exc, "message_zh", None) or f"无法读取文件 {path.name}：{exc}"
+        message = getattr(exc, "message_zh", None) or f"无法读取文件 {scrub_text(path.name)}：{exc}"
         other = suggest_feed(path, find_feed(contracts, feed), contracts) if exc.code == "header" else None
         return _fail(fmt, path, feed, "unreadable", message, _hint(other), other.feed if other else None)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        return _fail(fmt, path, feed, "unreadable", f"无法读取文件 {path.name}：{exc.strerror or exc}")
+        return _fail(fmt, path, feed, "unreadable", f"无法读取文件 {scrub_text(path.name)}：{exc.strerror or exc}")
 
     failures = result.failures
     rows = len(df)
@@ -161,12 +162,12 @@ def run_check(path: str | Path, feed: str, fmt: str = "text", received: date | N
         other = suggest_feed(path, contract, contracts)
     hint = _hint(other)
     if fmt == "json":
-        print(json.dumps({"file": path.name, "feed": contract.feed, "status": "checked",
+        print(json.dumps({"file": scrub_text(path.name), "feed": contract.feed, "status": "checked",
                           "message": "有不合格记录" if invalid else "可以报送", "hint": hint,
                           "suggested_feed": other.feed if other else None, "rows": rows, "valid": rows - invalid,
                           "invalid": invalid, "warnings": warn_rows, "errors": findings}, ensure_ascii=False, indent=2))
     else:
-        print(f"文件：{path.name}　信息类别：{contract.title}（{contract.feed}）")
+        print(f"文件：{scrub_text(path.name)}　信息类别：{contract.title}（{contract.feed}）")
         if hint:
             print(hint)
         print(f"共 {rows} 行：合格 {rows - invalid} 行，不合格 {invalid} 行，带提示 {warn_rows} 行")

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,20 @@ def strict_rics(text: str) -> list[str]:
     return [m for m in RIC_CANDIDATE.findall(text) if _ric_like(m)]
 
 
+# a code's registration authority + category (GB 32100), 17–19 digits as mistyped; no card scheme
+# issues 17–19 digit numbers with these leads (UnionPay 62, Visa 4, Maestro 50/56–69, MasterCard
+# 51–55 at 16 digits)
+USCC_LEAD = re.compile(r"(?:1[1239]|5[123]|9[123])\d{15,17}")
+
+
 def _organisation_code(number: str) -> bool:
-    """An all-digit USCC of an organisation, not a person's number: passes GB 32100 and does not
-    read as area code + birth date (1 in 31 mistyped ID numbers passes the USCC check too)."""
-    return len(number) == 18 and uscc.is_valid(number) and not RIC_SHAPE.fullmatch(number)
+    """An all-digit USCC of an organisation, not a person's number: passes GB 32100, or (a code
+    mistyped, which a clerk is shown as received in a code field: warehouse.masking) has 17–19
+    digits behind a registration authority and category code; and does not read as area code +
+    birth date (1 in 31 mistyped ID numbers passes the USCC check too)."""
+    number = unicodedata.normalize("NFKC", number)  # shown as received: full-width digits too
+    return ((len(number) == 18 and uscc.is_valid(number) or USCC_LEAD.fullmatch(number) is not None)
+            and not RIC_SHAPE.fullmatch(number))
 
 
 def personal_numbers(text: str) -> list[str]:
@@ -101,7 +112,7 @@ def test_the_scanner_finds_what_it_looks_for(tmp_path):
     """The nets catch a full ID (also glued to letters), a phone and a card; masked values pass."""
     (tmp_path / "a.html").write_text("<td>证件号码500237199001011231</td><td>13812345678</td>", encoding="utf-8")
     (tmp_path / "b.json").write_text('{"v": "ID500237199001011231x", "card": "6222021234567890123"}', encoding="utf-8")
-    (tmp_path / "ok.json").write_text('{"uscc": "915002377517201562", "pct": 6.923076923076925, "id": "500237********1234"}',
+    (tmp_path / "ok.json").write_text('{"uscc": "915002377517201562", "mistyped": "115002370000009176", "wide": "１１５００２３７７４３１３１６６９", "short": "９１５００２３７７２４５０８９５０", "pct": 6.923076923076925, "id": "500237********1234"}',
                                       encoding="utf-8")
     # a mistyped ID number (wrong check digit) that happens to pass the USCC check is still found
     (tmp_path / "d.html").write_text("<td>500237200109146361</td>", encoding="utf-8")

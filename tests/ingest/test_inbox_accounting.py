@@ -195,3 +195,27 @@ def test_nul_bytes_anywhere_reject_the_file_with_its_line(data_dir, contracts, r
     msg = by_name(data_dir)["nul.csv"]["error_message"]
     line = bytes(data[:pos]).count(b"\n") + 1
     assert f"第{line}行含有空字符" in msg
+
+
+def test_a_file_name_carrying_an_id_and_phone_is_masked_where_it_is_shown(data_dir, contracts, registry):
+    """The manifest keeps the name as received (evidence); what logs, the run's output and a
+    clerk's pre-check show of it goes through the one masking policy."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    name = "行政许可_512227197502034564_13812345678.csv"
+    path = drop(data_dir, "scjgj", "permits", name, b"\xef\xbb\xbf\xe5\xa4\x87\xe6\xb3\xa8\n1\n")  # no contract column
+    summary = run(data_dir, contracts, registry)
+    [rejected] = summary.rejected
+    assert by_name(data_dir)[name]["status"] == "rejected"  # kept as received
+    shown = str(rejected)
+    assert "512227********4564" in shown and "138****5678" in shown
+    assert "512227197502034564" not in shown and "13812345678" not in shown
+    out = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", str(path), "--feed", "permits", "--format", "json"],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 2, out.stderr
+    report = json.loads(out.stdout)
+    assert report["file"] == "行政许可_512227********4564_138****5678.csv"
+    assert "512227197502034564" not in out.stdout + out.stderr and "13812345678" not in out.stdout + out.stderr

@@ -40,9 +40,10 @@ def _rows():
     ]
 
 
-def _night(tmp_path, contracts):
+def _night(tmp_path, contracts, rows=None):
     P = contracts["penalties"]
-    person, bad_person, other, rows = _rows()
+    person, bad_person, other, default_rows = _rows()
+    rows = rows or default_rows
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow([f.label for f in P.fields])
@@ -120,3 +121,28 @@ def test_no_full_resident_id_anywhere_in_the_workbook(tmp_path, contracts):
     person = ids[0]
     masked = person[:6] + "********" + person[-4:]
     assert any(masked in t for t in texts)  # masked by the one policy (first 6 + last 4), still recognisable
+
+
+ALL_DIGIT_BAD_USCC = "115002370000009176"  # a public body's all-digit code, wrong check character
+
+
+def test_an_all_digit_code_is_shown_as_received_and_a_resident_id_typed_into_it_is_masked(tmp_path, contracts):
+    """An all-digit unified social credit code looks like an 18-digit bank card, but a clerk must
+    see the code the row was rejected for; a resident ID typed into a code field is still masked."""
+    person = fixed_ric("50023719900101123")
+    path, _ = _night(tmp_path, contracts, rows=[
+        {**GOOD_PENALTY, "decision_no": "D1", "authority_uscc": ALL_DIGIT_BAD_USCC},
+        {**GOOD_PENALTY, "decision_no": "D2", "subject_uscc": person},
+    ])
+    header, rows = _by_row(load_workbook(path)["行政处罚"])
+    col = {h: i for i, h in enumerate(header)}
+    reasons = col["问题说明（逐条，含收到的值）"]
+    assert rows[2][col["处罚机关统一社会信用代码"]].value == ALL_DIGIT_BAD_USCC
+    assert f"收到的值：「{ALL_DIGIT_BAD_USCC}」" in rows[2][reasons].value
+    masked = person[:6] + "********" + person[-4:]
+    assert rows[3][col["统一社会信用代码"]].value == masked
+    assert f"收到的值：「{masked}」" in rows[3][reasons].value
+    with zipfile.ZipFile(path) as z:
+        xml = "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml"))
+    assert person not in xml
+    assert set(find_unmasked(xml)) == {ALL_DIGIT_BAD_USCC}  # the code, and nothing personal
