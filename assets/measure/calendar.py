@@ -9,7 +9,9 @@ Sources, per year, first match wins:
 2. the ``chinesecalendar`` package (2004–2026 in version 1.11; it raises NotImplementedError
    for other years, and newer versions that know more years are picked up automatically);
 3. otherwise Monday–Friday, marked **provisional**: every figure computed with such a year
-   carries ``provisional = true``, and a warning is logged once per year. Never an exception.
+   carries ``provisional = true``, and a warning is logged once per year in which a figure
+   actually fell (the nightly measure says it once for the night's provisional figures), not for
+   a year merely loaded ahead. Never an exception.
 
 The counting rule (shared REFERENCE §5): the decision day is not counted; a ``working``
 deadline of N days is the N-th working day after the decision date; a ``calendar`` deadline is
@@ -145,14 +147,19 @@ class WorkCalendar:
         found = _from_chinesecalendar(year)
         if found:
             return found
-        if year not in self._warned:
-            self._warned.add(year)
-            log.warning(
-                "%d 年无国务院节假日安排（chinesecalendar 不支持，且无 %s），暂按周一至周五计算工作日，结果标记为暂定 "
-                "/ no official calendar for %d: Monday–Friday fallback, figures marked provisional",
-                year, path, year,
-            )
         return YearCalendar(year, "fallback", frozenset(), frozenset())
+
+    def _warn_fallback(self, years: list[int]) -> None:
+        """Said when a figure was actually computed on a fallback year, not when a year is merely
+        loaded: every December the look-ahead loads next year, whose notice is not out yet."""
+        for year in years:
+            if year not in self._warned:
+                self._warned.add(year)
+                log.warning(
+                    "%d 年无国务院节假日安排（chinesecalendar 不支持，且无 %s），暂按周一至周五计算工作日，结果标记为暂定 "
+                    "/ no official calendar for %d: Monday–Friday fallback, figures marked provisional",
+                    year, self.calendar_dir / f"{year}.yaml", year,
+                )
 
     def is_workday(self, d: date) -> bool:
         return self.year(d.year).is_workday(d)
@@ -189,9 +196,12 @@ class WorkCalendar:
             start = due
             while not self.is_workday(due):
                 due += timedelta(days=1)
-            return due, bool(self.provisional_years(start, due))
-        due = self.add_working_days(decided, rule.days)
-        return due, bool(self.provisional_years(decided, due))
+            years = self.provisional_years(start, due)
+        else:
+            due = self.add_working_days(decided, rule.days)
+            years = self.provisional_years(decided, due)
+        self._warn_fallback(years)
+        return due, bool(years)
 
     def day_rows(self, first: date, last: date) -> tuple[list[date], list[bool], list[bool]]:
         """Columns (day, is_workday, provisional) for every day in [first, last]."""

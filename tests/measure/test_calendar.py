@@ -91,3 +91,13 @@ def test_bad_calendar_file_is_refused(tmp_path):
     p.write_text("year: 2027\nsource: x\nholidays: [2027-01-01]\nworkdays: [2027-01-01]\n", encoding="utf-8")
     with pytest.raises(CalendarFileError):
         load_calendar_file(p)
+
+
+def test_a_year_loaded_ahead_is_not_announced_as_provisional(cal, caplog):
+    """Every December the nightly measure loads next year ahead; only a figure that falls in a
+    year without the State Council notice is provisional and said to be."""
+    with caplog.at_level(logging.WARNING):
+        days, work, prov = cal.day_rows(date(2026, 12, 1), date(2027, 2, 1))
+        assert prov[-1] is True and prov[0] is False
+        assert cal.deadline(date(2026, 12, 1), WORKING7) == (date(2026, 12, 10), False)
+    assert not [r for r in caplog.records if "2027" in r.getMessage()]
