@@ -395,7 +395,7 @@ def _field_rules(contract: Contract, f: Field) -> list[CompiledRule]:
         add("range", text, range_fn, minimum=lo, maximum=hi)
 
     if f.unit:
-        add("unit", f"{lab}带有与本字段不同的金额单位，已按单位换算为{f.unit}（原值见“值”列），请核对并按{f.unit}填报",
+        add("unit", f"{lab}带有与本字段不同的金额单位，已按单位换算为{f.unit}（原值见本条的“收到的值”），请核对并按{f.unit}填报",
             lambda df, k=f"{name}.unit": notes_has(df, k), ["_notes"], severity="warning", note_key=f"{name}.unit")
     if f.infer_when_missing:
         add("inferred", f"文件缺少{lab}列，已按已填写的证照号码推定（{f.infer_when_missing.basis}），请在模板中补充该列",
