@@ -34,6 +34,7 @@ class NightResult:
     by_feed: dict[str, dict[str, int]] = field(default_factory=dict)
     recovered: list[str] = field(default_factory=list)  # what the pre-flight fixed (runguard)
     problems: list[str] = field(default_factory=list)  # failed steps, in words
+    titles: dict[str, str] = field(default_factory=dict)  # feed id -> Chinese name (行政处罚 …)
 
     def describe(self) -> str:
         head = "成功 / succeeded" if self.success else "失败 / FAILED"
@@ -41,7 +42,7 @@ class NightResult:
         lines += [f"  运行前已恢复 / recovered: {r}" for r in self.recovered]
         for feed, c in sorted(self.by_feed.items()):
             lines.append(
-                f"  {feed}: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
+                f"  {self.titles.get(feed, feed)}（{feed}）: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
             )
         lines += [f"  {p}" for p in self.problems]
         for check in self.failed_checks:
@@ -117,8 +118,11 @@ def run_night(
     except Exception as exc:  # the warehouse itself unreadable (full disk): the summary is secondary
         by_feed = {}
         problems.append(explain_disk_full(exc, layout.root, day) or "无法读取当日统计")
+    from contracts import load_contracts
+
+    titles = {c.feed: c.title for c in load_contracts(include_disabled=True).values()}
     return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
-                       by_feed=by_feed, recovered=recovery.lines, problems=problems)
+                       by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles)
 
 
 @functools.lru_cache(maxsize=4)

@@ -102,7 +102,7 @@ def test_a_fresh_install_serves_another_county_without_touching_the_package(tmp_
     r = run("--data-dir", "data", "run", "--date", day)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     assert "telemetry:\n  enabled: false" in (work / "data" / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8")
-    assert f"{day} 夜间归集成功" in r.stdout and "penalties: 接收 3 行，入库 2 行，隔离 1 行" in r.stdout
+    assert f"{day} 夜间归集成功" in r.stdout and "行政处罚（penalties）: 接收 3 行，入库 2 行，隔离 1 行" in r.stdout
 
     del env["CREDIT_ETL_CONFIG"]
     r = run("--config", str(cfg), "--data-dir", "data", "export", "--month", "2026-10", "--format", "csv")

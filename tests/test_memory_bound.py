@@ -32,7 +32,7 @@ def test_csv_at_its_limit_whole_night_below_1_gib(tmp_path):
     res = measure_tree("csv", root, night=True, timeout=900)
     assert res["returncode"] in (0, 3), res  # 3: configuration note (HTTP tokens unset), night succeeded
     assert "夜间归集成功" in res["stdout_tail"], res
-    rows = int(re.search(r"permits: 接收 (\d+) 行", res["stdout_tail"]).group(1))
+    rows = int(re.search(r"（permits）: 接收 (\d+) 行", res["stdout_tail"]).group(1))
     assert rows > 100_000, res["stdout_tail"]
     assert 300 < res["peak_tree_mib"] < BOUND_MIB, res  # > 300: the sampler saw the real process
 
