@@ -268,7 +268,10 @@ def _trends(con, month: str, upto: date) -> dict:
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     months = prev_months(month, TREND_MONTHS)
     have = {r[0] for r in con.execute("SELECT DISTINCT month FROM metrics_monthly").fetchall()}
-    months = [m for m in months if m in have or m == month]
+    # from the first month with figures on, every month: a month without any stays on the axis
+    # (nothing received), so the trend never jumps over a gap unseen
+    start = min((m for m in months if m in have), default=month)
+    months = [m for m in months if m >= start]
     daily = con.execute(
         f"""SELECT m.dept, m.day, sum(m.received_rows), sum(m.passed_rows), sum(m.loaded_rows), sum(m.timed_records),
                    sum(m.on_time_records)
@@ -325,7 +328,7 @@ def _num(text: str | None) -> float | None:
 
 def _weekly(con, month: str, as_of: date, began: date | None) -> dict:
     """Per department and week (Monday–Sunday) touching the month: delivered by Friday? late
-    records first received that week. Weeks that ended before collection began say so."""
+    records first received that week. Weeks whose Monday–Friday closed before collection began say so."""
     first, last = month_bounds(month)
     monday = first - timedelta(days=first.weekday())
     weeks = []
@@ -359,7 +362,7 @@ def _weekly(con, month: str, as_of: date, began: date | None) -> dict:
             by_friday = any(w <= d <= friday for d in delivered[dept["dept"]])
             if by_friday:
                 status = "yes"
-            elif began is None or w + timedelta(days=6) < began:
+            elif began is None or friday < began:  # its Monday–Friday closed before collection began
                 status = "before"
             elif friday > as_of:
                 status = "pending"

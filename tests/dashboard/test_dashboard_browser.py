@@ -165,12 +165,16 @@ def test_department_selector_changes_the_trend_chart(index, county, open_page):
         assert dept_daily["归集量"][:LAST_DAY.day] == received_by_day("sthjj")
         assert dept_daily["归集量"] != county_daily["归集量"]
         assert dept_daily["合规率"] != county_daily["合规率"] or dept_daily["及时率"] != county_daily["及时率"]
-        # the monthly axis: every month the warehouse has figures for (records decided in earlier
-        # months and received in October count there for 上报率), up to the page's month; 归集量
-        # is what was received in each of them
+        # the monthly axis: every month from the first the warehouse has figures for (records
+        # decided in earlier months and received in October count there for 上报率) up to the
+        # page's month, months without figures included (no gap jumped over); 归集量 is what was
+        # received in each of them
         shown_months = page.evaluate("() => window.dashboardCharts.monthly.getOption().xAxis[0].data")
+        [(start,)] = con.execute(
+            "SELECT min(month) FROM metrics_monthly WHERE month BETWEEN '2025-11' AND ?", [MONTH]).fetchall()
         months = [r[0] for r in con.execute(
-            "SELECT DISTINCT month FROM metrics_monthly WHERE month BETWEEN '2025-11' AND ? ORDER BY 1", [MONTH]).fetchall()]
+            "SELECT strftime(m, '%Y-%m') FROM range(CAST(? || '-01' AS DATE), CAST(? || '-01' AS DATE) + INTERVAL 1 MONTH, "
+            "INTERVAL 1 MONTH) t(m) ORDER BY 1", [start, MONTH]).fetchall()]
         assert shown_months == months and months[-1] == MONTH
         by_month = dict(con.execute(
             "SELECT strftime(day, '%Y-%m'), sum(received_rows) FROM metrics_daily WHERE dept = 'sthjj' GROUP BY ALL").fetchall())
