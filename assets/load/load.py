@@ -22,7 +22,9 @@
 Only after the commit are the temporary Parquet files renamed over the old ones; if anything
 fails before, the transaction rolls back and the temporaries are removed, so the previous
 state stays as it was. (A crash between commit and rename leaves DuckDB ahead of Parquet;
-loading the same day again, or ``rebuild_parquet``, brings Parquet back in line.)
+loading the same day again brings Parquet back in line: a rerun of a day looks at every part
+any version of the touched keys was received into, not only the parts of their current rows,
+which the crashed run already moved. ``rebuild_parquet`` rewrites everything.)
 
 All work is SQL over ``read_parquet``: cost scales with the night's rows, not the warehouse
 (apart from the hash join of the night's keys against the versions table, and the parts of
@@ -259,6 +261,18 @@ def _load_feed(
         (r[0] or NULL_MONTH, r[1].isoformat())
         for r in con.execute("SELECT DISTINCT _period_month, _received_date FROM _old_cur").fetchall()
     }
+    if out.replaced_rows:
+        # A rerun of the day. If an earlier run of it crashed between its commit and its renames,
+        # the current table already holds that run's winners while older parts on disk still hold
+        # the rows they superseded; the current rows no longer say which parts those are. Every
+        # existing part any version of the touched keys was received into is looked at instead
+        # (rewritten without the touched keys: unchanged where it never held them).
+        old_parts |= {
+            p for r in con.execute(
+                f"SELECT DISTINCT _period_month, _received_date FROM {vt} WHERE _key IN (SELECT _key FROM _tk)"
+            ).fetchall()
+            if part_file(data_dir, feed, *(p := (r[0] or NULL_MONTH, r[1].isoformat()))).exists()
+        }
     con.execute(f"DELETE FROM {ct} WHERE rowid IN (SELECT _rid FROM _old_cur)")
     # narrow aggregate per key first (winner's rowid, and the winner's part: its decision month
     # and received day, the greatest received day since the version order starts with it), then

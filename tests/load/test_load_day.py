@@ -231,6 +231,37 @@ def test_crash_mid_load_keeps_previous_state(dd, contracts, monkeypatch):
     assert q(dd, "SELECT count(*) FROM penalties_current") == [(1,)]
 
 
+def test_rerun_after_a_crash_between_commit_and_rename_repairs_older_parts(dd, contracts, monkeypatch):
+    """A crash after the commit leaves DuckDB ahead of Parquet: the current table already has the
+    night's winners, the older part on disk still holds the rows they superseded. Loading the
+    night again brings every part in line with the current table (no record twice)."""
+    rows = [permit(f"许C{i:03d}", "2026-09-20", row=i + 2) for i in range(10)]
+    write_validated(dd, contracts["permits"], D1, passed=rows)
+    load_day(dd, D1, contracts)
+    write_validated(dd, contracts["permits"], D2, passed=[permit("许C003", "2026-09-20", fid="f2", permit_content="改"),
+                                                        permit("许C020", "2026-09-21", fid="f2", row=3)])
+
+    def crash(pending):
+        raise KeyboardInterrupt("killed between commit and rename")
+
+    monkeypatch.setattr(load_mod, "_publish_pending", crash)
+    with pytest.raises(KeyboardInterrupt):
+        load_day(dd, D2, contracts)
+    monkeypatch.undo()
+    assert q(dd, "SELECT count(*) FROM permits_current") == [(11,)]  # committed
+    load_day(dd, D2, contracts)
+    con = duckdb.connect()
+    on_disk = con.execute(
+        f"SELECT decision_no, _received_date, permit_content FROM read_parquet('{dd.parquet_root}/permits/*/*.parquet') ORDER BY 1"
+    ).fetchall()
+    current = q(dd, "SELECT decision_no, _received_date, permit_content FROM permits_current ORDER BY 1")
+    assert on_disk == current and len(on_disk) == 11
+    assert [r for r in on_disk if r[0] == "许C003"] == [("许C003", D2, "改")]
+    after = parquet_bytes(dd)
+    rebuild_parquet(dd, contracts)
+    assert parquet_rows(dd).keys() == {k for k in after}  # the same parts as a rewrite from the table
+
+
 def test_killed_subprocess_leaves_previous_state(dd, contracts, tmp_path):
     import subprocess
     import sys
