@@ -35,6 +35,7 @@ class NightResult:
     recovered: list[str] = field(default_factory=list)  # what the pre-flight fixed (runguard)
     problems: list[str] = field(default_factory=list)  # failed steps, in words
     titles: dict[str, str] = field(default_factory=dict)  # feed id -> Chinese name (行政处罚 …)
+    stale_later: list[date] = field(default_factory=list)  # later nights built on this night's earlier state
 
     def describe(self) -> str:
         head = "成功 / succeeded" if self.success else "失败 / FAILED"
@@ -45,6 +46,12 @@ class NightResult:
                 f"  {self.titles.get(feed, feed)}（{feed}）: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
             )
         lines += [f"  {p}" for p in self.problems]
+        if self.stale_later:
+            days = "、".join(d.isoformat() for d in self.stale_later)
+            lines.append(
+                f"  注意：更晚的归集日（{days}）已经运行，但它们的公示状态、红黑名单交叉比对和共享变更文件"
+                f"是按此前的入库数据计算的（本日或更早的归集日此后有变）；请按日期顺序重新运行这些归集日（credit-etl run --date …）"
+                f" / later nights {days} were built on this night's earlier state: rerun them in order")
         for check in self.failed_checks:
             lines.append(f"  未通过的检查 / failed check: {check}")
         return "\n".join(lines)
@@ -60,6 +67,33 @@ def day_counts(data_dir: DataDir, day: date) -> dict[str, dict[str, int]]:
             [day],
         ).fetchall()
     return {r[0]: {"received": int(r[1]), "loaded": int(r[2]), "quarantined": int(r[3])} for r in rows}
+
+
+def stale_later_nights(layout: DataDir, day: date, contracts: dict) -> list[date]:
+    """Later nights whose record statuses were computed from another state of the versions than
+    the warehouse holds now. Each night's statuses, cross-check and share changes build on the
+    nights before it, so a night rerun with other rows (a corrected file, a night that crashed
+    and was run after its successor) leaves its successors stale until they are run again. Read
+    from each night's stored fingerprint (``status_nights``), recomputed from the per-day digests:
+    a few small queries a night."""
+    if not layout.db_path.exists():
+        return []
+    import duckdb
+
+    from warehouse.record_status import versions_fingerprint
+
+    stale: set[date] = set()
+    with connect(layout, read_only=True) as con:
+        try:
+            rows = con.execute("SELECT DISTINCT feed, as_of, fingerprint FROM status_nights WHERE as_of > ?",
+                               [day]).fetchall()
+            for feed, as_of, fingerprint in rows:
+                if feed in contracts and as_of not in stale and \
+                        versions_fingerprint(con, contracts[feed], contracts, as_of) != fingerprint:
+                    stale.add(as_of)
+        except duckdb.Error:  # a warehouse from before record statuses, or digests to rebuild (read-only)
+            return []
+    return sorted(stale)
 
 
 def run_night(
@@ -121,8 +155,13 @@ def run_night(
     from contracts import load_contracts
 
     titles = {c.feed: c.title for c in load_contracts(include_disabled=True).values()}
+    try:
+        stale = stale_later_nights(layout, day, load_contracts())
+    except Exception:  # the warehouse unreadable (full disk): said above, the notice is secondary
+        stale = []
     return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
-                       by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles)
+                       by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles,
+                       stale_later=stale)
 
 
 @functools.lru_cache(maxsize=4)
