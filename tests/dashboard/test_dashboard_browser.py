@@ -303,14 +303,37 @@ def test_a_silent_department_shows_its_banner(index, open_page):
 
 
 def test_department_details_link_to_feedback_workbooks_and_data_docs(index, county, open_page):
+    """Each department's details open on a click on its summary, as a person opens them; then its
+    links are drawn (a box of non-zero size): the feedback workbooks on disk and the Data Docs."""
     w = open_page(index.as_uri())
     page = w.page
-    hrefs = page.locator("details.dept a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    workbooks = [h for h in hrefs if h.startswith("../feedback/")]
-    assert workbooks, "no feedback workbook linked"
-    for h in workbooks:
-        assert (index.parent / h).resolve().exists(), h
-    assert "../data_docs/index.html" in hrefs
+    sections = page.locator("details.dept")
+    names = {d.code: d.name for d in load_registry(contracts=load_contracts()).departments}
+    assert sections.count() == len({dept for dept, _ in owed_records()})
+    linked_workbooks = 0
+    for i in range(sections.count()):
+        section = sections.nth(i)
+        dept = section.get_attribute("data-dept")
+        summary = section.locator("summary")
+        assert summary.inner_text().startswith(names[dept] + " · 迟报")
+        links = section.locator("a")
+        assert links.count() >= 1 and not links.first.is_visible()  # closed: nothing of it is drawn
+        summary.click()
+        links.last.wait_for(state="visible")
+        shown = {}
+        for j in range(links.count()):
+            link = links.nth(j)
+            box = link.bounding_box()
+            assert link.is_visible() and box and box["width"] > 0 and box["height"] > 0, (dept, link.inner_text())
+            shown[link.inner_text().strip()] = link.get_attribute("href")
+        assert shown.pop("数据校验文档") == "../data_docs/index.html"
+        on_disk = sorted((county.reports / "feedback" / dept).glob("*.xlsx")) if (county.reports / "feedback" / dept).exists() else []
+        assert len(on_disk) <= 10  # the page lists the ten newest; this county is younger than that
+        assert shown == {p.name: f"../feedback/{dept}/{p.name}" for p in on_disk}, dept
+        for href in shown.values():
+            assert (index.parent / href).resolve().is_file(), href
+        linked_workbooks += len(shown)
+    assert linked_workbooks > 0, "no feedback workbook linked"
     assert (county.data_docs / "index.html").exists()
     w.assert_clean()
 
