@@ -8,6 +8,7 @@ timeliness, record arrivals, the departments' ledgers), not through the dashboar
 from __future__ import annotations
 
 import base64
+import re
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -102,40 +103,141 @@ def test_headline_equals_the_warehouse(index, county, open_page):
     w.assert_clean()
 
 
+def expected_league(db) -> dict[tuple[str, str], list[str]]:
+    """Each league row as it should read, keyed by (department name, feed title) as the registry
+    and the contracts name them, recomputed from the base tables with the documented definitions
+    (ARCHITECTURE "Metrics", warehouse/sql/030_measure.sql): 归集量 = rows received in the month
+    (manifest rows_parsed); 清洗入库量 = versions loaded in the month; 合规率 = passed ÷ received rows,
+    passed = received − quarantined rows; 及时率 = on-time ÷ timed records first received in the
+    month; 迟报率 = 100 − 及时率; 上报率 = records decided in the month and received by the as-of
+    day ÷ the department's declared count (— when it declared nothing); 迟报记录 = records not on
+    time; 未整改问题 = open quarantine items; 最后报送 = last day bytes arrived, else 从未报送."""
+    contracts = load_contracts()
+    registry = load_registry(contracts=contracts)
+    con = duckdb.connect(str(db), read_only=True)
+    out = {}
+    try:
+        for dept, feed in owed_records():
+            received, last = con.execute(
+                "SELECT coalesce(sum(rows_parsed) FILTER (WHERE received_date BETWEEN ? AND ?), 0), "
+                "max(received_date) FILTER (WHERE sha256 IS NOT NULL AND received_date <= ?) "
+                "FROM ingest_manifest WHERE dept = ? AND feed = ?", [FIRST, LAST, LAST_DAY, dept, feed]).fetchone()
+            quarantined, open_items = con.execute(
+                "SELECT count(*) FILTER (WHERE received_date BETWEEN ? AND ?), "
+                "count(*) FILTER (WHERE status = 'open' AND received_date <= ?) "
+                "FROM quarantine_items WHERE dept = ? AND feed = ?", [FIRST, LAST, LAST, dept, feed]).fetchone()
+            loaded = con.execute(
+                f"SELECT count(*) FROM {feed}_versions WHERE _dept = ? AND _received_date BETWEEN ? AND ?",
+                [dept, FIRST, LAST]).fetchone()[0]
+            timed, on_time = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE on_time) FROM timeliness "
+                "WHERE dept = ? AND feed = ? AND first_received BETWEEN ? AND ?", [dept, feed, FIRST, LAST]).fetchone()
+            records = con.execute(
+                "SELECT count(DISTINCT business_key) FROM record_arrivals "
+                "WHERE dept = ? AND feed = ? AND period_month = ? AND first_received <= ?",
+                [dept, feed, MONTH, LAST_DAY]).fetchone()[0]
+            declared = con.execute(
+                "SELECT sum(declared_count) FROM declarations_current WHERE _dept = ? AND target_feed = ? AND month = ?",
+                [dept, feed, MONTH]).fetchone()[0]
+            timely = pct(on_time, timed)
+            out[(registry.department(dept).name, contracts[feed].title)] = [
+                str(received), str(loaded), pct(received - quarantined, received), timely,
+                "—" if timely == "—" else f"{Decimal('100.00') - Decimal(timely[:-1])}%",
+                "—" if declared is None else pct(records, declared),
+                str(timed - on_time), str(open_items), last.isoformat() if last else "从未报送",
+            ]
+    finally:
+        con.close()
+    return out
+
+
+# the league as a person reads it: the innerText of every cell of the rows that are drawn
+_VISIBLE_LEAGUE = """() => [...document.querySelectorAll('#league tbody tr')]
+    .filter(r => { const b = r.getBoundingClientRect(); return b.width > 0 && b.height > 0; })
+    .map(r => [...r.cells].map(c => c.innerText.trim()))"""
+RANK, DEPT, FEED, RECEIVED, LOADED, COMPLIANCE, TIMELY, LATE, REPORT = range(9)
+PERCENT = re.compile(r"(\d{1,3}\.\d\d)%")
+
+
+def visible_league(page) -> list[list[str]]:
+    return page.evaluate(_VISIBLE_LEAGUE)
+
+
+def shown_percent(text: str) -> Decimal | None:
+    """A percentage cell as printed: "93.75%" (two decimals), or "—" for no data."""
+    if text == "—":
+        return None
+    m = PERCENT.fullmatch(text)
+    assert m, f"not a percentage as the page prints them: {text!r}"
+    return Decimal(m.group(1))
+
+
+def test_league_rows_show_the_warehouse_figures(index, county, open_page):
+    w = open_page(index.as_uri())
+    rows = visible_league(w.page)
+    expected = expected_league(county.db_path)
+    assert len(expected) == len(owed_records()) >= 16  # every department × records feed it owes
+    assert len(rows) == len(expected)  # each drawn, the silent department included
+    shown = {(r[DEPT], r[FEED]): r[RECEIVED:] for r in rows}
+    assert len(shown) == len(rows)  # one row per department × feed
+    assert shown.keys() == expected.keys()
+    # the percentages are compared as numbers read from the text, the counts and dates as printed
+    for key, cells in shown.items():
+        want = expected[key]
+        got = cells[:2] + [shown_percent(c) for c in cells[2:6]] + cells[6:]
+        assert got == want[:2] + [shown_percent(c) for c in want[2:6]] + want[6:], key
+    # a real month with figures of every kind: rates below target, unknown 上报率, silence
+    assert any(c[COMPLIANCE - RECEIVED] not in ("—", "100.00%") for c in shown.values())
+    assert any(c[REPORT - RECEIVED] == "—" for c in shown.values())
+    assert sum(int(c[0]) for c in shown.values()) > 100
+    w.assert_clean()
+
+
+# what a person sees of a rate cell against the 100% target: its background (dashboard.css)
+GRADE_BACKGROUND = {"ok": "rgb(230, 244, 234)", "warn": "rgb(255, 244, 206)", "bad": "rgb(253, 236, 234)",
+                    "na": "rgba(0, 0, 0, 0)"}
+
+
 def _column(page, n: int) -> list[str]:
-    return page.locator(f"#league tbody tr td:nth-child({n})").evaluate_all("els => els.map(e => e.dataset.value)")
+    return [r[n] for r in visible_league(page)]
+
+
+def _sort_by(page, key: str, order: str) -> None:
+    """Click a header as a person would and wait until the table says it is sorted that way."""
+    page.click(f'#league th[data-key="{key}"]')
+    page.wait_for_selector(f'#league th[data-key="{key}"][aria-sort="{order}"]')
 
 
 def test_league_is_worst_first_and_sorts_on_click(index, open_page):
     w = open_page(index.as_uri())
     page = w.page
-    rows = page.locator("#league tbody tr")
     owed = owed_records()
-    assert len(owed) >= 16  # the registry really lists the departments' obligations
-    assert rows.count() == len(owed)  # every department × records feed it owes, silent ones included
-    assert sorted(zip(rows.evaluate_all("els => els.map(e => e.dataset.dept)"),
-                      rows.evaluate_all("els => els.map(e => e.dataset.feed)"))) == sorted(owed)
-    assert rows.first.get_attribute("data-dept") == SILENT_DEPT  # nothing received: worst
-    assert _column(page, 1) == [str(i) for i in range(1, len(owed) + 1)]
+    registry = load_registry(contracts=load_contracts())
+    first = visible_league(page)[0]
+    assert first[DEPT] == registry.department(SILENT_DEPT).name  # nothing received: worst
+    assert first[RECEIVED] == "0" and first[-1] == "从未报送"
+    assert _column(page, RANK) == [str(i) for i in range(1, len(owed) + 1)]
 
-    page.click('#league th[data-key="received"]')
-    received = [int(v) for v in _column(page, 4)]
+    _sort_by(page, "received", "ascending")
+    received = [int(v) for v in _column(page, RECEIVED)]
     assert received == sorted(received) and received[0] == 0
-    page.click('#league th[data-key="received"]')
-    received_desc = [int(v) for v in _column(page, 4)]
-    assert received_desc == sorted(received, reverse=True)
-    assert page.get_attribute('#league th[data-key="received"]', "aria-sort") == "descending"
+    _sort_by(page, "received", "descending")
+    assert [int(v) for v in _column(page, RECEIVED)] == sorted(received, reverse=True)
 
-    page.click('#league th[data-key="compliance"]')
-    values = _column(page, 6)
-    known = [Decimal(v) for v in values if v != ""]
-    assert known == sorted(known) and values[-1] == ""  # no data sorts last
-    # colours against the 100% target
-    cells = page.locator("#league tbody tr td:nth-child(6)")
-    for i in range(cells.count()):
-        v, cls = values[i], cells.nth(i).get_attribute("class")
-        want = "na" if v == "" else "ok" if Decimal(v) >= 100 else "warn" if Decimal(v) >= 90 else "bad"
-        assert want in cls.split(), (v, cls)
+    _sort_by(page, "compliance", "ascending")
+    values = [shown_percent(v) for v in _column(page, COMPLIANCE)]
+    known = [v for v in values if v is not None]
+    assert known == sorted(known) and len(known) < len(values)
+    assert values[len(known):] == [None] * (len(values) - len(known))  # no data sorts last
+    # colours against the 100% target, as drawn
+    backgrounds = page.evaluate(
+        """() => [...document.querySelectorAll('#league tbody tr td:nth-child(6)')]
+                  .map(c => getComputedStyle(c).backgroundColor)""")
+    assert len(backgrounds) == len(values)
+    for v, bg in zip(values, backgrounds):
+        want = "na" if v is None else "ok" if v >= 100 else "warn" if v >= 90 else "bad"
+        assert bg == GRADE_BACKGROUND[want], (v, bg)
+    assert {"ok", "bad"} <= {g for g, c in GRADE_BACKGROUND.items() if c in backgrounds}
     w.assert_clean()
 
 
@@ -205,14 +307,37 @@ def test_a_silent_department_shows_its_banner(index, open_page):
 
 
 def test_department_details_link_to_feedback_workbooks_and_data_docs(index, county, open_page):
+    """Each department's details open on a click on its summary, as a person opens them; then its
+    links are drawn (a box of non-zero size): the feedback workbooks on disk and the Data Docs."""
     w = open_page(index.as_uri())
     page = w.page
-    hrefs = page.locator("details.dept a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
-    workbooks = [h for h in hrefs if h.startswith("../feedback/")]
-    assert workbooks, "no feedback workbook linked"
-    for h in workbooks:
-        assert (index.parent / h).resolve().exists(), h
-    assert "../data_docs/index.html" in hrefs
+    sections = page.locator("details.dept")
+    names = {d.code: d.name for d in load_registry(contracts=load_contracts()).departments}
+    assert sections.count() == len({dept for dept, _ in owed_records()})
+    linked_workbooks = 0
+    for i in range(sections.count()):
+        section = sections.nth(i)
+        dept = section.get_attribute("data-dept")
+        summary = section.locator("summary")
+        assert summary.inner_text().startswith(names[dept] + " · 迟报")
+        links = section.locator("a")
+        assert links.count() >= 1 and not links.first.is_visible()  # closed: nothing of it is drawn
+        summary.click()
+        links.last.wait_for(state="visible")
+        shown = {}
+        for j in range(links.count()):
+            link = links.nth(j)
+            box = link.bounding_box()
+            assert link.is_visible() and box and box["width"] > 0 and box["height"] > 0, (dept, link.inner_text())
+            shown[link.inner_text().strip()] = link.get_attribute("href")
+        assert shown.pop("数据校验文档") == "../data_docs/index.html"
+        on_disk = sorted((county.reports / "feedback" / dept).glob("*.xlsx")) if (county.reports / "feedback" / dept).exists() else []
+        assert len(on_disk) <= 10  # the page lists the ten newest; this county is younger than that
+        assert shown == {p.name: f"../feedback/{dept}/{p.name}" for p in on_disk}, dept
+        for href in shown.values():
+            assert (index.parent / href).resolve().is_file(), href
+        linked_workbooks += len(shown)
+    assert linked_workbooks > 0, "no feedback workbook linked"
     assert (county.data_docs / "index.html").exists()
     w.assert_clean()
 
