@@ -51,8 +51,11 @@ def _config_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
 
 # Exit statuses (README "Exit codes"): 0 fine; 1 the night or a command failed on the data (a
 # failed run, an error-severity check); 2 bad usage or an unreadable input file; 3 a
-# configuration problem (invalid configuration folder, an HTTP department without its token).
+# configuration problem (invalid configuration folder, an HTTP department without its token);
+# 74 the data directory's disk is full (EX_IOERR); 75 the warehouse or the night stayed busy past
+# the wait (EX_TEMPFAIL: try again later).
 EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+EXIT_DISK_FULL, EXIT_BUSY = 74, 75
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -208,16 +211,16 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(args)
     except WarehouseBusy as exc:
         print(exc.message_zh, file=sys.stderr)
-        return 75  # EX_TEMPFAIL: try again later
+        return EXIT_BUSY
     except DiskFull as exc:
         print(exc.message_zh, file=sys.stderr)
-        return 74  # EX_IOERR
+        return EXIT_DISK_FULL
     except Exception as exc:  # a full disk surfaces as OSError, DuckDB IOException or SQLite error
         message = explain_disk_full(exc, Path(args.data_dir))
         if message is None:
             raise
         print(message, file=sys.stderr)
-        return 74
+        return EXIT_DISK_FULL
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -293,7 +296,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             result = run_night(data_dir, args.date, wait=args.wait, out=lambda t: print(t, file=sys.stderr, flush=True))
         except WaitTimeout as exc:
             print(exc.message_zh, file=sys.stderr)
-            return 75  # EX_TEMPFAIL: try again later
+            return EXIT_BUSY
         except Interrupted as exc:
             print(f"{exc}，等待已取消，本次夜间归集未开始", file=sys.stderr)
             return 128 + exc.signum
