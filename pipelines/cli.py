@@ -280,18 +280,17 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_check(args.file, args.feed, fmt=args.format, received=args.received)
     if cmd == "run":
-        from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
+        from assets.partitions import day_problem
         from pipelines.nightly import run_night
         from pipelines.runguard import Interrupted, WaitTimeout
 
         from contracts import load_registry
         from contracts.config import active_config, config_problems
 
-        if args.date.isoformat() < FIRST_DAY:
-            print(f"{args.date} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
-                  f"{args.date} is before the first partition day {FIRST_DAY}; set {FIRST_DAY_ENV} earlier",
-                  file=sys.stderr)
-            return 2
+        problem = day_problem(args.date)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
         try:
             result = run_night(data_dir, args.date, wait=args.wait, out=lambda t: print(t, file=sys.stderr, flush=True))
         except WaitTimeout as exc:
@@ -382,11 +381,11 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
     except LakeConfigError as exc:
         print(f"配置问题：{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
+    from assets.partitions import day_problem
 
-    if args.day.isoformat() < FIRST_DAY:
-        print(f"{args.day} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
-              f"{args.day} is before the first partition day {FIRST_DAY}", file=sys.stderr)
+    problem = day_problem(args.day)
+    if problem:
+        print(problem, file=sys.stderr)
         return EXIT_USAGE
     if args.county and not (len(args.county) == 6 and args.county.isdigit()):
         print(f"县级行政区划代码应为6位数字 / county code must be 6 digits: {args.county}", file=sys.stderr)

@@ -1,0 +1,60 @@
+"""Bad input to `credit-etl` is refused with a Chinese message and the documented exit status,
+never a Python traceback, and nothing is written. Each test runs the real command in a subprocess
+against a real data directory (README "Exit codes": 2 bad usage)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+    e = {**os.environ, "GX_ANALYTICS_ENABLED": "false", **env}
+    e.pop("CREDIT_ETL_DATA_DIR", None)
+    e.pop("DAGSTER_HOME", None)
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd or REPO, capture_output=True,
+                          text=True, timeout=600, env=e)
+
+
+def refused(proc: subprocess.CompletedProcess, status: int = 2) -> str:
+    """The command's stderr, once it is known to be a refusal with ``status`` and no traceback."""
+    assert proc.returncode == status, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr and "Error:" not in proc.stderr, proc.stderr[-3000:]
+    return proc.stderr
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# -- run --date: only days whose partition exists ----------------------------------------------
+
+def test_day_problem_bounds_are_the_partitions():
+    from assets.partitions import FIRST_DAY, daily_partitions, day_problem, today_cst
+
+    yesterday = today_cst() - timedelta(days=1)
+    assert daily_partitions.get_last_partition_key() == yesterday.isoformat()
+    assert day_problem(yesterday) is None
+    first = yesterday.fromisoformat(FIRST_DAY)
+    assert day_problem(first) is None
+    assert "早于分区起始日" in day_problem(first - timedelta(days=1))
+    assert f"最近可运行的接收日是 {yesterday}" in day_problem(yesterday + timedelta(days=1))
+
+
+def test_run_refuses_a_day_that_has_not_ended(tmp_path):
+    """Today (China Standard Time) and a future day have no partition: a Chinese reason naming the
+    latest runnable day, exit 2, no run started (nothing written in the data directory)."""
+    from assets.partitions import today_cst
+
+    data = tmp_path / "data"
+    today = today_cst()
+    for day in (today, today + timedelta(days=40)):
+        err = refused(cli("--data-dir", str(data), "run", "--date", day.isoformat()))
+        assert f"{day} 尚不能归集：最近可运行的接收日是 {today - timedelta(days=1)}" in err
+        assert "DagsterUnknownPartitionError" not in err
+    assert not data.exists()
