@@ -204,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `credit-etl contracts | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
-    from warehouse.db import WarehouseBusy
+    from warehouse.db import WarehouseBusy, WarehouseMissing
     from warehouse.diskspace import DiskFull, explain_disk_full
 
     try:
         return _dispatch(args)
+    except WarehouseMissing as exc:  # a command that reads the warehouse, on a data dir without one
+        print(exc.message_zh, file=sys.stderr)
+        return EXIT_USAGE
     except WarehouseBusy as exc:
         print(exc.message_zh, file=sys.stderr)
         return EXIT_BUSY
@@ -407,9 +410,6 @@ def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:
     from warehouse.layout import DataDir
 
     layout = DataDir(data_dir)
-    if not layout.db_path.exists():
-        print(f"仓库数据库不存在 / no warehouse: {layout.db_path}（请先运行 credit-etl run 或 demo）", file=sys.stderr)
-        return 2
     try:
         out = write_dashboard(layout, month=args.month, silence_days=args.silence_days)
     except ValueError as exc:

@@ -58,3 +58,24 @@ def test_run_refuses_a_day_that_has_not_ended(tmp_path):
         assert f"{day} 尚不能归集：最近可运行的接收日是 {today - timedelta(days=1)}" in err
         assert "DagsterUnknownPartitionError" not in err
     assert not data.exists()
+
+
+# -- a data directory without a warehouse ------------------------------------------------------
+
+def test_reading_commands_on_a_folder_without_a_warehouse_create_nothing(tmp_path):
+    """export run from the wrong folder (default ./data), share/dashboard/profile on a missing
+    --data-dir: one Chinese message naming the data directory and what to do, exit 2, and no
+    folder or empty credit.duckdb left behind (a later dashboard would draw it as "no data")."""
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    err = refused(cli("export", "--month", "2026-10", "--format", "csv", "--out", str(tmp_path / "e.csv"), cwd=wrong))
+    assert f"仓库数据库不存在：数据目录 {wrong / 'data'} 中没有 warehouse/credit.duckdb" in err
+    assert "--data-dir" in err and "credit-etl run --date" in err
+    assert list(wrong.iterdir()) == [] and not (tmp_path / "e.csv").exists()
+
+    missing = tmp_path / "missing"
+    for args in (["share", "--day", "2026-10-02"], ["dashboard"], ["export", "--month", "2026-10"],
+                 ["profile", "91500237MA5U0XXXX1", "--reason", "答复异议"]):
+        err = refused(cli("--data-dir", str(missing), *args))
+        assert err.count("仓库数据库不存在") == 1 and f"数据目录 {missing} 中没有" in err, (args, err)
+        assert not missing.exists(), args

@@ -398,7 +398,7 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
     and the full snapshot when there is no usable previous export or ``full`` is asked for."""
     dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
-    with connect(dd) as con:
+    with connect(dd, create=False) as con:  # a warehouse a night made, never a new empty one
         _share(con, dd, day, contracts, summary, full=full)
     return summary
 

@@ -174,7 +174,7 @@ def write_dashboard(
     contracts = contracts or load_contracts()
     registry = registry or load_registry(contracts=contracts)
     n = silence_days_setting(silence_days)
-    with connect(data_dir) as con:
+    with connect(data_dir, create=False) as con:  # never a new empty warehouse drawn as "no data"
         rows = refresh_obligations(con, contracts, registry)
         latest = latest_day(con)
         current = month is None or (latest is not None and month == latest.strftime("%Y-%m"))
