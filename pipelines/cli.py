@@ -331,7 +331,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "share":
         from assets.credit_status import write_share_export
         from contracts import load_contracts
+        from warehouse.db import connect
+        from warehouse.layout import DataDir
+        from warehouse.nights import night_ran, not_run_message
 
+        # a full snapshot is a baseline the receiver replaces its copy with: never one of a day no
+        # night has loaded (it would hold none of that day's records, or none at all)
+        with connect(DataDir(data_dir), create=False) as con:
+            problem = None if night_ran(con, args.day) else not_run_message(con, args.day, data_dir.resolve())
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
         summary = write_share_export(data_dir, args.day, load_contracts(), full=True)
         for path in summary.share_files:
             print(f"已写出 / written: {path}")
@@ -409,7 +419,17 @@ def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:
     from assets.dashboard.serve import start_server
     from warehouse.layout import DataDir
 
+    from warehouse.db import connect
+    from warehouse.nights import last_night
+
     layout = DataDir(data_dir)
+    with connect(layout, create=False) as con:  # WarehouseMissing: no warehouse at all
+        ran = last_night(con) is not None
+    if not ran:  # an empty warehouse would be drawn as a month of zeros "as of today"
+        print(f"数据目录 {data_dir.resolve()} 的仓库中还没有任何一晚归集的结果，无法生成看板：请先运行 "
+              f"credit-etl run --date YYYY-MM-DD，或用 --data-dir 指定本单位的数据目录 / "
+              f"no night has been run on this warehouse yet", file=sys.stderr)
+        return EXIT_USAGE
     try:
         out = write_dashboard(layout, month=args.month, silence_days=args.silence_days)
     except ValueError as exc:

@@ -10,15 +10,17 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path | None = None, umask: int | None = None, **env: str) -> subprocess.CompletedProcess:
     e = {**os.environ, "GX_ANALYTICS_ENABLED": "false", **env}
-    e.pop("CREDIT_ETL_DATA_DIR", None)
-    e.pop("DAGSTER_HOME", None)
+    for name in ("CREDIT_ETL_DATA_DIR", "DAGSTER_HOME", "CREDIT_ETL_HTTP_BASE"):
+        e.pop(name, None)
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd or REPO, capture_output=True,
-                          text=True, timeout=600, env=e)
+                          text=True, timeout=900, env=e, preexec_fn=None if umask is None else (lambda: os.umask(umask)))
 
 
 def refused(proc: subprocess.CompletedProcess, status: int = 2) -> str:
@@ -79,3 +81,48 @@ def test_reading_commands_on_a_folder_without_a_warehouse_create_nothing(tmp_pat
         err = refused(cli("--data-dir", str(missing), *args))
         assert err.count("仓库数据库不存在") == 1 and f"数据目录 {missing} 中没有" in err, (args, err)
         assert not missing.exists(), args
+
+
+# -- a data directory with one night run -------------------------------------------------------
+
+NIGHT = "2026-10-05"
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory) -> Path:
+    """Two generated received days, the night of the first one run under umask 022."""
+    data = tmp_path_factory.mktemp("night") / "data"
+    gen = cli("--data-dir", str(data), "generate", "--start", NIGHT, "--days", "2", "--rows-per-day", "5", "--seed", "3")
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    run = cli("--data-dir", str(data), "run", "--date", NIGHT, umask=0o022)
+    assert run.returncode in (0, 3), run.stderr[-3000:]  # 3: the sample HTTP department has no token here
+    return data
+
+
+def test_share_refuses_a_day_no_night_was_run_for(night):
+    """A full snapshot is the baseline a receiving platform replaces its copy with: a day without a
+    night (long before, or the next day, whose files wait in the inbox) writes nothing, exit 2."""
+    before = files_under(night / "reports")
+    for day in ("2025-01-01", "2026-10-06"):
+        err = refused(cli("--data-dir", str(night), "share", "--day", day))
+        assert f"{day} 没有运行过夜间归集（数据目录 {night}）：最近一次已运行的夜间归集是 {NIGHT}" in err
+        assert "未写出任何共享文件" in err
+        assert not (night / "reports" / "share" / day).exists()
+    assert files_under(night / "reports") == before
+    ok = cli("--data-dir", str(night), "share", "--day", NIGHT)  # the night that ran: written
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert f"已写出 / written: {night / 'reports' / 'share' / NIGHT / 'penalties.csv'}" in ok.stdout
+
+
+def test_dashboard_refuses_an_empty_warehouse(tmp_path):
+    """A warehouse no night has filled (e.g. an empty file an older version's share left) is not
+    drawn as a month of zeros: exit 2, no page written."""
+    from warehouse.db import connect
+    from warehouse.layout import DataDir
+
+    data = tmp_path / "data"
+    with connect(DataDir(data)):
+        pass
+    err = refused(cli("--data-dir", str(data), "dashboard"))
+    assert f"数据目录 {data} 的仓库中还没有任何一晚归集的结果" in err
+    assert not (data / "reports").exists()
