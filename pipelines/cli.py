@@ -31,6 +31,46 @@ def _month(text: str) -> str:
     return text
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应为正整数（至少为 1） / expected a whole number of at least 1: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"应为非负整数 / expected a whole number of at least 0: {text!r}")
+    return value
+
+
+def _share_of_rows(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"应为 0 到 1 之间的小数（如 0.08 表示 8%） / expected a share between 0 and 1: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"端口应为 0 到 65535 之间的整数 / expected a port number 0-65535: {text!r}")
+    return value
+
+
 def _data_dir_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
     # Subcommands inherit the value given before the subcommand name (SUPPRESS keeps it).
     p.add_argument(
@@ -85,10 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("generate", "生成示例报送数据（含真值表 truth.csv） / generate sample department submissions with truth.csv")
     p.add_argument("--start", type=_date, required=True, help="首个接收日 / first received day (YYYY-MM-DD)")
-    p.add_argument("--days", type=int, default=30, help="天数 / number of days (default 30)")
-    p.add_argument("--rows-per-day", type=int, default=200, help="每天每类约多少行 / approx. rows per day and feed")
+    p.add_argument("--days", type=_positive_int, default=30, help="天数（至少 1） / number of days (at least 1; default 30)")
+    p.add_argument("--rows-per-day", type=_positive_int, default=200,
+                   help="每天每类约多少行（至少 1） / approx. rows per day and feed (at least 1)")
     p.add_argument("--seed", type=int, default=20261123, help="随机种子 / random seed (deterministic output)")
-    p.add_argument("--defect-rate", type=float, default=0.08, help="问题行比例 / share of defective rows (default 0.08)")
+    p.add_argument("--defect-rate", type=_share_of_rows, default=0.08,
+                   help="问题行比例（0 到 1） / share of defective rows, 0 to 1 (default 0.08)")
 
     p = add("template", "生成部门报送模板（XLSX） / write a department's blank submission template (XLSX)")
     p.add_argument("--feed", required=True, help="信息类别：代码、中文名均可 / feed id or Chinese name, e.g. penalties, 行政处罚")
@@ -115,9 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, default=None,
                    help="月份 / month (YYYY-MM; default: the month of the latest received day, written as index.html)")
     p.add_argument("--serve", action="store_true", help="在 127.0.0.1 上提供浏览 / serve reports/ on 127.0.0.1 until Ctrl+C")
-    p.add_argument("--port", type=int, default=8765, help="--serve 的端口 / port for --serve (default 8765; 0 = any free port)")
+    p.add_argument("--port", type=_port, default=8765, help="--serve 的端口 / port for --serve (default 8765; 0 = any free port)")
     p.add_argument("--pdf", action="store_true", help="用无头 Chromium 将月度通报打印为 A4 PDF / print the bulletin to an A4 PDF with headless Chromium")
-    p.add_argument("--silence-days", type=int, default=None,
+    p.add_argument("--silence-days", type=_non_negative_int, default=None,
                    help="超过多少天未报送即提醒 / banner when an owed feed has been silent for more than N days (default $CREDIT_ETL_SILENCE_DAYS or 7)")
 
     p = add("export", "导出月度监测指标 / export the monthly monitored indicators")
@@ -147,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_province_celery_commands(province_sub)
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
-    p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
+    p.add_argument("--port", type=_port, default=3000, help="端口 / port (default 3000)")
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / host (default 127.0.0.1)")
 
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
@@ -487,7 +529,7 @@ def _period_args(p: argparse.ArgumentParser) -> None:
 def _add_province_report_commands(sub) -> None:
     """REPORT's province sub-commands: receive, export, dashboard (assets/province/)."""
     p = _province_parser(sub, "receive", "省级收件端：接收各区县的向上推送，写入省级收件目录 / receive the counties' pushes")
-    p.add_argument("--port", type=int, default=None, help="端口（缺省取设置 province.receiver.port，8780）/ port")
+    p.add_argument("--port", type=_port, default=None, help="端口（缺省取设置 province.receiver.port，8780）/ port")
     p.add_argument("--host", default=None, help="监听地址（缺省 127.0.0.1）/ listen address")
     p.add_argument("--inbox", type=Path, default=None, help="收件目录（缺省 DATA_DIR/inbox）/ inbox folder")
     p.add_argument("--county", action="append", default=[], metavar="CODE=NAME",

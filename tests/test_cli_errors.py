@@ -62,6 +62,30 @@ def test_run_refuses_a_day_that_has_not_ended(tmp_path):
     assert not data.exists()
 
 
+
+# -- generate: arguments checked before anything is written ------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--days", "0"], "argument --days: 应为正整数（至少为 1）"),
+    (["--rows-per-day", "-3"], "argument --rows-per-day: 应为正整数（至少为 1）"),
+    (["--days", "x"], "argument --days: 应为正整数（至少为 1）"),
+    (["--defect-rate", "2"], "argument --defect-rate: 应为 0 到 1 之间的小数"),
+    (["--defect-rate", "nan"], "argument --defect-rate: 应为 0 到 1 之间的小数"),
+    (["--defect-rate", "-0.1"], "argument --defect-rate: 应为 0 到 1 之间的小数"),
+])
+def test_generate_refuses_bad_numbers(tmp_path, args, message):
+    data = tmp_path / "data"
+    err = refused(cli("--data-dir", str(data), "generate", "--start", "2026-10-01", *args))
+    assert message in err and "ValueError" not in err
+    assert not data.exists()
+
+
+def test_ports_and_silence_days_are_checked_by_the_parser(tmp_path):
+    data = tmp_path / "data"
+    assert "端口应为 0 到 65535 之间的整数" in refused(cli("--data-dir", str(data), "dashboard", "--serve", "--port", "70000"))
+    assert "应为非负整数" in refused(cli("--data-dir", str(data), "dashboard", "--silence-days", "-1"))
+    assert not data.exists()
+
 # -- a data directory without a warehouse ------------------------------------------------------
 
 def test_reading_commands_on_a_folder_without_a_warehouse_create_nothing(tmp_path):
