@@ -462,15 +462,15 @@ def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:
     from warehouse.layout import DataDir
 
     from warehouse.db import connect
-    from warehouse.nights import last_night
+    from warehouse.nights import warehouse_is_empty
 
     layout = DataDir(data_dir)
     with connect(layout, create=False) as con:  # WarehouseMissing: no warehouse at all
-        ran = last_night(con) is not None
-    if not ran:  # an empty warehouse would be drawn as a month of zeros "as of today"
-        print(f"数据目录 {data_dir.resolve()} 的仓库中还没有任何一晚归集的结果，无法生成看板：请先运行 "
+        empty = warehouse_is_empty(con)
+    if empty:  # an empty warehouse would be drawn as a month of zeros "as of today"
+        print(f"数据目录 {data_dir.resolve()} 的仓库是空的（还没有任何一晚归集的结果），无法生成看板：请先运行 "
               f"credit-etl run --date YYYY-MM-DD，或用 --data-dir 指定本单位的数据目录 / "
-              f"no night has been run on this warehouse yet", file=sys.stderr)
+              f"the warehouse is empty: no night has been run on it yet", file=sys.stderr)
         return EXIT_USAGE
     try:
         out = write_dashboard(layout, month=args.month, silence_days=args.silence_days)

@@ -148,5 +148,5 @@ def test_dashboard_refuses_an_empty_warehouse(tmp_path):
     with connect(DataDir(data)):
         pass
     err = refused(cli("--data-dir", str(data), "dashboard"))
-    assert f"数据目录 {data} 的仓库中还没有任何一晚归集的结果" in err
+    assert f"数据目录 {data} 的仓库是空的（还没有任何一晚归集的结果）" in err
     assert not (data / "reports").exists()

@@ -9,9 +9,10 @@ loading writes at least one of them:
   computed, per feed.
 
 ``ingest_manifest`` is not one of them: a night with no delivery writes nothing there, and a night
-that stopped after ingesting has not loaded what it received. A night run counts for both
-``credit-etl share`` (a full snapshot of a day no night ran would be a baseline without the day's
-records, and a receiver replaces what it holds with it) and ``credit-etl dashboard``.
+that stopped after ingesting has not loaded what it received. ``credit-etl share`` writes a full
+snapshot only of a night run: one of a day no night ran would be a baseline without that day's
+records, and a receiver replaces what it holds with it. ``credit-etl dashboard`` only asks whether
+the warehouse holds anything at all (:func:`warehouse_is_empty`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def last_night(con: duckdb.DuckDBPyConnection, before: date | None = None) -> da
     """The latest night run (before ``before``, when given); None when none was."""
     where = "WHERE day < ?" if before else ""
     return con.execute(f"SELECT max(day) FROM ({_NIGHTS_SQL}) {where}", [before] if before else []).fetchone()[0]
+
+
+def warehouse_is_empty(con: duckdb.DuckDBPyConnection) -> bool:
+    """Nothing was ever received, loaded or measured here (e.g. the empty file an older version's
+    ``share`` on a wrong ``--data-dir`` left): there is nothing to draw or export."""
+    return con.execute(
+        "SELECT NOT (EXISTS (SELECT 1 FROM ingest_manifest) OR EXISTS (SELECT 1 FROM versions_days) "
+        "OR EXISTS (SELECT 1 FROM metrics_daily))").fetchone()[0]
 
 
 def not_run_message(con: duckdb.DuckDBPyConnection, day: date, data_dir) -> str:
