@@ -134,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("template", "生成部门报送模板（XLSX） / write a department's blank submission template (XLSX)")
     p.add_argument("--feed", required=True, help="信息类别：代码、中文名均可 / feed id or Chinese name, e.g. penalties, 行政处罚")
-    p.add_argument("--out", required=True, type=Path, help="输出文件 / output .xlsx file")
+    p.add_argument("--out", required=True, type=Path,
+                   help="输出的 .xlsx 文件，或已有目录（在其中写入“<信息类别>模板.xlsx”） / "
+                        "output .xlsx file, or an existing folder (writes <信息类别>模板.xlsx in it)")
 
     p = add("contracts", "输出信息目录文档 / print the catalog (contracts) as documentation")
     p.add_argument("--format", choices=["md"], default="md", help="格式 / format (md)")
@@ -164,8 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", "导出月度监测指标 / export the monthly monitored indicators")
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
-    p.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="格式 / format")
-    p.add_argument("--out", type=Path, default=None, help="输出文件 / output file (default under reports/exports)")
+    p.add_argument("--format", choices=["xlsx", "csv"], default=None,
+                   help="格式（缺省取 --out 的扩展名，否则 xlsx） / format (default: the suffix of --out, else xlsx)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="输出文件（扩展名 .xlsx 或 .csv，须与 --format 一致），或已有目录（在其中写入 indicators_<月份>.<格式>）；"
+                        "缺省写到 reports/exports/ / output file (suffix .xlsx or .csv, matching --format), or an existing "
+                        "folder (writes indicators_<YYYY-MM>.<format> in it); default under reports/exports/")
     p.add_argument("--as-of", type=_date, default=None, dest="as_of",
                    help="上报率的数据截止日 / 上报率 counts records received up to this day (default: last received day)")
     p.add_argument("--order", choices=["city", "rank"], default=None,
@@ -310,7 +316,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         if contract is None:
             print(f"未知信息类别 / unknown feed: {args.feed}（可选 / known: {feed_labels(contracts)}）", file=sys.stderr)
             return 2
-        path = write_template(contract, args.out)
+        from assets.publish.templates import template_file_name
+
+        target = args.out / template_file_name(contract) if args.out.is_dir() else args.out
+        if target.suffix.lower() != ".xlsx":
+            print(f"--out 应为 .xlsx 文件或已有目录：模板是 XLSX 工作簿，不写入扩展名为“{target.suffix or '（无）'}”的文件 / "
+                  f"--out must be an .xlsx file or an existing folder: {target}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            path = write_template(contract, target)
+        except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            print(_cannot_write(target, exc), file=sys.stderr)
+            return EXIT_USAGE
         print(f"模板已生成 / template written: {path}")
         return 0
     if cmd == "contracts":
@@ -365,9 +382,28 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "dashboard":
         return _dashboard(data_dir, args)
     if cmd == "export":
-        from assets.publish.export import write_export
+        from assets.publish.export import export_file_name, write_export
 
-        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
+        fmt, out = args.format, args.out
+        if out is not None and out.is_dir():
+            fmt = fmt or "xlsx"
+            out = out / export_file_name(args.month, fmt)
+        elif out is not None:
+            suffix = out.suffix.lower().lstrip(".")
+            if suffix not in ("xlsx", "csv"):
+                print(f"--out 的扩展名应为 .xlsx 或 .csv（或给出已有目录）：{out} / --out must end in .xlsx or .csv, "
+                      f"or name an existing folder", file=sys.stderr)
+                return EXIT_USAGE
+            if fmt and fmt != suffix:
+                print(f"--format {fmt} 与 --out 的扩展名 .{suffix} 不一致：请去掉 --format（按扩展名导出）或改正文件名 / "
+                      f"--format {fmt} does not match the suffix of --out ({out})", file=sys.stderr)
+                return EXIT_USAGE
+            fmt = suffix
+        try:
+            path = write_export(data_dir, args.month, fmt=fmt or "xlsx", out=out, as_of=args.as_of, order=args.order)
+        except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            print(_cannot_write(out or exc.filename, exc), file=sys.stderr)
+            return EXIT_USAGE
         print(f"已导出 / exported: {path}")
         return 0
     if cmd == "share":
@@ -453,6 +489,17 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
         counts = f"（收到 {n['rows_in']} 行，入库 {n['loaded']}，隔离 {n['quarantined']}）" if n else ""
         print(f"{county} {args.day}：{'完成' if ok else '失败'}{counts} / {'ok' if ok else 'failed'}")
     return EXIT_OK if all(ok for _, ok, _ in results) else EXIT_DATA
+
+
+def _cannot_write(target, exc: OSError) -> str:
+    """A file the command cannot write where it was told to (permissions, a file in the way of a
+    folder): said plainly instead of a traceback; the disk-full case is main()'s (exit 74)."""
+    import errno
+
+    why = {errno.EACCES: "没有写入权限", errno.EPERM: "没有写入权限", errno.EROFS: "文件系统只读",
+           errno.EISDIR: "该路径是一个目录", errno.ENOTDIR: "路径中有一段不是目录",
+           errno.EEXIST: "路径中有一段是已有的文件，不是目录"}.get(exc.errno, exc.strerror or str(exc))
+    return f"无法写入 {target}：{why} / cannot write {target}: {exc.strerror or exc}"
 
 
 def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:

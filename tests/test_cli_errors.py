@@ -86,6 +86,43 @@ def test_ports_and_silence_days_are_checked_by_the_parser(tmp_path):
     assert "应为非负整数" in refused(cli("--data-dir", str(data), "dashboard", "--silence-days", "-1"))
     assert not data.exists()
 
+
+# -- template --out: an .xlsx file or an existing folder ---------------------------------------
+
+def test_template_into_a_folder_writes_the_default_name_and_nothing_else(tmp_path):
+    """--out naming a folder writes 行政处罚模板.xlsx in it (no IsADirectoryError, no stray
+    ``.tmp.tmp`` beside the folder); a .csv or a suffix-less --out is refused, nothing written."""
+    folder = tmp_path / "模板"
+    folder.mkdir()
+    ok = cli("template", "--feed", "行政处罚", "--out", str(folder))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    target = folder / "行政处罚模板.xlsx"
+    assert f"模板已生成 / template written: {target}" in ok.stdout
+    assert target.read_bytes()[:2] == b"PK"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["模板", "行政处罚模板.xlsx"]
+
+    for name in ("x.csv", "noext"):
+        err = refused(cli("template", "--feed", "行政处罚", "--out", str(tmp_path / name)))
+        assert "--out 应为 .xlsx 文件或已有目录" in err
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    err = refused(cli("template", "--feed", "行政处罚", "--out", str(blocker / "a.xlsx")))
+    assert f"无法写入 {blocker / 'a.xlsx'}：路径中有一段是已有的文件，不是目录" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile", "模板", "行政处罚模板.xlsx"]
+
+
+def test_template_write_failure_leaves_no_temporary_file(tmp_path, monkeypatch, contracts):
+    """The temporary file lives beside the target and is removed when the rename fails."""
+    from assets.publish.templates import write_template
+
+    def fail(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        write_template(contracts["penalties"], tmp_path / "t.xlsx")
+    assert list(tmp_path.iterdir()) == []
+
 # -- a data directory without a warehouse ------------------------------------------------------
 
 def test_reading_commands_on_a_folder_without_a_warehouse_create_nothing(tmp_path):
@@ -150,3 +187,28 @@ def test_dashboard_refuses_an_empty_warehouse(tmp_path):
     err = refused(cli("--data-dir", str(data), "dashboard"))
     assert f"数据目录 {data} 的仓库是空的（还没有任何一晚归集的结果）" in err
     assert not (data / "reports").exists()
+
+
+
+def test_export_out_folder_suffix_and_format(night, tmp_path):
+    """--out a folder: indicators_<month>.<format> in it; --out x.csv without --format: CSV; a
+    suffix that contradicts --format, or another suffix, is refused with nothing written."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    base = ["--data-dir", str(night), "export", "--month", "2026-10"]
+    ok = cli(*base, "--out", str(folder))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert (folder / "indicators_2026-10.xlsx").read_bytes()[:2] == b"PK"
+    ok = cli(*base, "--out", str(folder), "--format", "csv")
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert (folder / "indicators_2026-10.csv").read_text(encoding="utf-8-sig").startswith("月份,部门代码,")
+    ok = cli(*base, "--out", str(tmp_path / "by-suffix.csv"))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    assert (tmp_path / "by-suffix.csv").read_text(encoding="utf-8-sig").startswith("月份,部门代码,")
+
+    err = refused(cli(*base, "--out", str(tmp_path / "x.csv"), "--format", "xlsx"))
+    assert "--format xlsx 与 --out 的扩展名 .csv 不一致" in err
+    err = refused(cli(*base, "--out", str(tmp_path / "x.txt")))
+    assert "--out 的扩展名应为 .xlsx 或 .csv" in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["by-suffix.csv", "indicators_2026-10.csv",
+                                                          "indicators_2026-10.xlsx", "out"]
