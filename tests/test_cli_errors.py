@@ -212,3 +212,29 @@ def test_export_out_folder_suffix_and_format(night, tmp_path):
     assert "--out 的扩展名应为 .xlsx 或 .csv" in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["by-suffix.csv", "indicators_2026-10.csv",
                                                           "indicators_2026-10.xlsx", "out"]
+
+
+# -- file modes: what people open follows the umask, unmasked data stays private ---------------
+
+def _modes(root: Path, pattern: str) -> set[int]:
+    return {p.stat().st_mode & 0o777 for p in root.glob(pattern) if p.is_file()}
+
+
+def test_reports_follow_the_umask_and_raw_data_stays_private(night, tmp_path):
+    """The night ran under umask 022: every report file (share, feedback, cross-check, dashboard,
+    Data Docs, GE results) is 0644 for colleagues on the server; received files and staged or
+    validated Parquet (unmasked personal data) stay 0600. export and template follow the umask of
+    the command (027 → 0640)."""
+    reports = night / "reports"
+    for pattern in ("share/**/*.csv", "feedback/**/*.xlsx", "crosscheck/*.xlsx", "dashboard/*.html",
+                    "data_docs/**/*.html", "gx/**/*.json"):
+        assert _modes(reports, pattern) == {0o644}, pattern
+    for pattern in ("landing/**/*", "staging/**/*.parquet", "validated/**/*.parquet", "inbox/**/*", "truth.csv"):
+        assert _modes(night, pattern) == {0o600}, pattern
+
+    for umask, mode in ((0o022, 0o644), (0o027, 0o640)):
+        out = tmp_path / f"u{umask:o}"
+        out.mkdir()
+        assert cli("--data-dir", str(night), "export", "--month", "2026-10", "--out", str(out), umask=umask).returncode == 0
+        assert cli("template", "--feed", "行政处罚", "--out", str(out), umask=umask).returncode == 0
+        assert _modes(out, "*") == {mode} and len(list(out.iterdir())) == 2

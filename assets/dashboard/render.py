@@ -189,8 +189,8 @@ def write_dashboard(
     out_dir = dashboard_dir(data_dir)
     copy_vendor(out_dir)
     page = render_dashboard(d).encode("utf-8")
-    month_page = write_bytes(page, out_dir / f"{month}.html")
-    index = write_bytes(page, out_dir / "index.html") if current else None
-    bulletin = write_bytes(render_bulletin(d).encode("utf-8"), out_dir / f"bulletin_{month}.html")
+    month_page = write_bytes(page, out_dir / f"{month}.html", private=False)
+    index = write_bytes(page, out_dir / "index.html", private=False) if current else None
+    bulletin = write_bytes(render_bulletin(d).encode("utf-8"), out_dir / f"bulletin_{month}.html", private=False)
     return DashboardOutput(month=month, as_of=as_of, index=index, month_page=month_page, bulletin=bulletin,
                            obligations=rows, banners=d["banners"], headline=d["headline"])

@@ -523,4 +523,4 @@ def write_export(
                 ],
                 registry, order, exported or date.today(), any(provisional.values()),
             )
-    return write_bytes(data, target)
+    return write_bytes(data, target, private=False)

@@ -260,4 +260,4 @@ def write_template(contract: Contract, out_path: str | Path) -> Path:
     _guide_sheet(wb, contract)
     if LIST_SHEET in wb.sheetnames:
         wb.move_sheet(LIST_SHEET, offset=len(wb.sheetnames))
-    return write_bytes(workbook_bytes(wb), out_path)
+    return write_bytes(workbook_bytes(wb), out_path, private=False)
