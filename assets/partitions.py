@@ -46,5 +46,34 @@ FIRST_DAY = first_day().isoformat()  # earliest received day a run or backfill m
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=TIMEZONE)
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_DAY[:8] + "01", timezone=TIMEZONE)
 
+
+
+def today_cst() -> date:
+    return datetime.now(ZoneInfo(TIMEZONE)).date()
+
+
+def day_problem(day: date) -> str | None:
+    """Why no night can run for received day ``day`` now, in Chinese / English; None when one can.
+
+    The daily partitions run from :data:`FIRST_DAY` to the last received day that has ended in
+    China Standard Time (yesterday: the 01:30 schedule collects the previous day). Dagster refuses
+    any other key with a ``DagsterUnknownPartitionError`` traceback; ``credit-etl run`` and
+    ``credit-etl province run`` print this instead (exit 2).
+    """
+    key = day.isoformat()
+    if key < FIRST_DAY:
+        return (f"{day} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
+                f"{day} is before the first partition day {FIRST_DAY}; set {FIRST_DAY_ENV} earlier")
+    last = daily_partitions.get_last_partition_key()
+    if last is not None and key <= last:
+        return None
+    today = today_cst()
+    latest = f"最近可运行的接收日是 {last}" if last else f"还没有可运行的接收日（分区起始日 {FIRST_DAY} 尚未结束）"
+    return (f"{day} 尚不能归集：{latest}。一个接收日要到当天结束（北京时间 24 时）后才能归集，"
+            f"每晚 01:30 的定时任务归集前一天；北京时间今天是 {today} / "
+            f"{day} cannot be collected yet: the latest runnable received day is {last or 'none'} "
+            f"(a received day is collected once it has ended; today in China Standard Time is {today})")
+
+
 OWNERS = ["team:credit-office-data"]
 DUCKDB_POOL = "duckdb_writer"  # one DuckDB writer at a time (limit set in dagster.yaml)

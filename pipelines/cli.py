@@ -31,6 +31,46 @@ def _month(text: str) -> str:
     return text
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应为正整数（至少为 1） / expected a whole number of at least 1: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"应为非负整数 / expected a whole number of at least 0: {text!r}")
+    return value
+
+
+def _share_of_rows(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"应为 0 到 1 之间的小数（如 0.08 表示 8%） / expected a share between 0 and 1: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"端口应为 0 到 65535 之间的整数 / expected a port number 0-65535: {text!r}")
+    return value
+
+
 def _data_dir_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
     # Subcommands inherit the value given before the subcommand name (SUPPRESS keeps it).
     p.add_argument(
@@ -51,8 +91,11 @@ def _config_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
 
 # Exit statuses (README "Exit codes"): 0 fine; 1 the night or a command failed on the data (a
 # failed run, an error-severity check); 2 bad usage or an unreadable input file; 3 a
-# configuration problem (invalid configuration folder, an HTTP department without its token).
+# configuration problem (invalid configuration folder, an HTTP department without its token);
+# 74 the data directory's disk is full (EX_IOERR); 75 the warehouse or the night stayed busy past
+# the wait (EX_TEMPFAIL: try again later).
 EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
+EXIT_DISK_FULL, EXIT_BUSY = 74, 75
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,14 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("generate", "生成示例报送数据（含真值表 truth.csv） / generate sample department submissions with truth.csv")
     p.add_argument("--start", type=_date, required=True, help="首个接收日 / first received day (YYYY-MM-DD)")
-    p.add_argument("--days", type=int, default=30, help="天数 / number of days (default 30)")
-    p.add_argument("--rows-per-day", type=int, default=200, help="每天每类约多少行 / approx. rows per day and feed")
+    p.add_argument("--days", type=_positive_int, default=30, help="天数（至少 1） / number of days (at least 1; default 30)")
+    p.add_argument("--rows-per-day", type=_positive_int, default=200,
+                   help="每天每类约多少行（至少 1） / approx. rows per day and feed (at least 1)")
     p.add_argument("--seed", type=int, default=20261123, help="随机种子 / random seed (deterministic output)")
-    p.add_argument("--defect-rate", type=float, default=0.08, help="问题行比例 / share of defective rows (default 0.08)")
+    p.add_argument("--defect-rate", type=_share_of_rows, default=0.08,
+                   help="问题行比例（0 到 1） / share of defective rows, 0 to 1 (default 0.08)")
 
     p = add("template", "生成部门报送模板（XLSX） / write a department's blank submission template (XLSX)")
     p.add_argument("--feed", required=True, help="信息类别：代码、中文名均可 / feed id or Chinese name, e.g. penalties, 行政处罚")
-    p.add_argument("--out", required=True, type=Path, help="输出文件 / output .xlsx file")
+    p.add_argument("--out", required=True, type=Path,
+                   help="输出的 .xlsx 文件，或已有目录（在其中写入“<信息类别>模板.xlsx”） / "
+                        "output .xlsx file, or an existing folder (writes <信息类别>模板.xlsx in it)")
 
     p = add("contracts", "输出信息目录文档 / print the catalog (contracts) as documentation")
     p.add_argument("--format", choices=["md"], default="md", help="格式 / format (md)")
@@ -112,15 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, default=None,
                    help="月份 / month (YYYY-MM; default: the month of the latest received day, written as index.html)")
     p.add_argument("--serve", action="store_true", help="在 127.0.0.1 上提供浏览 / serve reports/ on 127.0.0.1 until Ctrl+C")
-    p.add_argument("--port", type=int, default=8765, help="--serve 的端口 / port for --serve (default 8765; 0 = any free port)")
+    p.add_argument("--port", type=_port, default=8765, help="--serve 的端口 / port for --serve (default 8765; 0 = any free port)")
     p.add_argument("--pdf", action="store_true", help="用无头 Chromium 将月度通报打印为 A4 PDF / print the bulletin to an A4 PDF with headless Chromium")
-    p.add_argument("--silence-days", type=int, default=None,
+    p.add_argument("--silence-days", type=_non_negative_int, default=None,
                    help="超过多少天未报送即提醒 / banner when an owed feed has been silent for more than N days (default $CREDIT_ETL_SILENCE_DAYS or 7)")
 
     p = add("export", "导出月度监测指标 / export the monthly monitored indicators")
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
-    p.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="格式 / format")
-    p.add_argument("--out", type=Path, default=None, help="输出文件 / output file (default under reports/exports)")
+    p.add_argument("--format", choices=["xlsx", "csv"], default=None,
+                   help="格式（缺省取 --out 的扩展名，否则 xlsx） / format (default: the suffix of --out, else xlsx)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="输出文件（扩展名 .xlsx 或 .csv，须与 --format 一致），或已有目录（在其中写入 indicators_<月份>.<格式>）；"
+                        "缺省写到 reports/exports/ / output file (suffix .xlsx or .csv, matching --format), or an existing "
+                        "folder (writes indicators_<YYYY-MM>.<format> in it); default under reports/exports/")
     p.add_argument("--as-of", type=_date, default=None, dest="as_of",
                    help="上报率的数据截止日 / 上报率 counts records received up to this day (default: last received day)")
     p.add_argument("--order", choices=["city", "rank"], default=None,
@@ -144,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_province_celery_commands(province_sub)
 
     p = add("ui", "启动 Dagster 界面（持久化实例） / start the Dagster UI on a persistent instance")
-    p.add_argument("--port", type=int, default=3000, help="端口 / port (default 3000)")
+    p.add_argument("--port", type=_port, default=3000, help="端口 / port (default 3000)")
     p.add_argument("--host", default="127.0.0.1", help="监听地址 / host (default 127.0.0.1)")
 
     p = add("bench", "性能基准（与 DuckDB 下限对比） / benchmark against the DuckDB floor")
@@ -201,23 +252,26 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):  # `credit-etl contracts | head` ends quietly
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
-    from warehouse.db import WarehouseBusy
+    from warehouse.db import WarehouseBusy, WarehouseMissing
     from warehouse.diskspace import DiskFull, explain_disk_full
 
     try:
         return _dispatch(args)
+    except WarehouseMissing as exc:  # a command that reads the warehouse, on a data dir without one
+        print(exc.message_zh, file=sys.stderr)
+        return EXIT_USAGE
     except WarehouseBusy as exc:
         print(exc.message_zh, file=sys.stderr)
-        return 75  # EX_TEMPFAIL: try again later
+        return EXIT_BUSY
     except DiskFull as exc:
         print(exc.message_zh, file=sys.stderr)
-        return 74  # EX_IOERR
+        return EXIT_DISK_FULL
     except Exception as exc:  # a full disk surfaces as OSError, DuckDB IOException or SQLite error
         message = explain_disk_full(exc, Path(args.data_dir))
         if message is None:
             raise
         print(message, file=sys.stderr)
-        return 74
+        return EXIT_DISK_FULL
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -262,7 +316,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         if contract is None:
             print(f"未知信息类别 / unknown feed: {args.feed}（可选 / known: {feed_labels(contracts)}）", file=sys.stderr)
             return 2
-        path = write_template(contract, args.out)
+        from assets.publish.templates import template_file_name
+
+        target = args.out / template_file_name(contract) if args.out.is_dir() else args.out
+        if target.suffix.lower() != ".xlsx":
+            print(f"--out 应为 .xlsx 文件或已有目录：模板是 XLSX 工作簿，不写入扩展名为“{target.suffix or '（无）'}”的文件 / "
+                  f"--out must be an .xlsx file or an existing folder: {target}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            path = write_template(contract, target)
+        except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            print(_cannot_write(target, exc), file=sys.stderr)
+            return EXIT_USAGE
         print(f"模板已生成 / template written: {path}")
         return 0
     if cmd == "contracts":
@@ -277,23 +342,22 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_check(args.file, args.feed, fmt=args.format, received=args.received)
     if cmd == "run":
-        from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
+        from assets.partitions import day_problem
         from pipelines.nightly import run_night
         from pipelines.runguard import Interrupted, WaitTimeout
 
         from contracts import load_registry
         from contracts.config import active_config, config_problems
 
-        if args.date.isoformat() < FIRST_DAY:
-            print(f"{args.date} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
-                  f"{args.date} is before the first partition day {FIRST_DAY}; set {FIRST_DAY_ENV} earlier",
-                  file=sys.stderr)
-            return 2
+        problem = day_problem(args.date)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
         try:
             result = run_night(data_dir, args.date, wait=args.wait, out=lambda t: print(t, file=sys.stderr, flush=True))
         except WaitTimeout as exc:
             print(exc.message_zh, file=sys.stderr)
-            return 75  # EX_TEMPFAIL: try again later
+            return EXIT_BUSY
         except Interrupted as exc:
             print(f"{exc}，等待已取消，本次夜间归集未开始", file=sys.stderr)
             return 128 + exc.signum
@@ -318,15 +382,44 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "dashboard":
         return _dashboard(data_dir, args)
     if cmd == "export":
-        from assets.publish.export import write_export
+        from assets.publish.export import export_file_name, write_export
 
-        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
+        fmt, out = args.format, args.out
+        if out is not None and out.is_dir():
+            fmt = fmt or "xlsx"
+            out = out / export_file_name(args.month, fmt)
+        elif out is not None:
+            suffix = out.suffix.lower().lstrip(".")
+            if suffix not in ("xlsx", "csv"):
+                print(f"--out 的扩展名应为 .xlsx 或 .csv（或给出已有目录）：{out} / --out must end in .xlsx or .csv, "
+                      f"or name an existing folder", file=sys.stderr)
+                return EXIT_USAGE
+            if fmt and fmt != suffix:
+                print(f"--format {fmt} 与 --out 的扩展名 .{suffix} 不一致：请去掉 --format（按扩展名导出）或改正文件名 / "
+                      f"--format {fmt} does not match the suffix of --out ({out})", file=sys.stderr)
+                return EXIT_USAGE
+            fmt = suffix
+        try:
+            path = write_export(data_dir, args.month, fmt=fmt or "xlsx", out=out, as_of=args.as_of, order=args.order)
+        except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            print(_cannot_write(out or exc.filename, exc), file=sys.stderr)
+            return EXIT_USAGE
         print(f"已导出 / exported: {path}")
         return 0
     if cmd == "share":
         from assets.credit_status import write_share_export
         from contracts import load_contracts
+        from warehouse.db import connect
+        from warehouse.layout import DataDir
+        from warehouse.nights import night_ran, not_run_message
 
+        # a full snapshot is a baseline the receiver replaces its copy with: never one of a day no
+        # night has loaded (it would hold none of that day's records, or none at all)
+        with connect(DataDir(data_dir), create=False) as con:
+            problem = None if night_ran(con, args.day) else not_run_message(con, args.day, data_dir.resolve())
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
         summary = write_share_export(data_dir, args.day, load_contracts(), full=True)
         for path in summary.share_files:
             print(f"已写出 / written: {path}")
@@ -379,11 +472,11 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
     except LakeConfigError as exc:
         print(f"配置问题：{exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from assets.partitions import FIRST_DAY, FIRST_DAY_ENV
+    from assets.partitions import day_problem
 
-    if args.day.isoformat() < FIRST_DAY:
-        print(f"{args.day} 早于分区起始日 {FIRST_DAY}：请将环境变量 {FIRST_DAY_ENV} 设为更早的日期后重试 / "
-              f"{args.day} is before the first partition day {FIRST_DAY}", file=sys.stderr)
+    problem = day_problem(args.day)
+    if problem:
+        print(problem, file=sys.stderr)
         return EXIT_USAGE
     if args.county and not (len(args.county) == 6 and args.county.isdigit()):
         print(f"县级行政区划代码应为6位数字 / county code must be 6 digits: {args.county}", file=sys.stderr)
@@ -398,16 +491,34 @@ def _province_run(args: argparse.Namespace, data_dir: Path) -> int:
     return EXIT_OK if all(ok for _, ok, _ in results) else EXIT_DATA
 
 
+def _cannot_write(target, exc: OSError) -> str:
+    """A file the command cannot write where it was told to (permissions, a file in the way of a
+    folder): said plainly instead of a traceback; the disk-full case is main()'s (exit 74)."""
+    import errno
+
+    why = {errno.EACCES: "没有写入权限", errno.EPERM: "没有写入权限", errno.EROFS: "文件系统只读",
+           errno.EISDIR: "该路径是一个目录", errno.ENOTDIR: "路径中有一段不是目录",
+           errno.EEXIST: "路径中有一段是已有的文件，不是目录"}.get(exc.errno, exc.strerror or str(exc))
+    return f"无法写入 {target}：{why} / cannot write {target}: {exc.strerror or exc}"
+
+
 def _dashboard(data_dir: Path, args: argparse.Namespace) -> int:
     from assets.dashboard.pdf import ChromiumMissing, html_to_pdf
     from assets.dashboard.render import write_dashboard
     from assets.dashboard.serve import start_server
     from warehouse.layout import DataDir
 
+    from warehouse.db import connect
+    from warehouse.nights import warehouse_is_empty
+
     layout = DataDir(data_dir)
-    if not layout.db_path.exists():
-        print(f"仓库数据库不存在 / no warehouse: {layout.db_path}（请先运行 credit-etl run 或 demo）", file=sys.stderr)
-        return 2
+    with connect(layout, create=False) as con:  # WarehouseMissing: no warehouse at all
+        empty = warehouse_is_empty(con)
+    if empty:  # an empty warehouse would be drawn as a month of zeros "as of today"
+        print(f"数据目录 {data_dir.resolve()} 的仓库是空的（还没有任何一晚归集的结果），无法生成看板：请先运行 "
+              f"credit-etl run --date YYYY-MM-DD，或用 --data-dir 指定本单位的数据目录 / "
+              f"the warehouse is empty: no night has been run on it yet", file=sys.stderr)
+        return EXIT_USAGE
     try:
         out = write_dashboard(layout, month=args.month, silence_days=args.silence_days)
     except ValueError as exc:
@@ -465,7 +576,7 @@ def _period_args(p: argparse.ArgumentParser) -> None:
 def _add_province_report_commands(sub) -> None:
     """REPORT's province sub-commands: receive, export, dashboard (assets/province/)."""
     p = _province_parser(sub, "receive", "省级收件端：接收各区县的向上推送，写入省级收件目录 / receive the counties' pushes")
-    p.add_argument("--port", type=int, default=None, help="端口（缺省取设置 province.receiver.port，8780）/ port")
+    p.add_argument("--port", type=_port, default=None, help="端口（缺省取设置 province.receiver.port，8780）/ port")
     p.add_argument("--host", default=None, help="监听地址（缺省 127.0.0.1）/ listen address")
     p.add_argument("--inbox", type=Path, default=None, help="收件目录（缺省 DATA_DIR/inbox）/ inbox folder")
     p.add_argument("--county", action="append", default=[], metavar="CODE=NAME",

@@ -103,11 +103,37 @@ def _open(path: Path, read_only: bool, wait: float | None) -> duckdb.DuckDBPyCon
             pause = min(pause * 2, 1.0)
 
 
+class WarehouseMissing(FileNotFoundError):
+    """The data directory has no warehouse (a wrong ``--data-dir``, or no night run yet);
+    ``message_zh`` names the directory and what to do. The CLI prints it and exits 2."""
+
+    def __init__(self, data_dir: DataDir):
+        self.data_dir = data_dir
+        root = data_dir.root.resolve()
+        self.message_zh = (
+            f"仓库数据库不存在：数据目录 {root} 中没有 {data_dir.db_path.relative_to(data_dir.root)}。"
+            f"请用 --data-dir 指定本单位的数据目录（或设置环境变量 CREDIT_ETL_DATA_DIR），"
+            f"或先运行一晚归集（credit-etl run --date YYYY-MM-DD，或 credit-etl demo） / "
+            f"no warehouse in data directory {root}: pass --data-dir, or run a night first"
+        )
+        super().__init__(self.message_zh)
+
+
+def require_warehouse(data_dir: DataDir) -> None:
+    """Raise :class:`WarehouseMissing` unless the data directory has its warehouse file."""
+    if not data_dir.db_path.is_file():
+        raise WarehouseMissing(data_dir)
+
+
 @contextmanager
-def connect(data_dir: DataDir, *, read_only: bool = False, wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(data_dir: DataDir, *, read_only: bool = False, wait: float | None = None,
+            create: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the warehouse. A writing connection creates the file and applies the
+    schema; ``read_only`` or ``create=False`` (a command that reads, or writes into a warehouse
+    a night made) never creates anything: without the file it raises :class:`WarehouseMissing`."""
+    if read_only or not create:
+        require_warehouse(data_dir)
     data_dir.warehouse.mkdir(parents=True, exist_ok=True)
-    if read_only and not data_dir.db_path.exists():
-        raise FileNotFoundError(f"仓库数据库不存在：{data_dir.db_path}（请先运行 credit-etl run 或 demo）")
     con = _open(data_dir.db_path, read_only, wait)
     try:
         if not read_only:

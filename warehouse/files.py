@@ -1,4 +1,24 @@
-"""Atomic file writes: a reader (or a crash) never sees half a file."""
+"""Atomic file writes: a reader (or a crash) never sees half a file.
+
+Every file the pipeline writes goes through :func:`atomic_path` (or :func:`write_bytes`,
+:func:`write_parquet`): a temporary file beside the target, renamed over it on success, removed on
+any failure. The temporary file comes from ``tempfile.mkstemp``, so it is created 0600; each
+writer says what the final file becomes with ``private``, a required keyword, so a new writer
+cannot leave the choice to chance:
+
+- ``private=False``, what people open: the indicator export, templates, feedback workbooks, share
+  files, the cross-check report, the dashboard and bulletin, Data Docs and GE's stored results,
+  the province's league export and page. Personal fields in them are masked
+  (``warehouse.masking``), and colleagues on a shared server must be able to read them, so the
+  final file gets the mode a plain ``open()`` would give it: ``0666 & ~umask`` (0644 under umask
+  022; an office that wants them closed sets a stricter umask).
+- ``private=True``, what holds personal data unmasked, byte for byte: received files in the landing
+  zone, staged and validated Parquet, the province receiver's inbox of counties' pushes (full
+  identifiers), the sample generator's department deliveries and truth tables. They stay 0600,
+  readable only by the account that runs the pipeline. (The DuckDB file and the load stage's
+  Parquet under ``warehouse/`` are written by DuckDB and the load stage with the umask; the
+  deployment protects that folder, docs/deployment.md.)
+"""
 
 from __future__ import annotations
 
@@ -41,25 +61,45 @@ def scratch_path(target: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+def atomic_path(target: str | Path, *, private: bool) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` only on success.
+
+    ``private``: keep the file 0600 (unmasked personal data), else give it ``0666 & ~umask``
+    before the rename (see the module docstring for which files are which)."""
     with scratch_path(target) as tmp_path:
         yield tmp_path
+        if not private:
+            os.chmod(tmp_path, 0o666 & ~current_umask())
         fault_point(f"before-rename {Path(target).name}")
         os.replace(tmp_path, target)
         fault_point(f"after-rename {Path(target).name}")
 
 
-def write_parquet(table: pa.Table, target: str | Path) -> Path:
+def write_parquet(table: pa.Table, target: str | Path, *, private: bool) -> Path:
     """Write ``table`` to ``target`` atomically, with stable settings so reruns give equal bytes."""
-    with atomic_path(target) as tmp:
+    with atomic_path(target, private=private) as tmp:
         pq.write_table(table, tmp, compression="zstd", write_statistics=True)
     return Path(target)
 
 
-def write_bytes(data: bytes, target: str | Path) -> Path:
-    with atomic_path(target) as tmp:
+def write_bytes(data: bytes, target: str | Path, *, private: bool) -> Path:
+    with atomic_path(target, private=private) as tmp:
         tmp.write_bytes(data)
     return Path(target)
 

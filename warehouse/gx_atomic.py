@@ -29,7 +29,7 @@ def install() -> None:
         if not isinstance(key, tuple):
             key = key.to_tuple()
         filepath = os.path.join(self.full_base_directory, self._convert_key_to_filepath(key))
-        with atomic_path(filepath) as tmp:
+        with atomic_path(filepath, private=False) as tmp:  # suites, masked results, Data Docs pages
             tmp.write_bytes(value.encode("utf-8") if isinstance(value, str) else value)
         return filepath
 

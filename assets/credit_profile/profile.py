@@ -33,7 +33,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from contracts.model import Contract
-from warehouse.db import connect
+from warehouse.db import connect, require_warehouse
 from warehouse.feed_tables import VERSION_ORDER, lit, q, versions_table
 from warehouse.layout import DataDir
 from warehouse.masking import mask, mask_field_value, scrub_text
@@ -245,8 +245,7 @@ def run_profile(data_dir, subject: str, *, fmt: str = "text", as_of: date | None
     if not reason or not reason.strip():
         raise ProfileError("必须用 --reason 说明查询事由（查询使用登记） / --reason is required")
     dd = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
-    if not dd.db_path.exists():
-        raise ProfileError(f"仓库数据库不存在：{dd.db_path}（请先运行 credit-etl run 或 demo）")
+    require_warehouse(dd)  # WarehouseMissing: the CLI says which data directory and what to do
     contracts = contracts or load_contracts()
     try:
         from contracts import load_registry

@@ -306,7 +306,7 @@ def _copy_csv(con, sql: str, header: list[str], target) -> int:
             ).fetchone()[0]
         finally:
             con.execute(f"SET threads = {int(threads)}")
-        with atomic_path(target) as tmp:
+        with atomic_path(target, private=False) as tmp:  # masked: for other platforms
             with open(tmp, "wb") as out:
                 out.write(_csv_bytes(header, []))
                 with open(body, "rb") as src:
@@ -369,7 +369,7 @@ def _write_share_changes(con, contract: Contract, contracts: dict[str, Contract]
     header = [SHARE_CHANGE_HEADER] + [f.label for f in contract.fields] + [SHARE_STATUS_HEADER]
     counts: Counter = Counter()
     if _none(con, keys):  # the changes file of a night without changes: its header
-        with atomic_path(target) as tmp:
+        with atomic_path(target, private=False) as tmp:
             tmp.write_bytes(_csv_bytes(header, []))
         return counts
     con.execute("DROP TABLE IF EXISTS _share_changes")
@@ -398,7 +398,7 @@ def write_share_export(data_dir, day: date, contracts: dict[str, Contract], summ
     and the full snapshot when there is no usable previous export or ``full`` is asked for."""
     dd = _dd(data_dir)
     summary = summary or StatusSummary(day)
-    with connect(dd) as con:
+    with connect(dd, create=False) as con:  # a warehouse a night made, never a new empty one
         _share(con, dd, day, contracts, summary, full=full)
     return summary
 

@@ -72,4 +72,4 @@ def write_report(data_dir, day: date, rows: list[dict], contracts: dict[str, Con
         for n, (k, v) in enumerate(EXPLAIN, start=1):
             notes.write_row(n, 0, [k, v])
 
-    return write_bytes(xlsxwriter_bytes(build, constant_memory=True), dd.crosscheck_file(day))
+    return write_bytes(xlsxwriter_bytes(build, constant_memory=True), dd.crosscheck_file(day), private=False)

@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from warehouse.files import atomic_path
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -44,14 +46,12 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 120) -> Path:
     browser = find_chromium()
     if browser is None:
         raise ChromiumMissing("未找到 Chromium，无法生成 PDF（请安装 chromium）/ no chromium binary: install the chromium package")
-    pdf.parent.mkdir(parents=True, exist_ok=True)
-    tmp_pdf = pdf.with_name(pdf.name + ".tmp")
-    with tempfile.TemporaryDirectory(prefix="credit-etl-chromium-") as profile:
-        cmd = [browser, *offline_chromium_args(Path(profile)), "--no-pdf-header-footer",
-               f"--print-to-pdf={tmp_pdf}", html.resolve().as_uri()]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0 or not tmp_pdf.exists() or tmp_pdf.stat().st_size == 0:
-        tmp_pdf.unlink(missing_ok=True)
-        raise RuntimeError(f"Chromium 生成 PDF 失败 / chromium failed to print the PDF (exit {proc.returncode}): {proc.stderr[-1500:]}")
-    os.replace(tmp_pdf, pdf)
+    # the bulletin is for people (no personal field): the office's umask, like the HTML pages
+    with atomic_path(pdf, private=False) as tmp_pdf:
+        with tempfile.TemporaryDirectory(prefix="credit-etl-chromium-") as profile:
+            cmd = [browser, *offline_chromium_args(Path(profile)), "--no-pdf-header-footer",
+                   f"--print-to-pdf={tmp_pdf}", html.resolve().as_uri()]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if proc.returncode != 0 or not tmp_pdf.exists() or tmp_pdf.stat().st_size == 0:
+            raise RuntimeError(f"Chromium 生成 PDF 失败 / chromium failed to print the PDF (exit {proc.returncode}): {proc.stderr[-1500:]}")
     return pdf

@@ -174,7 +174,7 @@ def write_dashboard(
     contracts = contracts or load_contracts()
     registry = registry or load_registry(contracts=contracts)
     n = silence_days_setting(silence_days)
-    with connect(data_dir) as con:
+    with connect(data_dir, create=False) as con:  # never a new empty warehouse drawn as "no data"
         rows = refresh_obligations(con, contracts, registry)
         latest = latest_day(con)
         current = month is None or (latest is not None and month == latest.strftime("%Y-%m"))
@@ -189,8 +189,8 @@ def write_dashboard(
     out_dir = dashboard_dir(data_dir)
     copy_vendor(out_dir)
     page = render_dashboard(d).encode("utf-8")
-    month_page = write_bytes(page, out_dir / f"{month}.html")
-    index = write_bytes(page, out_dir / "index.html") if current else None
-    bulletin = write_bytes(render_bulletin(d).encode("utf-8"), out_dir / f"bulletin_{month}.html")
+    month_page = write_bytes(page, out_dir / f"{month}.html", private=False)
+    index = write_bytes(page, out_dir / "index.html", private=False) if current else None
+    bulletin = write_bytes(render_bulletin(d).encode("utf-8"), out_dir / f"bulletin_{month}.html", private=False)
     return DashboardOutput(month=month, as_of=as_of, index=index, month_page=month_page, bulletin=bulletin,
                            obligations=rows, banners=d["banners"], headline=d["headline"])

@@ -290,7 +290,7 @@ def _ext(name: str) -> str:
 def land(data_dir: DataDir, data: bytes, sha: str, ext: str) -> Path:
     target = data_dir.landing / sha[:2] / f"{sha}{ext}"
     if not (target.exists() and target.stat().st_size == len(data)):
-        write_bytes(data, target)
+        write_bytes(data, target, private=True)  # as received: unmasked
     return target
 
 
@@ -385,10 +385,10 @@ class _Run:
         target = self.data_dir.staging_dir(feed, self.received) / f"{parsed.file_id}.parquet"
         raw = self.data_dir.staging_raw_file(feed, self.received, parsed.file_id)
         if parsed.raw_changes is not None and parsed.raw_changes.num_rows:
-            write_parquet(parsed.raw_changes, raw)  # before the staged file: staged implies raw is there
+            write_parquet(parsed.raw_changes, raw, private=True)  # before the staged file: staged implies raw is there
         elif raw.exists():
             raw.unlink()
-        write_parquet(parsed.table, target)
+        write_parquet(parsed.table, target, private=True)
         return _rel(self.data_dir, target)
 
     # -- inbox ------------------------------------------------------------------------------

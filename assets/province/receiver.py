@@ -172,7 +172,7 @@ class ProvinceReceiver:
                 info["received_day"] = earlier.parent.name
                 return 200, {"batch_id": bid, "status": "duplicate"}, info
             day = self.today()
-            write_bytes(body, inbox_path(self.inbox, county, day, bid))
+            write_bytes(body, inbox_path(self.inbox, county, day, bid), private=True)  # full identifiers
         info["received_day"] = day.isoformat()
         return 200, {"batch_id": bid, "status": "accepted"}, info
 

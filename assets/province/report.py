@@ -207,9 +207,9 @@ def write_province_export(con, period: Period, out_dir: str | Path, *, fmt: str 
     data = data if data is not None else league(con, period, counties)
     target = Path(out_dir) / "exports" / export_name(period.key, fmt)
     if fmt == "csv":
-        return write_bytes(csv_bytes(data), target)
+        return write_bytes(csv_bytes(data), target, private=False)
     return write_bytes(xlsx_bytes(data, region=scrub_text(region), issuer=scrub_text(issuer),
-                                  exported=exported or date.today()), target)
+                                  exported=exported or date.today()), target, private=False)
 
 
 # -- the league page ---------------------------------------------------------------------------
@@ -257,9 +257,9 @@ def write_province_dashboard(con, period: Period, out_dir: str | Path, *, counti
     folder = Path(out_dir) / "province_dashboard"
     copy_vendor(folder)
     page = render_province_page(d).encode("utf-8")
-    path = write_bytes(page, folder / f"{period.key}.html")
+    path = write_bytes(page, folder / f"{period.key}.html", private=False)
     if latest:
-        write_bytes(page, folder / "index.html")
+        write_bytes(page, folder / "index.html", private=False)
     return path
 
 

@@ -471,6 +471,11 @@ def _xlsx_bytes(month: str, df: pd.DataFrame, totals: tuple[dict, dict], extra: 
     return xlsxwriter_bytes(build)
 
 
+def export_file_name(month: str, fmt: str) -> str:
+    """``indicators_<YYYY-MM>.<xlsx|csv>``: the default file under reports/exports."""
+    return f"indicators_{month}.{fmt}"
+
+
 def write_export(
     data_dir: DataDir | str | Path,
     month: str,
@@ -496,7 +501,7 @@ def write_export(
         raise ValueError(f"导出格式只能是 xlsx 或 csv / fmt must be xlsx or csv: {fmt!r}")
     contracts = contracts or load_contracts()
     registry = registry or load_registry(contracts=contracts)
-    target = Path(out) if out else data_dir.exports / f"indicators_{month}.{fmt}"
+    target = Path(out) if out else data_dir.exports / export_file_name(month, fmt)
     with connect(data_dir, read_only=True) as con:
         as_of = as_of or latest_received(con)
         df, provisional = _indicators(con, month, contracts, registry, as_of)
@@ -518,4 +523,4 @@ def write_export(
                 ],
                 registry, order, exported or date.today(), any(provisional.values()),
             )
-    return write_bytes(data, target)
+    return write_bytes(data, target, private=False)

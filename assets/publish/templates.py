@@ -38,7 +38,7 @@ from assets.publish.catalog_docs import (
     describe_values,
 )
 from contracts.model import Contract, Field
-from warehouse.files import text_width, workbook_bytes
+from warehouse.files import text_width, workbook_bytes, write_bytes
 
 TEMPLATE_ROWS = 1000  # rows that carry drop-downs, prompts and text format
 LIST_SHEET = "取值"
@@ -247,16 +247,17 @@ def _guide_sheet(wb: Workbook, contract: Contract) -> None:
     _print_setup(ws, None)  # the field table starts mid-sheet: no rows to repeat
 
 
+def template_file_name(contract: Contract) -> str:
+    """The template's file name when only a folder is given: ``行政处罚模板.xlsx``."""
+    return f"{contract.title}模板.xlsx".replace("/", "／")
+
+
 def write_template(contract: Contract, out_path: str | Path) -> Path:
-    """Write the blank submission template for ``contract`` to ``out_path`` (XLSX)."""
-    out_path = Path(out_path)
+    """Write the blank submission template for ``contract`` to ``out_path`` (XLSX), atomically:
+    the temporary file sits beside ``out_path`` and is removed on any failure."""
     wb = Workbook()
     _data_sheet(wb, contract)
     _guide_sheet(wb, contract)
     if LIST_SHEET in wb.sheetnames:
         wb.move_sheet(LIST_SHEET, offset=len(wb.sheetnames))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_bytes(workbook_bytes(wb))
-    tmp.replace(out_path)
-    return out_path
+    return write_bytes(workbook_bytes(wb), out_path, private=False)

@@ -60,7 +60,7 @@ def save(gx_root_dir: str | Path, state: Mapping[str, Any]) -> None:
     path = state_path(gx_root_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(state, ensure_ascii=False, sort_keys=True, default=str)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, private=False) as tmp:  # fingerprints and names only
         tmp.write_text(text, encoding="utf-8")
 
 

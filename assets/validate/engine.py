@@ -306,7 +306,7 @@ class _PartWriter:
     ``warehouse.files.write_parquet``, so reruns give equal bytes."""
 
     def __init__(self, target: Path, schema: pa.Schema):
-        self._ctx = atomic_path(target)
+        self._ctx = atomic_path(target, private=True)  # rows and values as received
         self._tmp = self._ctx.__enter__()
         self._schema = schema
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd", write_statistics=True)

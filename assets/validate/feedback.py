@@ -461,6 +461,6 @@ def write_feedback(data_dir: str | Path, received: date | str, contracts: Mappin
                 built[no], last[no] = _feed_rows(part, st)
 
         target = layout.feedback_file(dept, day, names.get(dept))
-        write_bytes(fill_sheet_rows(xlsxwriter_bytes(build), built, last), target)
+        write_bytes(fill_sheet_rows(xlsxwriter_bytes(build), built, last), target, private=False)  # masked
         written.append(target)
     return written

@@ -222,7 +222,7 @@ class _Generator:
                 data = writers.xlsx_bytes(title, header, cells, contract.title)
             else:
                 data = writers.csv_bytes(title, header, cells, delivery.encoding or "utf-8")
-        write_bytes(data, path)
+        write_bytes(data, path, private=True)  # a department's delivery: unmasked
         self.summary.files[fmt] += 1
         self._truth(f, path, 0 if fmt == "json" else len(title) + 1)
 
@@ -374,8 +374,8 @@ class _Generator:
             w.writerows(rows)
             return buf.getvalue().encode("utf-8")
 
-        write_bytes(table(TRUTH_COLUMNS, self.truth), self.dd.truth)
-        write_bytes(table(DECLARATION_COLUMNS, self.declarations), self.dd.root / "truth_declarations.csv")
+        write_bytes(table(TRUTH_COLUMNS, self.truth), self.dd.truth, private=True)
+        write_bytes(table(DECLARATION_COLUMNS, self.declarations), self.dd.root / "truth_declarations.csv", private=True)
 
 
 def _prepare(dd: DataDir) -> None:
