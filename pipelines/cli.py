@@ -50,7 +50,8 @@ def _config_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
 
 
 # Exit statuses (README "Exit codes"): 0 fine; 1 the night or a command failed on the data (a
-# failed run, an error-severity check); 2 bad usage or an unreadable input file; 3 a
+# failed run, an error-severity check, an export of a month with no data at all); 2 bad usage or
+# an unreadable input file (an export --as-of after the last received day, no warehouse yet); 3 a
 # configuration problem (invalid configuration folder, an HTTP department without its token).
 EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3
 
@@ -118,11 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="超过多少天未报送即提醒 / banner when an owed feed has been silent for more than N days (default $CREDIT_ETL_SILENCE_DAYS or 7)")
 
     p = add("export", "导出月度监测指标 / export the monthly monitored indicators")
+    p.epilog = ("仓库中没有该月任何数据（既无该月接收的报送，也无决定日期在该月的记录或该月台账）时拒绝导出，不写文件，退出码 1；"
+                "--as-of 晚于最后接收日时拒绝导出（不自动改为最后接收日，以免文件上的截至日与所问不符），不写文件，退出码 2。"
+                " / A month with no data at all is refused (nothing written, exit 1); an --as-of after the last received"
+                " day is refused, not clamped (nothing written, exit 2).")
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
     p.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="格式 / format")
     p.add_argument("--out", type=Path, default=None, help="输出文件 / output file (default under reports/exports)")
     p.add_argument("--as-of", type=_date, default=None, dest="as_of",
-                   help="上报率的数据截止日 / 上报率 counts records received up to this day (default: last received day)")
+                   help="上报率的数据截止日，不得晚于最后接收日 / 上报率 counts records received up to this day "
+                        "(default: the last received day; a later day is refused)")
     p.add_argument("--order", choices=["city", "rank"], default=None,
                    help="XLSX 部门排序：city 按市里规定顺序，rank 按合计排名（默认取 departments.yaml 的 indicator_order）"
                         " / XLSX department order: city's order or ranked (default: the registry's indicator_order)")
@@ -318,9 +324,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "dashboard":
         return _dashboard(data_dir, args)
     if cmd == "export":
-        from assets.publish.export import write_export
+        from assets.publish.export import AsOfAfterLastDay, ExportRefused, write_export
+        from warehouse.layout import DataDir
 
-        path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
+        db = DataDir(data_dir).db_path
+        if not db.exists():
+            print(f"仓库数据库不存在，未导出 / no warehouse, nothing exported: {db}（请先运行 credit-etl run 或 demo）",
+                  file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            path = write_export(data_dir, args.month, fmt=args.format, out=args.out, as_of=args.as_of, order=args.order)
+        except AsOfAfterLastDay as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        except ExportRefused as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_DATA
         print(f"已导出 / exported: {path}")
         return 0
     if cmd == "share":

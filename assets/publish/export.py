@@ -23,6 +23,11 @@ count (records of those rows ÷ their declared counts; empty when none declared)
 did, its 上报率说明 says how many ("已申报台账 3/5 项，上报率按已申报的项计算"). The 总计's 上报率
 is therefore the dashboard's headline figure for the same month and as-of day.
 
+Refused, nothing written (``ExportRefused``; ``resolve_as_of``): an as-of date after the last
+received day (``AsOfAfterLastDay``: not clamped, so a file never carries a 截至 date other than the
+one asked for), and a month the warehouse has no data for at all as of that date
+(``MonthHasNoData``: no day of it received, no record decided in it, no ledger count for it).
+
 ``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``.
 The CSV (UTF-8 with BOM) is for machines: exactly the ten columns above (no 上报率说明) and one
 header row. The
@@ -50,7 +55,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from assets.measure import latest_received
+from assets.measure import latest_received, report_counts
 from assets.measure.figures import combine, month_cells, owed_pairs, rates
 from assets.measure.calendar import describe_rule
 from contracts.model import Contract, Registry
@@ -117,6 +122,58 @@ def _row(month: str, code: str, name: str, title: str, c: dict, as_of: date | No
     }
 
 
+class ExportRefused(ValueError):
+    """Nothing was written; the message (Chinese and English) says why."""
+
+
+class MonthHasNoData(ExportRefused):
+    """The warehouse holds nothing at all for the month (as of the export's date)."""
+
+
+class AsOfAfterLastDay(ExportRefused):
+    """``as_of`` is after the last received day: 上报率 cannot be known for days not received yet."""
+
+
+def resolve_as_of(con, month: str, contracts: dict[str, Contract], as_of: date | None = None) -> date:
+    """The export's as-of date: ``as_of``, or the last received day in the warehouse.
+
+    Refused (``ExportRefused``, nothing written): an ``as_of`` after the last received day (the
+    figure would be labelled with a day whose deliveries have not arrived; it is not clamped, so
+    the date printed is always the date asked for), and a month the warehouse has nothing for as
+    of that date: no day of the month received and no record decided in the month or ledger
+    count declared for it received by then (the workbook would be all zeros)."""
+    _check_month(month)
+    latest = latest_received(con)
+    if latest is None:
+        raise MonthHasNoData(f"仓库中尚无任何接收数据，未导出 {month} 的监测指标（请先运行 credit-etl run） / "
+                             f"the warehouse has received nothing yet; no export written")
+    if as_of is not None and as_of > latest:
+        raise AsOfAfterLastDay(
+            f"数据截止日 {as_of.isoformat()} 晚于仓库最后接收日 {latest.isoformat()}：之后的报送尚未接收，上报率无法按该日计算，"
+            f"未导出。请省略 --as-of（默认按最后接收日 {latest.isoformat()}）或指定不晚于该日的日期 / "
+            f"--as-of {as_of.isoformat()} is after the last received day {latest.isoformat()}; no export written")
+    as_of = as_of or latest
+    if not _month_has_data(con, month, contracts, as_of):
+        raise MonthHasNoData(
+            f"{month} 没有任何数据：截至 {as_of.isoformat()}，仓库中既无该月接收的报送，也无决定日期在该月的记录或该月的台账申报，"
+            f"未导出。请检查月份是否正确 / no data at all for {month} as of {as_of.isoformat()}; no export written")
+    return as_of
+
+
+def _month_has_data(con, month: str, contracts: dict[str, Contract], as_of: date) -> bool:
+    first = date.fromisoformat(month + "-01")
+    last = min(first.replace(day=monthrange(first.year, first.month)[1]), as_of)
+    if last >= first:
+        span = f"BETWEEN DATE {lit(first.isoformat())} AND DATE {lit(last.isoformat())}"
+        received = con.execute(
+            f"""SELECT (SELECT count(*) FROM ingest_manifest WHERE received_date {span})
+                     + (SELECT count(*) FROM metrics_daily WHERE day {span})"""
+        ).fetchall()[0][0]
+        if received:
+            return True
+    return bool(report_counts(con, contracts, month, as_of))
+
+
 def _indicators(con, month: str, contracts: dict[str, Contract], registry: Registry,
                 as_of: date | None) -> tuple[pd.DataFrame, dict[str, dict], dict, dict[str, bool]]:
     """Every figure of the export from one set of cells (``month_cells``, 上报率 as of ``as_of``):
@@ -150,11 +207,12 @@ def _indicators(con, month: str, contracts: dict[str, Contract], registry: Regis
 def build_export(data_dir: DataDir | str | Path, month: str, contracts: dict[str, Contract], registry: Registry,
                  as_of: date | None = None) -> pd.DataFrame:
     """The indicator table of ``month`` (YYYY-MM) with 上报率 as of ``as_of`` (default: the last
-    received day in the warehouse); see the module docstring."""
+    received day in the warehouse); see the module docstring. Raises ``ExportRefused`` as
+    ``resolve_as_of`` says."""
     data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
     _check_month(month)
     with connect(data_dir, read_only=True) as con:
-        as_of = as_of or latest_received(con)
+        as_of = resolve_as_of(con, month, contracts, as_of)
         df, *_ = _indicators(con, month, contracts, registry, as_of)
     return df.map(scrub)
 
@@ -459,7 +517,7 @@ def write_export(
     registry = registry or load_registry(contracts=contracts)
     target = Path(out) if out else data_dir.exports / f"indicators_{month}.{fmt}"
     with connect(data_dir, read_only=True) as con:
-        as_of = as_of or latest_received(con)
+        as_of = resolve_as_of(con, month, contracts, as_of)  # refused before anything is written
         df, dept_totals, grand, provisional = _indicators(con, month, contracts, registry, as_of)
         df = df.map(scrub)
         if fmt == "csv":

@@ -1,4 +1,4 @@
-"""The indicator workbook's totals agree with its rows and with the dashboard.
+"""The indicator workbook's totals agree with its rows and with the dashboard; what it refuses.
 
 A real warehouse: ``credit-etl generate`` writes six received days (2026-08-29 to 2026-09-03,
 every department, the August ledger filed on 1 September and the September ledger on the last
@@ -245,3 +245,55 @@ def test_grand_total_is_the_headline_of_the_nightly_dashboard_and_bulletin(wareh
     bulletin = (warehouse.reports / "dashboard" / "bulletin_2026-09.html").read_text(encoding="utf-8")
     assert f"数据截至 {LAST}" in bulletin
     assert re.search(r"上报率 ([0-9.]+%|—)\s*（", bulletin).group(1) == f"{grand}%"
+
+
+# --- what the command refuses: nothing written, a Chinese message, the documented exit status ---
+
+def _written(warehouse: DataDir, month: str) -> list[str]:
+    return sorted(p.name for p in warehouse.exports.glob(f"indicators_{month}.*"))
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_month_without_any_data_is_refused(warehouse, tmp_path, fmt):
+    out = tmp_path / f"empty.{fmt}"
+    r = cli(warehouse.root, "export", "--month", "2024-03", "--format", fmt, "--out", str(out))
+    assert r.returncode == 1, (r.stdout, r.stderr)  # EXIT_DATA
+    assert "2024-03 没有任何数据" in r.stderr and f"截至 {LAST}" in r.stderr and "未导出" in r.stderr
+    assert "Traceback" not in r.stderr and "已导出" not in r.stdout
+    assert not out.exists()
+    # the default path too: no indicators_2024-03.* appears under reports/exports
+    r = cli(warehouse.root, "export", "--month", "2024-03", "--format", fmt)
+    assert r.returncode == 1 and "2024-03 没有任何数据" in r.stderr
+    assert _written(warehouse, "2024-03") == []
+
+
+def test_a_month_with_nothing_received_by_the_as_of_day_is_refused(warehouse, tmp_path):
+    """August's first delivery arrived on 29 August: as of 20 August there was nothing."""
+    out = tmp_path / "early.xlsx"
+    r = cli(warehouse.root, "export", "--month", "2026-08", "--as-of", "2026-08-20", "--out", str(out))
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "2026-08 没有任何数据：截至 2026-08-20" in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("as_of", [(LAST + timedelta(days=1)).isoformat(), "2027-01-01"])
+def test_an_as_of_after_the_last_received_day_is_refused(warehouse, tmp_path, as_of):
+    out = tmp_path / "future.xlsx"
+    r = cli(warehouse.root, "export", "--month", "2026-09", "--as-of", as_of, "--out", str(out))
+    assert r.returncode == 2, (r.stdout, r.stderr)  # EXIT_USAGE
+    assert f"数据截止日 {as_of} 晚于仓库最后接收日 {LAST}" in r.stderr and "未导出" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not out.exists() and _written(warehouse, "2026-09") == []
+    # the last received day itself is accepted and labelled as such
+    ok = cli(warehouse.root, "export", "--month", "2026-09", "--as-of", LAST.isoformat(), "--out", str(out))
+    assert ok.returncode == 0, ok.stderr[-3000:]
+    ws = openpyxl.load_workbook(out)["监测指标"]
+    assert ws.cell(ws.max_row, 11).value.startswith(f"截至{LAST}")
+
+
+def test_no_warehouse_is_refused(tmp_path):
+    root = tmp_path / "nothing"
+    r = cli(root, "export", "--month", "2026-10")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "仓库数据库不存在" in r.stderr and "Traceback" not in r.stderr
+    assert not (root / "reports").exists()
