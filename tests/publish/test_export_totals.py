@@ -297,3 +297,15 @@ def test_no_warehouse_is_refused(tmp_path):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "仓库数据库不存在" in r.stderr and "Traceback" not in r.stderr
     assert not (root / "reports").exists()
+
+
+def test_a_warehouse_that_received_nothing_is_refused(tmp_path):
+    from warehouse.db import connect
+
+    dd = DataDir(tmp_path / "data")
+    with connect(dd):  # the schema only: nothing received, nothing measured
+        pass
+    r = cli(dd.root, "export", "--month", "2026-09")
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "仓库中尚无任何接收数据" in r.stderr and "Traceback" not in r.stderr
+    assert _written(dd, "2026-09") == []
