@@ -90,7 +90,8 @@ def _config_arg(p: argparse.ArgumentParser, *, inherit: bool = False) -> None:
 
 
 # Exit statuses (README "Exit codes"): 0 fine; 1 the night or a command failed on the data (a
-# failed run, an error-severity check); 2 bad usage or an unreadable input file; 3 a
+# failed run, an error-severity check, an export of a month with no data at all); 2 bad usage or
+# an unreadable input file (an export --as-of after the last received day, no warehouse yet); 3 a
 # configuration problem (invalid configuration folder, an HTTP department without its token);
 # 74 the data directory's disk is full (EX_IOERR); 75 the warehouse or the night stayed busy past
 # the wait (EX_TEMPFAIL: try again later).
@@ -165,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="超过多少天未报送即提醒 / banner when an owed feed has been silent for more than N days (default $CREDIT_ETL_SILENCE_DAYS or 7)")
 
     p = add("export", "导出月度监测指标 / export the monthly monitored indicators")
+    p.epilog = ("仓库中没有该月任何数据（既无该月接收的报送，也无决定日期在该月的记录或该月台账）时拒绝导出，不写文件，退出码 1；"
+                "--as-of 晚于最后接收日时拒绝导出（不自动改为最后接收日，以免文件上的截至日与所问不符），不写文件，退出码 2。"
+                " / A month with no data at all is refused (nothing written, exit 1); an --as-of after the last received"
+                " day is refused, not clamped (nothing written, exit 2).")
     p.add_argument("--month", type=_month, required=True, help="月份 / month (YYYY-MM)")
     p.add_argument("--format", choices=["xlsx", "csv"], default=None,
                    help="格式（缺省取 --out 的扩展名，否则 xlsx） / format (default: the suffix of --out, else xlsx)")
@@ -173,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "缺省写到 reports/exports/ / output file (suffix .xlsx or .csv, matching --format), or an existing "
                         "folder (writes indicators_<YYYY-MM>.<format> in it); default under reports/exports/")
     p.add_argument("--as-of", type=_date, default=None, dest="as_of",
-                   help="上报率的数据截止日 / 上报率 counts records received up to this day (default: last received day)")
+                   help="上报率的数据截止日，不得晚于最后接收日 / 上报率 counts records received up to this day "
+                        "(default: the last received day; a later day is refused)")
     p.add_argument("--order", choices=["city", "rank"], default=None,
                    help="XLSX 部门排序：city 按市里规定顺序，rank 按合计排名（默认取 departments.yaml 的 indicator_order）"
                         " / XLSX department order: city's order or ranked (default: the registry's indicator_order)")
@@ -382,7 +388,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if cmd == "dashboard":
         return _dashboard(data_dir, args)
     if cmd == "export":
-        from assets.publish.export import export_file_name, write_export
+        from assets.publish.export import AsOfAfterLastDay, ExportRefused, export_file_name, write_export
 
         fmt, out = args.format, args.out
         if out is not None and out.is_dir():
@@ -401,6 +407,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             fmt = suffix
         try:
             path = write_export(data_dir, args.month, fmt=fmt or "xlsx", out=out, as_of=args.as_of, order=args.order)
+        except AsOfAfterLastDay as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        except ExportRefused as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_DATA
         except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
             print(_cannot_write(out or exc.filename, exc), file=sys.stderr)
             return EXIT_USAGE

@@ -24,7 +24,9 @@ and feed):
   late September received in October counts for September, not October.
 - 上报率说明 = "截至<as-of>", plus "；台账不符：报送记录N条多于台账申报M条，请核对台账" when the rate
   is above 100% (shown as computed, never capped).
-- 合计 rows: sums over the departments owing the feed; 上报率 only when every one declared.
+- 合计 rows: sums over the departments owing the feed, each rate the sum of numerators over the
+  sum of denominators; 上报率 over the departments that declared a count (their records ÷ their
+  declared counts), empty when none did.
 - Rates are percentages with two decimals, rounded half up; empty when the denominator is 0.
 """
 
@@ -112,10 +114,12 @@ def expected_export(root) -> pd.DataFrame:
                 "records": len(rep), "declared": declared.get((dept.code, feed)),
             }
             out.append((dept.code, dept.name, feed, c))
-            t = totals.setdefault(feed, {"received": 0, "valid": 0, "timed": 0, "on_time": 0, "records": 0, "declared": 0})
-            for name in ("received", "valid", "timed", "on_time", "records"):
+            t = totals.setdefault(feed, {"received": 0, "valid": 0, "timed": 0, "on_time": 0, "records": 0, "declared": None})
+            for name in ("received", "valid", "timed", "on_time"):
                 t[name] += c[name]
-            t["declared"] = None if t["declared"] is None or c["declared"] is None else t["declared"] + c["declared"]
+            if c["declared"] is not None:  # 上报率 of a total: the departments that declared
+                t["records"] += c["records"]
+                t["declared"] = (t["declared"] or 0) + c["declared"]
     for c in records_feeds:
         out.append(("ALL", "全部", c.feed, totals[c.feed]))
 

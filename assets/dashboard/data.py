@@ -9,9 +9,12 @@ names, row numbers and the contracts' Chinese messages, and every text passes th
 Definitions are the warehouse's (ARCHITECTURE "Metrics"): 归集量 and 清洗入库量 count rows,
 合规率 = passed ÷ received rows, 及时率 = on-time ÷ timed records (counted in the month of first
 arrival), 迟报率 = 100 − 及时率 as printed, 上报率 = records whose decision date falls in the month,
-received by the last night (``metrics_monthly``), ÷ declared count (only when every department
-owing the feed declared). Rates are percentages with two decimals,
-rounded half up, as in the indicator export, so the dashboard and the export always agree.
+received by the page's as-of day, ÷ declared count; a total's 上报率 covers the department × feed
+pairs that declared a count (the page says how many). The month's figures (headline, per-feed
+table, league) come from ``assets.measure.figures`` (``month_cells`` and ``combine``), the very
+functions the indicator export's rows and totals come from, so the dashboard and the export
+agree for the same month and as-of day. Rates are percentages with two decimals, rounded half
+up. The 12-month trend reads ``metrics_monthly`` (each month's 上报率 as of the last night).
 
 Choices where the issue is silent (also in the README):
 - Only feeds with role ``records`` are measured and watched for silence; ledgers (台账, monthly)
@@ -31,12 +34,13 @@ from __future__ import annotations
 import calendar as _calendar
 from collections import Counter, defaultdict
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
 from assets.measure.calendar import default_calendar, describe_rule
+from assets.measure.figures import combine, month_cells, rate, rates
 from contracts.model import Contract, Registry
 from warehouse.feed_tables import lit
 from warehouse.layout import DataDir
@@ -50,13 +54,6 @@ LIST_LIMIT = 30  # rows per department in the late / open-item lists (the XLSX e
 TOP_RULES = 5
 TREND_MONTHS = 12
 WEEKDAYS = "一二三四五六日"
-
-
-def rate(num, den) -> str | None:
-    """Percent with two decimals, half up, as text; None when the denominator is 0 or unknown."""
-    if den is None or num is None or int(den) == 0:
-        return None
-    return str((Decimal(int(num)) * 100 / Decimal(int(den))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def late_of(timely: str | None) -> str | None:
@@ -89,15 +86,17 @@ def _figures(received=0, passed=0, loaded=0, timed=0, on_time=0, late=0, records
              declared_records=0, pairs=0, declared_pairs=0) -> dict:
     """Counts and rates of one cell. 上报率 covers the department × feed pairs that declared a
     count (a pair without a declaration has an unknown rate, never 100%); ``declared_pairs`` of
-    ``pairs`` says how much of the cell that is."""
-    timely = rate(on_time, timed)
+    ``pairs`` says how much of the cell that is. The rates are ``assets.measure.figures.rates``."""
+    c = {"received": int(received or 0), "passed": int(passed or 0), "loaded": int(loaded or 0),
+         "timed": int(timed or 0), "on_time": int(on_time or 0), "declared": None if declared is None else int(declared),
+         "declared_records": int(declared_records or 0)}
+    r = rates(c)
     return {
-        "received": int(received or 0), "loaded": int(loaded or 0), "passed": int(passed or 0),
-        "timed": int(timed or 0), "on_time": int(on_time or 0), "late_records": int(late or 0),
-        "records": int(records or 0), "declared": None if declared is None else int(declared),
+        "received": c["received"], "loaded": c["loaded"], "passed": c["passed"],
+        "timed": c["timed"], "on_time": c["on_time"], "late_records": int(late or 0),
+        "records": int(records or 0), "declared": c["declared"],
         "provisional": int(provisional or 0),
-        "compliance": rate(passed, received), "timely": timely, "late": late_of(timely),
-        "report": rate(declared_records, declared) if declared is not None else None,
+        "compliance": r["compliance"], "timely": r["timely"], "late": r["late"], "report": r["report"],
         "pairs": int(pairs or 0), "declared_pairs": int(declared_pairs or 0),
     }
 
@@ -109,12 +108,12 @@ _SUMS = """sum(m.received_rows), sum(m.passed_rows), sum(m.loaded_rows), sum(m.t
 
 
 def _monthly_sums(con, months: list[str], group: str, where: str = "TRUE") -> list[tuple]:
-    """Sums of metrics_monthly over the records obligations, grouped by ``group`` (SQL list).
+    """Sums of metrics_monthly over the records obligations, grouped by ``group`` (SQL list): the
+    12-month trend, each month's 上报率 as of the last night measured.
 
     Obligations without a metrics row (nothing arrived) count as zero received and undeclared.
-    An aggregate's 上报率 is records ÷ declared count over the pairs that declared (the export's
-    合计 rows leave it empty unless every pair declared; the water, power and gas companies owe no
-    ledger, so the county figure would never show): the page says how many pairs it covers."""
+    An aggregate's 上报率 is records ÷ declared count over the pairs that declared, as
+    ``assets.measure.figures.combine`` has it for the month on the page."""
     month_list = ", ".join(lit(m) for m in months)
     return con.execute(
         f"""WITH o AS (SELECT * FROM dept_feed_obligations WHERE role = 'records' AND enabled AND {where}),
@@ -130,22 +129,34 @@ def _monthly_sums(con, months: list[str], group: str, where: str = "TRUE") -> li
     ).fetchall()
 
 
-def _headline(con, month: str) -> dict:
-    rows = _monthly_sums(con, [month], "month")
-    return _figures(*rows[0][1:]) if rows else _figures()
+def _obligations(con) -> list[tuple[str, str, int]]:
+    """(department, feed, department order) of every enabled records obligation."""
+    return [(r[0], r[1], int(r[2])) for r in con.execute(
+        """SELECT dept, feed, dept_order FROM dept_feed_obligations
+           WHERE role = 'records' AND enabled ORDER BY dept_order, feed""").fetchall()]
 
 
-def _per_feed(con, month: str, contracts: dict[str, Contract], registry: Registry) -> list[dict]:
+def month_figures(con, month: str, as_of: date, contracts: dict[str, Contract]) -> dict[tuple[str, str], dict]:
+    """The month's cells per obligation, 上报率 as of ``as_of`` (``assets.measure.figures.month_cells``)."""
+    return month_cells(con, contracts, month, as_of, [(d, f) for d, f, _ in _obligations(con)])
+
+
+def headline(cells: dict[tuple[str, str], dict]) -> dict:
+    """The county's figures of the month: every obligation's cell combined."""
+    return _figures(**combine(cells.values()))
+
+
+def _per_feed(cells: dict[tuple[str, str], dict], contracts: dict[str, Contract], registry: Registry) -> list[dict]:
     out = []
-    for r in _monthly_sums(con, [month], "feed"):
-        c = contracts.get(r[0])
+    for feed in sorted({f for _, f in cells}):
+        c = contracts.get(feed)
         if c is None:
             continue
         out.append({
             "feed": c.feed, "title": c.title,
             "deadline": _deadline_text(c), "deadline_long": describe_rule(c.deadline) if c.deadline else "未规定报送时限",
             "basis": c.deadline.basis if c.deadline else "",
-            **_figures(*r[1:]),
+            **_figures(**combine(v for (_, f), v in cells.items() if f == feed)),
         })
     order = feed_order(registry)
     return sorted(out, key=lambda x: order.get(x["feed"], 99))
@@ -181,9 +192,8 @@ def _badness(row: dict) -> tuple:
     return (1, low, -Decimal(row["late"] or 0))
 
 
-def _league(con, month: str, upto: date) -> list[dict]:
+def _league(con, month: str, upto: date, cells: dict[tuple[str, str], dict]) -> list[dict]:
     first, last = month_bounds(month)
-    rows = _monthly_sums(con, [month], "dept, feed, dept_order")
     names = dict(con.execute(
         "SELECT dept || '|' || feed, dept_name || '|' || feed_title FROM dept_feed_obligations").fetchall())
     open_items = dict(con.execute(
@@ -191,13 +201,12 @@ def _league(con, month: str, upto: date) -> list[dict]:
             WHERE status = 'open' AND received_date <= DATE {lit(last.isoformat())} GROUP BY ALL""").fetchall())
     last_seen = _deliveries(con, upto)
     out = []
-    for r in rows:
-        dept, feed = r[0], r[1]
+    for dept, feed, order in _obligations(con):
         dept_name, title = names[f"{dept}|{feed}"].split("|", 1)
         seen = last_seen.get((dept, feed))
-        out.append({"dept": dept, "dept_name": dept_name, "feed": feed, "title": title, "dept_order": int(r[2]),
+        out.append({"dept": dept, "dept_name": dept_name, "feed": feed, "title": title, "dept_order": order,
                     "open_items": int(open_items.get(f"{dept}|{feed}", 0)),
-                    "last_delivery": seen.isoformat() if seen else None, **_figures(*r[3:])})
+                    "last_delivery": seen.isoformat() if seen else None, **_figures(**combine([cells[(dept, feed)]]))})
     out.sort(key=lambda x: (_badness(x), x["dept"], x["feed"]))
     for i, row in enumerate(out, start=1):
         row["rank"] = i
@@ -474,21 +483,22 @@ def dashboard_data(
     upto = min(last, as_of)
     names = {d.code: d.name for d in registry.departments}
     titles = {c.feed: c.title for c in contracts.values()}
-    headline = _headline(con, month)
-    league = _league(con, month, as_of)
+    cells = month_figures(con, month, as_of, contracts)
+    county = headline(cells)
+    league = _league(con, month, as_of, cells)
     fresh, per_dept, silence = _freshness(con, as_of, silence_days)
     return {
         "region": registry.region,
         "month": month,
         "month_label": f"{first.year}年{first.month}月",
         "as_of": as_of.isoformat(),
-        "headline": headline,
-        "feeds": _per_feed(con, month, contracts, registry),
+        "headline": county,
+        "feeds": _per_feed(cells, contracts, registry),
         "league": league,
         "departments": _departments(con),
         "freshness": fresh,
         "dept_freshness": per_dept,
-        "banners": _provisional(con, month, headline) + silence,
+        "banners": _provisional(con, month, county) + silence,
         "trends": _trends(con, month, upto),
         "weekly": _weekly(con, month, as_of, date.fromisoformat(fresh["began"]) if fresh["began"] else None),
         "rules": _failing_rules(data_dir, con, month, names, titles),

@@ -321,7 +321,8 @@ def report_counts(
     records: distinct keys the department sent for the feed whose decision date falls in the
     month and that first arrived on or before ``as_of`` (``record_arrivals``); declared: the
     department's ledger count for the month in the latest ledger version received on or before
-    ``as_of`` (None when it declared nothing). Read-only: works on a read-only connection."""
+    ``as_of`` (None when it declared nothing, or when no ledger table exists yet). Read-only:
+    works on a read-only connection."""
     out: dict[tuple[str, str], list] = {}
     day = f"DATE {lit(as_of.isoformat())}"
     feeds = [c.feed for c in contracts.values() if is_measured(c)]
@@ -334,7 +335,10 @@ def report_counts(
         ).fetchall():
             out[(feed, dept)] = [n, None]
     ledger = _ledger(contracts)
-    if ledger is not None:
+    # a warehouse no night has loaded yet has no ledger table: nothing declared
+    if ledger is not None and con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
+            [versions_table(ledger.feed)]).fetchall()[0][0]:
         for feed, dept, declared in con.execute(
             f"""SELECT target_feed, coalesce(_dept, ''), arg_max(CAST(declared_count AS BIGINT), ({VERSION_ORDER}))
             FROM {q(versions_table(ledger.feed))}

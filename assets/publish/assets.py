@@ -73,6 +73,8 @@ def data_docs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
 def monthly_indicators(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     month = context.partition_key[:7]
     contracts, registry = warehouse.contracts(), warehouse.registry()
+    # a month the warehouse has no data for at all raises MonthHasNoData (Chinese message): the
+    # run fails visibly instead of writing an all-zero workbook
     xlsx = write_export(warehouse.layout, month, fmt="xlsx", contracts=contracts, registry=registry)
     csv = write_export(warehouse.layout, month, fmt="csv", contracts=contracts, registry=registry)
     rows = sum(1 for _ in csv.open(encoding="utf-8-sig")) - 1

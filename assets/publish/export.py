@@ -12,8 +12,21 @@ keys whose *decision date* falls in the month (the month the ledger declares dec
 received by the export's as-of date, ÷ the declared count (rows without a readable key are not
 records). 上报率说明 says "截至 <as-of>" and, when the rate is above 100%, that the ledger and the
 records disagree (台账不符): the rate is shown as computed, never capped. The as-of date defaults
-to the last received day in the warehouse. The 合计 rows add the departments' counts; their
-上报率 is empty unless every department that owes the feed declared a count for the month.
+to the last received day in the warehouse.
+
+Every total (a feed's 合计 over the departments, in the XLSX also each department's 合计 over its
+feeds and the 总计) comes from the same cells as the rows above it, as of the same day, by the
+same function (``assets.measure.figures``: ``month_cells`` and ``combine``, which the dashboard's
+headline, feed table and league use too): counts are sums, each rate is the sum of its rows'
+numerators over the sum of their denominators. A total's 上报率 covers the rows that declared a
+count (records of those rows ÷ their declared counts; empty when none declared); when only some
+did, its 上报率说明 says how many ("已申报台账 3/5 项，上报率按已申报的项计算"). The 总计's 上报率
+is therefore the dashboard's headline figure for the same month and as-of day.
+
+Refused, nothing written (``ExportRefused``; ``resolve_as_of``): an as-of date after the last
+received day (``AsOfAfterLastDay``: not clamped, so a file never carries a 截至 date other than the
+one asked for), and a month the warehouse has no data for at all as of that date
+(``MonthHasNoData``: no day of it received, no record decided in it, no ledger count for it).
 
 ``write_export(data_dir, month, fmt)`` writes ``reports/exports/indicators_<YYYY-MM>.<csv|xlsx>``.
 The CSV (UTF-8 with BOM) is for machines: exactly the ten columns above (no 上报率说明) and one
@@ -37,12 +50,13 @@ from __future__ import annotations
 import re
 from calendar import monthrange
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
 from assets.measure import latest_received, report_counts
+from assets.measure.figures import combine, month_cells, owed_pairs, rates
 from assets.measure.calendar import describe_rule
 from contracts.model import Contract, Registry
 from warehouse.db import connect
@@ -59,16 +73,12 @@ SHEET_LATE = "迟报记录"
 SHEET_OPEN = "未整改问题"
 SHEET_NOTES = "说明"
 TOTAL_CODE, TOTAL_NAME = "ALL", "全部"
+DEPT_TOTAL = "合计"
+GRAND_CODE, GRAND_NAME, GRAND_FEED = "ALL", "总计", "全部"
 
 def scrub(value):
     """Free text as it may leave the office (the one masking policy, warehouse.masking)."""
     return scrub_text(value)
-
-
-def _rate(num: int, den: int | None) -> str:
-    if not den:
-        return ""
-    return str((Decimal(int(num)) * 100 / Decimal(int(den))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def _check_month(month: str) -> str:
@@ -81,95 +91,129 @@ def _records_feeds(contracts: dict[str, Contract]) -> list[Contract]:
     return [c for c in contracts.values() if c.role == "records"]
 
 
-def _monthly(con, month: str) -> dict[tuple[str, str], dict]:
-    rows = con.execute(
-        f"""SELECT feed, dept, received_rows, passed_rows, loaded_rows, timed_records, on_time_records,
-                   declared_count, provisional_records, received_records
-            FROM metrics_monthly WHERE month = {lit(month)}"""
-    ).fetchall()
-    keys = ["received", "passed", "loaded", "timed", "on_time", "declared", "provisional", "records"]
-    return {(r[0], r[1]): dict(zip(keys, r[2:])) for r in rows}
-
-
-def _report_note(m: dict, as_of: date | None) -> str:
-    """截至 <as-of>, plus 台账不符 when more records arrived than the ledger declares."""
+def _report_note(c: dict, as_of: date | None, total: bool = False) -> str:
+    """截至 <as-of>; for a total covering only some declared pairs, how many (上报率 counts those);
+    台账不符 when more records arrived than the ledger declares."""
     note = f"截至{as_of.isoformat()}" if as_of else "无数据"
-    if m["declared"] is not None and m["records"] is not None and m["records"] > m["declared"]:
-        note += f"；台账不符：报送记录{int(m['records'])}条多于台账申报{int(m['declared'])}条，请核对台账"
+    if total and 0 < c["declared_pairs"] < c["pairs"]:
+        note += f"；已申报台账{c['declared_pairs']}/{c['pairs']}项，上报率按已申报的项计算"
+    if c["declared"] is not None and c["declared_records"] > c["declared"]:
+        note += f"；台账不符：报送记录{int(c['declared_records'])}条多于台账申报{int(c['declared'])}条，请核对台账"
     return note
 
 
-def _row(month: str, code: str, name: str, title: str, m: dict, as_of: date | None = None) -> dict:
-    timely = _rate(m["on_time"], m["timed"])
-    late = "" if timely == "" else str(Decimal("100.00") - Decimal(timely))
+def _row(month: str, code: str, name: str, title: str, c: dict, as_of: date | None, total: bool = False) -> dict:
+    """One line of the export from a combined cell (``assets.measure.figures.combine``): a
+    department × feed row is one cell, a total the cells it adds up; the rates are the same
+    function of the counts for both."""
+    r = rates(c)
     return {
         "月份": month,
         "部门代码": code,
         "部门名称": name,
         "信息类别": title,
-        "归集量": int(m["received"]),
-        "清洗入库量": int(m["loaded"]),
-        "合规率": _rate(m["passed"], m["received"]),
-        "及时率": timely,
-        "迟报率": late,
-        "上报率": _rate(m["records"], m["declared"]) if m["declared"] is not None and m["records"] is not None else "",
-        "上报率说明": _report_note(m, as_of),
+        "归集量": int(c["received"]),
+        "清洗入库量": int(c["loaded"]),
+        "合规率": r["compliance"] or "",
+        "及时率": r["timely"] or "",
+        "迟报率": r["late"] or "",
+        "上报率": r["report"] or "",
+        "上报率说明": _report_note(c, as_of, total),
     }
 
 
+class ExportRefused(ValueError):
+    """Nothing was written; the message (Chinese and English) says why."""
+
+
+class MonthHasNoData(ExportRefused):
+    """The warehouse holds nothing at all for the month (as of the export's date)."""
+
+
+class AsOfAfterLastDay(ExportRefused):
+    """``as_of`` is after the last received day: 上报率 cannot be known for days not received yet."""
+
+
+def resolve_as_of(con, month: str, contracts: dict[str, Contract], as_of: date | None = None) -> date:
+    """The export's as-of date: ``as_of``, or the last received day in the warehouse.
+
+    Refused (``ExportRefused``, nothing written): an ``as_of`` after the last received day (the
+    figure would be labelled with a day whose deliveries have not arrived; it is not clamped, so
+    the date printed is always the date asked for), and a month the warehouse has nothing for as
+    of that date: no day of the month received and no record decided in the month or ledger
+    count declared for it received by then (the workbook would be all zeros)."""
+    _check_month(month)
+    latest = latest_received(con)
+    if latest is None:
+        raise MonthHasNoData(f"仓库中尚无任何接收数据，未导出 {month} 的监测指标（请先运行 credit-etl run） / "
+                             f"the warehouse has received nothing yet; no export written")
+    if as_of is not None and as_of > latest:
+        raise AsOfAfterLastDay(
+            f"数据截止日 {as_of.isoformat()} 晚于仓库最后接收日 {latest.isoformat()}：之后的报送尚未接收，上报率无法按该日计算，"
+            f"未导出。请省略 --as-of（默认按最后接收日 {latest.isoformat()}）或指定不晚于该日的日期 / "
+            f"--as-of {as_of.isoformat()} is after the last received day {latest.isoformat()}; no export written")
+    as_of = as_of or latest
+    if not _month_has_data(con, month, contracts, as_of):
+        raise MonthHasNoData(
+            f"{month} 没有任何数据：截至 {as_of.isoformat()}，仓库中既无该月接收的报送，也无决定日期在该月的记录或该月的台账申报，"
+            f"未导出。请检查月份是否正确 / no data at all for {month} as of {as_of.isoformat()}; no export written")
+    return as_of
+
+
+def _month_has_data(con, month: str, contracts: dict[str, Contract], as_of: date) -> bool:
+    first = date.fromisoformat(month + "-01")
+    last = min(first.replace(day=monthrange(first.year, first.month)[1]), as_of)
+    if last >= first:
+        span = f"BETWEEN DATE {lit(first.isoformat())} AND DATE {lit(last.isoformat())}"
+        received = con.execute(
+            f"""SELECT (SELECT count(*) FROM ingest_manifest WHERE received_date {span})
+                     + (SELECT count(*) FROM metrics_daily WHERE day {span})"""
+        ).fetchall()[0][0]
+        if received:
+            return True
+    return bool(report_counts(con, contracts, month, as_of))
+
+
 def _indicators(con, month: str, contracts: dict[str, Contract], registry: Registry,
-                as_of: date | None = None) -> tuple[pd.DataFrame, dict[str, bool]]:
-    data = _monthly(con, month)
-    # 上报率 by decision month as of the export's date (metrics_monthly holds it as of the last night)
-    as_of = as_of or latest_received(con)
-    reports = report_counts(con, contracts, month, as_of) if as_of else {}
-    for key in set(data) | set(reports):
-        records, declared = reports.get(key, (0, None))
-        base = data.get(key) or {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "provisional": 0}
-        data[key] = {**base, "records": records, "declared": declared}
-    zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0, "records": 0}
+                as_of: date | None) -> tuple[pd.DataFrame, dict[str, dict], dict, dict[str, bool]]:
+    """Every figure of the export from one set of cells (``month_cells``, 上报率 as of ``as_of``):
+    the department × feed rows and the feed totals (the CSV's table), each department's 合计 and
+    the 总计, all by ``combine`` and ``_row``."""
     feeds = _records_feeds(contracts)
-    by_feed = {c.feed: c for c in feeds}
-    rows: list[dict] = []
-    totals: dict[str, dict] = {c.feed: {**zero, "declared": 0, "undeclared": False, "unknown_records": False} for c in feeds}
-    for dept in registry.departments:
-        for feed in dept.feeds:
-            if feed not in by_feed:
-                continue
-            m = data.get((feed, dept.code), zero)
-            rows.append(_row(month, dept.code, dept.name, by_feed[feed].title, m, as_of))
-            t = totals[feed]
-            for k in ("received", "passed", "loaded", "timed", "on_time", "provisional", "records"):
-                t[k] += int(m[k] or 0)
-            if m["records"] is None:  # a monthly row written before received_records existed
-                t["unknown_records"] = True
-            if m["declared"] is None:
-                t["undeclared"] = True
-            else:
-                t["declared"] += int(m["declared"])
+    titles = {c.feed: c.title for c in feeds}
+    pairs = owed_pairs(contracts, registry)
+    cells = month_cells(con, contracts, month, as_of, pairs)
+    names = {d.code: d.name for d in registry.departments}
+    rows = [_row(month, dept, names[dept], titles[feed], combine([cells[(dept, feed)]]), as_of) for dept, feed in pairs]
     provisional: dict[str, bool] = {}
     for c in feeds:
-        t = totals[c.feed]
-        t["declared"] = None if t["undeclared"] else t["declared"]
-        t["records"] = None if t["unknown_records"] else t["records"]
-        rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t, as_of))
+        t = combine(cells[p] for p in pairs if p[1] == c.feed)
+        rows.append(_row(month, TOTAL_CODE, TOTAL_NAME, c.title, t, as_of, total=True))
         provisional[c.feed] = t["provisional"] > 0
+    dept_totals = {}
+    for d in registry.departments:
+        own = [cells[p] for p in pairs if p[0] == d.code]
+        if own:
+            dept_totals[d.code] = _row(month, d.code, d.name, DEPT_TOTAL, combine(own), as_of, total=True)
+    grand = _row(month, GRAND_CODE, GRAND_NAME, GRAND_FEED, combine(cells.values()), as_of, total=True)
     df = pd.DataFrame(rows, columns=[*COLUMNS, NOTE_COLUMN])
     for col in ("归集量", "清洗入库量"):
         df[col] = df[col].astype("int64")
     for col in ("月份", "部门代码", "部门名称", "信息类别", "合规率", "及时率", "迟报率", "上报率", "上报率说明"):
         df[col] = df[col].astype(object)
-    return df, provisional
+    return df, dept_totals, grand, provisional
 
 
 def build_export(data_dir: DataDir | str | Path, month: str, contracts: dict[str, Contract], registry: Registry,
                  as_of: date | None = None) -> pd.DataFrame:
     """The indicator table of ``month`` (YYYY-MM) with 上报率 as of ``as_of`` (default: the last
-    received day in the warehouse); see the module docstring."""
+    received day in the warehouse); see the module docstring. Raises ``ExportRefused`` as
+    ``resolve_as_of`` says."""
     data_dir = data_dir if isinstance(data_dir, DataDir) else DataDir(data_dir)
     _check_month(month)
     with connect(data_dir, read_only=True) as con:
-        df, _ = _indicators(con, month, contracts, registry, as_of)
+        as_of = resolve_as_of(con, month, contracts, as_of)
+        df, *_ = _indicators(con, month, contracts, registry, as_of)
     return df.map(scrub)
 
 
@@ -218,7 +262,7 @@ def _notes(contracts: dict[str, Contract], provisional: dict[str, bool], as_of: 
         rule = describe_rule(c.deadline) if c.deadline else "未规定报送时限"
         cal = "暂定（provisional）：部分年份无国务院节假日安排，按周一至周五计算" if provisional.get(c.feed) else "国务院节假日安排"
         rows.append([c.title, rule, c.deadline.basis if c.deadline else "", cal])
-    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=决定日期在本月的报送记录数÷部门台账申报的本月决定数（记录按业务主键去重，按决定日期所在月份计，截至数据截止日已接收的均计入，重报、更正和重复行不重复计数；业务主键缺项无法识别的行计入归集量但不计为记录；未申报为空；超过100%照实显示并标注台账不符）", "", ""])
+    rows.append(["指标口径", "归集量=接收行数（含重报）；清洗入库量=校验通过入库行数；合规率=通过÷接收；及时率=首次有效报送未超期记录÷入库记录（按首次接收月份归集）；迟报率=100%−及时率；上报率=决定日期在本月的报送记录数÷部门台账申报的本月决定数（记录按业务主键去重，按决定日期所在月份计，截至数据截止日已接收的均计入，重报、更正和重复行不重复计数；业务主键缺项无法识别的行计入归集量但不计为记录；未申报为空；超过100%照实显示并标注台账不符）；合计、全县合计、总计：各行计数相加后再求比率，上报率只计已申报台账的行（已申报台账的记录数之和÷申报数之和），与归集质量看板的全县上报率口径一致", "", ""])
     rows.append(["数据截止日", f"上报率按截至{as_of.isoformat()}已接收的记录计算" if as_of else "仓库中尚无接收数据", "", ""])
     return pd.DataFrame(rows, columns=["信息类别", "报送时限规则", "依据", "工作日历"])
 
@@ -234,33 +278,7 @@ def _csv_bytes(df: pd.DataFrame) -> bytes:
 RATE_COLUMNS = ("合规率", "及时率", "迟报率", "上报率")
 LOWER_IS_BETTER = ("迟报率",)  # target 0 %; the other rates' target is 100 %
 DATE_COLUMNS = ("决定日期", "报送期限", "首次接收日", "首次有效接收日", "接收日期")
-DEPT_TOTAL = "合计"
-GRAND_CODE, GRAND_NAME, GRAND_FEED = "ALL", "总计", "全部"
 FEED_TOTAL_NAME = "全县合计"
-
-
-def _sum_counts(ms: list[dict]) -> dict:
-    """Counts of several department × feed rows added up; 上报率's inputs only when all are known."""
-    out = {k: sum(int(m[k] or 0) for m in ms) for k in ("received", "passed", "loaded", "timed", "on_time", "provisional")}
-    out["declared"] = None if any(m["declared"] is None for m in ms) else sum(int(m["declared"]) for m in ms)
-    out["records"] = None if any(m["records"] is None for m in ms) else sum(int(m["records"]) for m in ms)
-    return out
-
-
-def _totals(con, month: str, contracts: dict[str, Contract], registry: Registry) -> tuple[dict[str, dict], dict]:
-    """合计 row per department (over the feeds it owes) and the grand total, with the same rate
-    definitions as the per-feed rows (``_row``)."""
-    data = _monthly(con, month)
-    zero = {"received": 0, "passed": 0, "loaded": 0, "timed": 0, "on_time": 0, "declared": None, "provisional": 0, "records": 0}
-    feeds = {c.feed for c in _records_feeds(contracts)}
-    per_dept, every = {}, []
-    for dept in registry.departments:
-        ms = [data.get((feed, dept.code), zero) for feed in dept.feeds if feed in feeds]
-        if not ms:
-            continue
-        every += ms
-        per_dept[dept.code] = _row(month, dept.code, dept.name, DEPT_TOTAL, _sum_counts(ms))
-    return per_dept, _row(month, GRAND_CODE, GRAND_NAME, GRAND_FEED, _sum_counts(every) if every else zero)
 
 
 def _rank_key(row: dict) -> tuple:
@@ -393,7 +411,8 @@ def _indicator_sheet(wb, month: str, rows: list[tuple[str, str, dict]], registry
         region=f"{registry.region}（{registry.region_code}）", period=datetime(y, m, 1), exported=exported,
         issuer=registry.issuer, note=(
             "说明：合规率、及时率、上报率目标为100%，迟报率目标为0%，未达目标的比率标红；比率为百分比，空白表示无可计算的记录"
-            f"（上报率：部门未申报台账数）；{ordering}；“合计”为部门各类信息之和，“全县合计”为各部门之和。"
+            f"（上报率：部门未申报台账数）；{ordering}；“合计”为部门各类信息之和，“全县合计”为各部门之和，"
+            "合计行的比率按所含各行的分子之和÷分母之和计算，上报率只计已申报台账的行（见上报率说明）。"
             + ("部分年份无国务院节假日安排，及时率按周一至周五暂定计算。" if provisional else "")))
     write_header(ws, fmt, header_row, headers, [6, 10, 30, 14, 10, 11, 10, 10, 10, 10, 26])
     names = [text_width(r["部门名称"]) for _, _, r in rows]
@@ -503,8 +522,8 @@ def write_export(
     registry = registry or load_registry(contracts=contracts)
     target = Path(out) if out else data_dir.exports / export_file_name(month, fmt)
     with connect(data_dir, read_only=True) as con:
-        as_of = as_of or latest_received(con)
-        df, provisional = _indicators(con, month, contracts, registry, as_of)
+        as_of = resolve_as_of(con, month, contracts, as_of)  # refused before anything is written
+        df, dept_totals, grand, provisional = _indicators(con, month, contracts, registry, as_of)
         df = df.map(scrub)
         if fmt == "csv":
             data = _csv_bytes(df)
@@ -512,7 +531,6 @@ def write_export(
             order = order or registry.indicator_order
             if order not in ("city", "rank"):
                 raise ValueError(f"排序只能是 city 或 rank / order must be city or rank: {order!r}")
-            dept_totals, grand = _totals(con, month, contracts, registry)
             scrub_row = lambda r: {k: scrub(v) for k, v in r.items()}  # noqa: E731
             data = _xlsx_bytes(
                 month, df, ({k: scrub_row(v) for k, v in dept_totals.items()}, scrub_row(grand)),

@@ -14,6 +14,7 @@ import pytest
 
 from assets.credit_profile import verify_chain
 from assets.load import load_day
+from assets.measure import measure_day
 from pipelines.cli import build_parser, main
 from validated_builder import AUTH_A, file_id, penalty, write_validated
 from warehouse.layout import DataDir
@@ -76,8 +77,9 @@ def verify_chain_ok(dd: DataDir) -> bool:
         con.close()
 
 
-def test_the_command_line_cannot_alter_the_register(dd, capsys, tmp_path):
+def test_the_command_line_cannot_alter_the_register(dd, capsys, tmp_path, contracts, registry):
     base = ["--data-dir", str(dd.root)]
+    measure_day(dd, DAY, contracts, registry)  # the night's figures: the export refuses a month with none
     for reason in ("一", "二"):
         assert main(base + ["profile", PERSON, "--reason", reason]) == 0
     before = register(dd)

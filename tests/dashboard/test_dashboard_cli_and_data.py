@@ -202,3 +202,18 @@ def test_obligations_follow_the_catalog_when_it_changes(tmp_path):
         depts = {r[0] for r in con.execute("SELECT DISTINCT dept FROM dept_feed_obligations").fetchall()}
     assert n == sum(len(d.feeds) for d in registry.departments[:2]) < full
     assert depts == {d.code for d in registry.departments[:2]}
+
+
+def test_a_warehouse_no_night_has_loaded_still_draws_its_dashboard(tmp_path):
+    """The month's figures read the ledger as of the page's day: before any ledger table exists
+    (no night has loaded anything) nothing is declared, and the page is drawn with empty rates."""
+    from assets.dashboard.render import write_dashboard
+    from warehouse.db import connect
+    from warehouse.layout import DataDir
+
+    dd = DataDir(tmp_path / "data")
+    with connect(dd) as con:  # the schema only: no feed table yet
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%_versions'").fetchone()[0] == 0
+    out = write_dashboard(dd, today=date(2026, 10, 5))
+    assert out.as_of == date(2026, 10, 5) and out.month_page.exists()
+    assert out.headline["received"] == 0 and out.headline["report"] is None and out.headline["declared_pairs"] == 0

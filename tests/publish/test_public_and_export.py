@@ -141,7 +141,11 @@ def test_export_columns_totals_and_rates(loaded, contracts, registry):
     jt = df[(df["部门代码"] == "jtysj") & (df["信息类别"] == "行政处罚")].iloc[0]
     assert (jt["归集量"], jt["合规率"], jt["及时率"], jt["迟报率"], jt["上报率"]) == (0, "", "", "", "")
     tot = totals[totals["信息类别"] == "行政处罚"].iloc[0]
-    assert tot["归集量"] == 9 and tot["上报率"] == ""  # other departments declared nothing
+    # the total's 上报率 covers the departments that declared (only scjgj): its 3 records ÷ its 10,
+    # never 3 ÷ an unknown; the note says how much of the total that is
+    owing = [d for d in registry.departments if "penalties" in d.feeds]
+    assert (tot["归集量"], tot["上报率"]) == (9, "30.00")
+    assert tot["上报率说明"] == f"截至2026-09-10；已申报台账1/{len(owing)}项，上报率按已申报的项计算"
     per = df[(df["部门代码"] == "scjgj") & (df["信息类别"] == "行政许可")].iloc[0]
     assert (per["归集量"], per["及时率"], per["迟报率"], per["上报率"]) == (1, "0.00", "100.00", "")
 
