@@ -35,15 +35,24 @@ class NightResult:
     recovered: list[str] = field(default_factory=list)  # what the pre-flight fixed (runguard)
     problems: list[str] = field(default_factory=list)  # failed steps, in words
     titles: dict[str, str] = field(default_factory=dict)  # feed id -> Chinese name (行政处罚 …)
+    # every rejected delivery of the received day in the manifest (names scrubbed): a rerun of the
+    # night names the same files as the first run, not only what it recorded itself
+    rejected: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        head = "成功 / succeeded" if self.success else "失败 / FAILED"
+        if not self.success:
+            head = "失败 / FAILED"
+        elif self.failed_checks:
+            head = "完成，但有检查未通过 / finished with failed checks"
+        else:
+            head = "成功 / succeeded"
         lines = [f"{self.day} 夜间归集{head}（run {self.run_id[:8]}）"]
         lines += [f"  运行前已恢复 / recovered: {r}" for r in self.recovered]
         for feed, c in sorted(self.by_feed.items()):
             lines.append(
                 f"  {self.titles.get(feed, feed)}（{feed}）: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
             )
+        lines += [f"  拒收文件 / rejected file: {r}" for r in self.rejected]
         lines += [f"  {p}" for p in self.problems]
         for check in self.failed_checks:
             lines.append(f"  未通过的检查 / failed check: {check}")
@@ -113,16 +122,20 @@ def run_night(
         if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     ]
     problems = step_failure_messages(result, layout, day)
+    from assets.ingest import rejected_deliveries
+
     try:
         by_feed = day_counts(layout, day)
+        rejected = [str(r) for r in rejected_deliveries(layout, day)]  # str(r): the file name scrubbed
     except Exception as exc:  # the warehouse itself unreadable (full disk): the summary is secondary
-        by_feed = {}
+        by_feed, rejected = {}, []
         problems.append(explain_disk_full(exc, layout.root, day) or "无法读取当日统计")
     from contracts import load_contracts
 
     titles = {c.feed: c.title for c in load_contracts(include_disabled=True).values()}
     return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
-                       by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles)
+                       by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles,
+                       rejected=rejected)
 
 
 @functools.lru_cache(maxsize=4)

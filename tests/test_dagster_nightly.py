@@ -141,3 +141,37 @@ def test_credit_etl_run_command_runs_the_night_and_reports_in_chinese(night, cap
     captured = capsys.readouterr()
     assert "夜间归集成功" in captured.out and "every_file_readable" not in captured.out
     assert [line for line in captured.err.splitlines() if "CREDIT_ETL_TOKEN_ZFCXJW" in line][0].startswith("配置问题")
+
+
+REJECTED_DAY = date(2026, 10, 5)
+
+
+def test_a_rerun_of_a_night_fails_the_check_for_the_delivery_the_first_run_rejected(tmp_path, capsys, monkeypatch):
+    """The rejected delivery is in the manifest since the first run; the rerun records nothing new
+    but reports the same outcome: the check fails naming the file, and `credit-etl run` exits 1."""
+    from pipelines.cli import main
+
+    root = tmp_path / "data"
+    generate(root, start=REJECTED_DAY, days=1, rows_per_day=4, seed=5)
+    layout = DataDir(root)
+    empty = layout.inbox / "scjgj" / "penalties" / REJECTED_DAY.isoformat() / "空文件.csv"
+    empty.parent.mkdir(parents=True, exist_ok=True)
+    empty.write_bytes(b"")
+    check = "penalties/received_rows:every_file_readable"
+
+    first = run_night(root, REJECTED_DAY, instance=dg.DagsterInstance.ephemeral(), http_enabled=False)
+    assert first.success and check in first.failed_checks, first.describe()
+    assert any("空文件.csv" in r and "文件为空" in r for r in first.rejected), first.rejected
+    with connect(layout, read_only=True) as con:
+        manifest_before = table_checksums(con)["ingest_manifest"]
+
+    # the rerun through the command, as cron runs it: same failed check, same file named, exit 1
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("CREDIT_ETL_HTTP_BASE", "http://127.0.0.1:9")  # no token is set: never pulled
+    assert main(["--data-dir", str(root), "run", "--date", REJECTED_DAY.isoformat()]) == 1
+    out = capsys.readouterr().out
+    assert f"未通过的检查 / failed check: {check}" in out, out
+    assert "拒收文件 / rejected file: scjgj/penalties/空文件.csv: 文件为空" in out, out
+    assert "夜间归集成功" not in out and "有检查未通过" in out, out
+    with connect(layout, read_only=True) as con:
+        assert table_checksums(con)["ingest_manifest"] == manifest_before  # nothing recorded twice

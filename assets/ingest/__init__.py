@@ -12,6 +12,8 @@ Public API (the only names other stages and ``pipelines/`` may import):
   :class:`IngestError` with a Chinese message for unreadable files or missing required columns.
 - :class:`HttpSettings`, :class:`IngestSummary`, :class:`ParsedFile`, :class:`ManifestRecord`,
   :func:`read_manifest`, :func:`normalise_date`.
+- :func:`rejected_deliveries` — every rejected delivery of a received day, as the manifest holds it
+  (what a night and its reruns report).
 
 Staged-rows layout: ARCHITECTURE.md; manifest schema: warehouse/sql/010_ingest.sql.
 """
@@ -27,6 +29,7 @@ from assets.ingest.core import (
     read_manifest,
     read_raw_values,
     read_staged,
+    rejected_deliveries,
 )
 from assets.ingest.errors import IngestError
 from assets.ingest.http import HTTP_BASE_ENV, HttpSettings
@@ -48,5 +51,6 @@ __all__ = [
     "read_manifest",
     "read_raw_values",
     "read_staged",
+    "rejected_deliveries",
     "staged_schema",
 ]

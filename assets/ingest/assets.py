@@ -36,8 +36,10 @@ class HttpFeedsResource(dg.ConfigurableResource):
 
 
 def _rejected_lines(summary, feed: str, known: set[str]) -> list[str]:
-    """Rejected deliveries of ``feed``; one whose feed is unknown counts against every feed."""
-    return [str(r) for r in summary.rejected if r.feed == feed or r.feed not in known]  # names scrubbed
+    """Rejected deliveries of ``feed`` on the night's received day, as the manifest holds them
+    (this run's and earlier runs' of the same day: a rerun fails the check the first run failed);
+    one whose feed is unknown counts against every feed."""
+    return [str(r) for r in summary.day_rejected if r.feed == feed or r.feed not in known]  # names scrubbed
 
 
 @dg.multi_asset(
@@ -66,8 +68,10 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     day = date.fromisoformat(context.partition_key)
     contracts = warehouse.contracts()
     summary = ingest_day(warehouse.layout, day, contracts, warehouse.registry(), http=http_feeds.settings())
-    for r in summary.rejected:
-        context.log.warning(f"拒收文件 / rejected file: {r}")  # str(r): the file name scrubbed
+    this_run = {r.file_id for r in summary.rejected}
+    for r in summary.day_rejected:  # str(r): the file name scrubbed
+        earlier = "" if r.file_id in this_run else "（此前运行已登记 / recorded by an earlier run）"
+        context.log.warning(f"拒收文件 / rejected file{earlier}: {r}")
     for line in summary.config_problems:  # the terminal gets it once from `credit-etl run`
         context.log.info(line)
     known = set(FEEDS)

@@ -103,6 +103,9 @@ class IngestSummary:
     rejected: list[ManifestRecord] = field(default_factory=list)
     skipped_duplicates: list[DuplicateRecord] = field(default_factory=list)
     already_ingested: int = 0  # deliveries this day that earlier runs already recorded
+    # every rejected delivery of the received day as the manifest holds it after this run (this
+    # run's and earlier runs'): what the night reports, so a rerun says what the first run said
+    day_rejected: list[ManifestRecord] = field(default_factory=list)
     # configuration problems (an HTTP department without its token): reported once per
     # department, the pulls are not attempted and leave no rejected delivery behind
     config_problems: list[str] = field(default_factory=list)
@@ -353,6 +356,38 @@ def read_manifest(data_dir: DataDir) -> pd.DataFrame:
         return con.execute("SELECT * FROM ingest_manifest ORDER BY first_seen_at, file_id").df()
 
 
+def _records(con, where: str, params: list) -> list[ManifestRecord]:
+    cols = ", ".join(f"m.{c}" for c in MANIFEST_COLUMNS)
+    rows = con.execute(
+        f"SELECT {cols} FROM ingest_manifest m WHERE {where} ORDER BY m.dept, m.feed, m.original_name, m.file_id",
+        params).fetchall()
+    return [ManifestRecord(**dict(zip(MANIFEST_COLUMNS, r))) for r in rows]
+
+
+# An HTTP pull that failed before anything arrived (no bytes: sha256 null) no longer counts against
+# its day once a delivery from the same endpoint for that day was parsed: the day's data is in.
+_REJECTED_OF_DAY = """m.received_date = ? AND m.status = 'rejected'
+    AND NOT (m.source = 'http' AND m.sha256 IS NULL AND EXISTS (
+        SELECT 1 FROM ingest_manifest p
+        WHERE p.source = 'http' AND p.status = 'parsed' AND p.received_date = m.received_date
+          AND p.dept IS NOT DISTINCT FROM m.dept AND p.feed IS NOT DISTINCT FROM m.feed
+          AND p.original_name = m.original_name))"""
+
+
+def _rejected_of_day(con, received: date) -> list[ManifestRecord]:
+    return _records(con, _REJECTED_OF_DAY, [received])
+
+
+def rejected_deliveries(data_dir: DataDir, received: date) -> list[ManifestRecord]:
+    """Every rejected delivery of one received day as recorded in the manifest, whichever run
+    recorded it (a rerun reports what the first run rejected). An HTTP pull that failed with
+    nothing received is left out once a later pull of the same endpoint and day was parsed."""
+    if not data_dir.db_path.exists():
+        return []
+    with connect(data_dir, read_only=True) as con:
+        return _rejected_of_day(con, received)
+
+
 class _Run:
     def __init__(self, data_dir: DataDir, received: date, contracts: dict[str, Contract], con, summary: IngestSummary):
         self.data_dir, self.received, self.contracts, self.con, self.summary = data_dir, received, contracts, con, summary
@@ -575,6 +610,7 @@ def ingest_day(
                         continue  # reported once above as a configuration problem
                     if delivery.kind == "http" and feed in contracts:
                         run.http_feed(dept, feed, delivery, settings, env)
+        summary.day_rejected = _rejected_of_day(con, received)
     return summary
 
 
