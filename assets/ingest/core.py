@@ -388,6 +388,13 @@ def rejected_deliveries(data_dir: DataDir, received: date) -> list[ManifestRecor
         return _rejected_of_day(con, received)
 
 
+def _failed_pulls(notes: str | None) -> int:
+    """How many failed pulls a failure row stands for (its notes say; a row without the count,
+    as older versions wrote them, is one)."""
+    m = re.search(r"接口拉取失败 (\d+) 次", notes or "")
+    return int(m.group(1)) if m else 1
+
+
 class _Run:
     def __init__(self, data_dir: DataDir, received: date, contracts: dict[str, Contract], con, summary: IngestSummary):
         self.data_dir, self.received, self.contracts, self.con, self.summary = data_dir, received, contracts, con, summary
@@ -411,8 +418,9 @@ class _Run:
             self.summary.skipped_duplicates.append(dup)
         return True
 
-    def commit(self, rec: ManifestRecord) -> None:
-        _insert_manifest(self.con, rec)
+    def commit(self, rec: ManifestRecord, *, insert: bool = True) -> None:
+        if insert:
+            _insert_manifest(self.con, rec)
         self.known[rec.file_id] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.received_date)
         self.summary.add(rec)
 
@@ -524,21 +532,55 @@ class _Run:
         try:
             got = pull(dept.code, feed, delivery, self.received, settings, env, spool_dir=self.data_dir.landing)
         except IngestError as exc:
-            fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
-            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
-                                       error_message=exc.message_zh, landed_path=None, first_seen_at=now, **base))
+            self.http_failed(base, exc.message_zh, now)
             return
         except Exception as exc:
             log.exception("http pull %s failed", name)
-            fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
-            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
-                                       error_message="拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）",
-                                       landed_path=None, first_seen_at=now, **base))
+            self.http_failed(base, "拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）", now)
             return
         try:
             self._http_delivery(got, dept, feed, name, now, base)
         finally:
             got.discard()  # spool files not landed (a delivery seen before)
+
+    def http_failed(self, base: dict, message: str, now: datetime) -> None:
+        """Record a pull that failed before anything arrived: one manifest row per department,
+        feed, received day and source (endpoint path with the date), whatever the run. A rerun
+        that fails again updates that row (latest reason, how many pulls failed and when the last
+        one did; ``first_seen_at`` stays the first failure) instead of adding one. Rows an older
+        version recorded under time-stamped ids for the same source are merged into it."""
+        dept, feed, name = base["dept"], base["feed"], base["original_name"]
+        fid = hashlib.sha256(f"http-failed\n{dept}\n{feed}\n{self.received.isoformat()}\n{name}".encode()).hexdigest()
+        earlier = self.con.execute(
+            "SELECT file_id, first_seen_at, notes FROM ingest_manifest WHERE source = 'http' AND status = 'rejected' "
+            "AND sha256 IS NULL AND dept = ? AND feed = ? AND received_date = ? AND original_name = ?",
+            [dept, feed, self.received, name]).fetchall()
+        failures = 1 + sum(_failed_pulls(notes) for _, _, notes in earlier)
+        rec = ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
+                             error_message=message, landed_path=None,
+                             first_seen_at=min([now] + [first for _, first, _ in earlier]),
+                             notes=f"接口拉取失败 {failures} 次，最近一次 {now:%Y-%m-%d %H:%M:%S}", **base)
+        again = any(r[0] == fid for r in earlier)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for old in (r[0] for r in earlier if r[0] != fid):
+                self.con.execute("DELETE FROM ingest_manifest WHERE file_id = ?", [old])
+            if again:  # updated in place (DuckDB refuses a key deleted and inserted in one transaction)
+                self.con.execute("UPDATE ingest_manifest SET error_message = ?, notes = ?, first_seen_at = ? "
+                                 "WHERE file_id = ?", [rec.error_message, rec.notes, rec.first_seen_at, fid])
+            else:
+                _insert_manifest(self.con, rec)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        for old, *_ in earlier:
+            self.known.pop(old, None)
+        if again:  # the same failure again: reported, but not a new delivery of this run
+            self.known[fid] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.received_date)
+            self.summary.rejected.append(rec)
+        else:
+            self.commit(rec, insert=False)
 
     def _http_delivery(self, got, dept, feed: str, name: str, now: datetime, base: dict) -> None:
         if self.seen(got.file_id, dept.code, feed, "http", name):

@@ -1,7 +1,10 @@
 -- Ingest stage (assets/ingest): one row per received delivery (inbox file or HTTP delivery).
 -- file_id: SHA-256 of the file's bytes; for an HTTP delivery, SHA-256 of its page hashes (hex,
 -- joined with '\n', in page order); for a file refused without reading it (symlink, path
--- traversal) or an HTTP pull that failed, SHA-256 of a description of the attempt.
+-- traversal), SHA-256 of a description of the attempt; for an HTTP pull that failed before anything
+-- arrived, SHA-256 of "http-failed", department, feed, received day and source: one row per
+-- endpoint and day, which a rerun that fails again updates (latest error_message; notes count the
+-- failed pulls and give the last one's time; first_seen_at stays the first failure).
 -- Written after the staged Parquet file, so a crash in between only means the file is parsed again.
 CREATE TABLE IF NOT EXISTS ingest_manifest (
     file_id        VARCHAR PRIMARY KEY,
