@@ -38,6 +38,7 @@ class NightResult:
     # every rejected delivery of the received day in the manifest (names scrubbed): a rerun of the
     # night names the same files as the first run, not only what it recorded itself
     rejected: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)  # late files the night took in from earlier days' folders
 
     def describe(self) -> str:
         if not self.success:
@@ -52,6 +53,7 @@ class NightResult:
             lines.append(
                 f"  {self.titles.get(feed, feed)}（{feed}）: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
             )
+        lines += [f"  迟到文件 / file found late: {r}" for r in self.late]
         lines += [f"  拒收文件 / rejected file: {r}" for r in self.rejected]
         lines += [f"  {p}" for p in self.problems]
         for check in self.failed_checks:
@@ -122,20 +124,21 @@ def run_night(
         if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     ]
     problems = step_failure_messages(result, layout, day)
-    from assets.ingest import rejected_deliveries
+    from assets.ingest import late_deliveries, rejected_deliveries
 
     try:
         by_feed = day_counts(layout, day)
         rejected = [str(r) for r in rejected_deliveries(layout, day)]  # str(r): the file name scrubbed
+        late = [r.late_text() for r in late_deliveries(layout, day)]
     except Exception as exc:  # the warehouse itself unreadable (full disk): the summary is secondary
-        by_feed, rejected = {}, []
+        by_feed, rejected, late = {}, [], []
         problems.append(explain_disk_full(exc, layout.root, day) or "无法读取当日统计")
     from contracts import load_contracts
 
     titles = {c.feed: c.title for c in load_contracts(include_disabled=True).values()}
     return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
                        by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles,
-                       rejected=rejected)
+                       rejected=rejected, late=late)
 
 
 @functools.lru_cache(maxsize=4)

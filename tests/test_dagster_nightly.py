@@ -178,3 +178,57 @@ def test_a_rerun_of_a_night_fails_the_check_for_the_delivery_the_first_run_rejec
     assert "夜间归集成功" not in out and "有检查未通过" in out, out
     with connect(layout, read_only=True) as con:
         assert table_checksums(con)["ingest_manifest"] == manifest_before  # nothing recorded twice
+
+
+LATE_FOLDER_DAY = date(2026, 10, 5)
+LATE_NIGHT = date(2026, 10, 6)
+
+
+def test_a_file_put_into_an_earlier_days_folder_is_taken_in_by_the_next_real_night_once(tmp_path):
+    """Two real nights: a file that lands in 10-05's folder after 10-05's night is loaded by
+    10-06's night as received on 10-06, said in the run's output; rerunning 10-05 does not take it
+    again and rerunning 10-06 gives the same warehouse."""
+    root = tmp_path / "data"
+    generate(root, start=LATE_FOLDER_DAY, days=2, rows_per_day=4, seed=5)
+    layout = DataDir(root)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def night_of(day):
+        result = run_night(root, day, instance=instance, http_enabled=False)
+        assert result.success and not result.failed_checks, result.describe()
+        return result
+
+    night_of(LATE_FOLDER_DAY)
+    # after that night, a department finishes its upload into the same day's folder: the first
+    # record line of one of its CSV files, a file of its own (its own bytes, one record)
+    source = sorted(layout.inbox.glob(f"*/penalties/{LATE_FOLDER_DAY}/*.csv"))[0]
+    late = source.with_name("补报_" + source.name)
+    late.write_bytes(b"\n".join(source.read_bytes().split(b"\n")[:2]) + b"\n")
+    dept = source.parts[-4]
+
+    second = night_of(LATE_NIGHT)
+    text = second.describe()
+    assert f"迟到文件 / file found late: {dept}/penalties/{late.name}：在 {LATE_FOLDER_DAY} 的目录中发现" in text, text
+    assert f"接收日按 {LATE_NIGHT} 计；1 行" in text, text
+    with connect(layout, read_only=True) as con:
+        row = con.execute("SELECT received_date, late_from, status, rows_parsed FROM ingest_manifest "
+                          "WHERE original_name = ?", [late.name]).fetchall()
+        assert row == [(LATE_NIGHT, LATE_FOLDER_DAY, "parsed", 1)]
+        staged = con.execute("SELECT _received_date, count(*) FROM penalties_versions WHERE _source_name = ? "
+                             "GROUP BY ALL UNION ALL SELECT received_date, count(*) FROM quarantine_items "
+                             "WHERE source_name = ? GROUP BY ALL", [late.name, late.name]).fetchall()
+        assert [(d, n) for d, n in staged] == [(LATE_NIGHT, 1)], staged  # loaded or quarantined, once
+        after = table_checksums(con)
+
+    # rerun of the earlier night: the manifest has the file, nothing is taken twice
+    night_of(LATE_FOLDER_DAY)
+    with connect(layout, read_only=True) as con:
+        again = table_checksums(con)
+    for table in ("ingest_manifest", "ingest_duplicates", "penalties_versions", "quarantine_items"):
+        assert again[table] == after[table], table
+    # rerun of the later night: the same warehouse, the same words
+    third = night_of(LATE_NIGHT)
+    with connect(layout, read_only=True) as con:
+        assert table_checksums(con) == after
+    assert [line for line in third.describe().splitlines() if "迟到文件" in line] == [
+        line for line in text.splitlines() if "迟到文件" in line]

@@ -13,7 +13,8 @@ Public API (the only names other stages and ``pipelines/`` may import):
 - :class:`HttpSettings`, :class:`IngestSummary`, :class:`ParsedFile`, :class:`ManifestRecord`,
   :func:`read_manifest`, :func:`normalise_date`.
 - :func:`rejected_deliveries` — every rejected delivery of a received day, as the manifest holds it
-  (what a night and its reruns report).
+  (what a night and its reruns report); :func:`late_deliveries` — the late files a received day
+  took in from earlier days' folders (assets/ingest/inbox.py).
 
 Staged-rows layout: ARCHITECTURE.md; manifest schema: warehouse/sql/010_ingest.sql.
 """
@@ -25,6 +26,7 @@ from assets.ingest.core import (
     ParsedFile,
     header_scores,
     ingest_day,
+    late_deliveries,
     read_file,
     read_manifest,
     read_raw_values,
@@ -46,6 +48,7 @@ __all__ = [
     "ParsedFile",
     "header_scores",
     "ingest_day",
+    "late_deliveries",
     "normalise_date",
     "read_file",
     "read_manifest",

@@ -72,6 +72,8 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     for r in summary.day_rejected:  # str(r): the file name scrubbed
         earlier = "" if r.file_id in this_run else "（此前运行已登记 / recorded by an earlier run）"
         context.log.warning(f"拒收文件 / rejected file{earlier}: {r}")
+    for r in summary.late:  # from the manifest: a rerun says it again
+        context.log.warning(f"迟到文件 / file found late: {r.late_text()}")
     for line in summary.config_problems:  # the terminal gets it once from `credit-etl run`
         context.log.info(line)
     known = set(FEEDS)
@@ -88,6 +90,7 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                 summary.rows_by_feed.get(feed, 0),
                 new_files=dg.MetadataValue.int(len(files)),
                 rejected_files=dg.MetadataValue.int(len(rejected)),
+                late_files=dg.MetadataValue.int(sum(r.feed == feed for r in summary.late)),
                 config_problems=dg.MetadataValue.int(len(summary.config_problems)),
                 # numbers, not a JSON blob: the UI plots each department's deliveries over the days
                 **{f"文件数/{dept}": dg.MetadataValue.int(n) for dept, n in sorted(by_dept.items())},

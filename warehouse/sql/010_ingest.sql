@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS ingest_pages (
 );
 
 -- Content that arrived again (same SHA-256) under another name, department, feed or day: noted,
--- not reprocessed. Re-running a day adds nothing here (the key is the delivery's place).
+-- not reprocessed. Re-running a day adds nothing here (the key is the delivery's place; for a late
+-- file, received_date is the day of the folder it was found in).
 CREATE TABLE IF NOT EXISTS ingest_duplicates (
     file_id        VARCHAR NOT NULL,      -- the manifest row the content duplicates
     dept           VARCHAR NOT NULL,
@@ -51,4 +52,16 @@ CREATE TABLE IF NOT EXISTS ingest_duplicates (
     received_date  DATE NOT NULL,
     first_seen_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (file_id, dept, feed, source, original_name, received_date)
+);
+
+-- A late file (found in an earlier day's inbox folder after that day's night had read it; see
+-- assets/ingest/inbox.py): the day of that folder. received_date is the night that took it in.
+ALTER TABLE ingest_manifest ADD COLUMN IF NOT EXISTS late_from DATE;
+
+-- Received days whose night read the whole inbox at least once (first time kept). A later night
+-- looks for late files only in the folders of these days (within 31 days); a day not listed is
+-- left to its own night.
+CREATE TABLE IF NOT EXISTS ingest_days (
+    received_date  DATE PRIMARY KEY,
+    recorded_at    TIMESTAMP NOT NULL
 );
