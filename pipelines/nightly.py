@@ -36,15 +36,26 @@ class NightResult:
     problems: list[str] = field(default_factory=list)  # failed steps, in words
     titles: dict[str, str] = field(default_factory=dict)  # feed id -> Chinese name (行政处罚 …)
     stale_later: list[date] = field(default_factory=list)  # later nights built on this night's earlier state
+    # every rejected delivery of the received day in the manifest (names scrubbed): a rerun of the
+    # night names the same files as the first run, not only what it recorded itself
+    rejected: list[str] = field(default_factory=list)
+    late: list[str] = field(default_factory=list)  # late files the night took in from earlier days' folders
 
     def describe(self) -> str:
-        head = "成功 / succeeded" if self.success else "失败 / FAILED"
+        if not self.success:
+            head = "失败 / FAILED"
+        elif self.failed_checks:
+            head = "完成，但有检查未通过 / finished with failed checks"
+        else:
+            head = "成功 / succeeded"
         lines = [f"{self.day} 夜间归集{head}（run {self.run_id[:8]}）"]
         lines += [f"  运行前已恢复 / recovered: {r}" for r in self.recovered]
         for feed, c in sorted(self.by_feed.items()):
             lines.append(
                 f"  {self.titles.get(feed, feed)}（{feed}）: 接收 {c['received']} 行，入库 {c['loaded']} 行，隔离 {c['quarantined']} 行"
             )
+        lines += [f"  迟到文件 / file found late: {r}" for r in self.late]
+        lines += [f"  拒收文件 / rejected file: {r}" for r in self.rejected]
         lines += [f"  {p}" for p in self.problems]
         if self.stale_later:
             days = "、".join(d.isoformat() for d in self.stale_later)
@@ -147,10 +158,14 @@ def run_night(
         if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR
     ]
     problems = step_failure_messages(result, layout, day)
+    from assets.ingest import late_deliveries, rejected_deliveries
+
     try:
         by_feed = day_counts(layout, day)
+        rejected = [str(r) for r in rejected_deliveries(layout, day)]  # str(r): the file name scrubbed
+        late = [r.late_text() for r in late_deliveries(layout, day)]
     except Exception as exc:  # the warehouse itself unreadable (full disk): the summary is secondary
-        by_feed = {}
+        by_feed, rejected, late = {}, [], []
         problems.append(explain_disk_full(exc, layout.root, day) or "无法读取当日统计")
     from contracts import load_contracts
 
@@ -161,7 +176,7 @@ def run_night(
         stale = []
     return NightResult(day=day, success=result.success, run_id=result.run_id, failed_checks=failed,
                        by_feed=by_feed, recovered=recovery.lines, problems=problems, titles=titles,
-                       stale_later=stale)
+                       stale_later=stale, rejected=rejected, late=late)
 
 
 @functools.lru_cache(maxsize=4)

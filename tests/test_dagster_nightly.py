@@ -141,3 +141,94 @@ def test_credit_etl_run_command_runs_the_night_and_reports_in_chinese(night, cap
     captured = capsys.readouterr()
     assert "夜间归集成功" in captured.out and "every_file_readable" not in captured.out
     assert [line for line in captured.err.splitlines() if "CREDIT_ETL_TOKEN_ZFCXJW" in line][0].startswith("配置问题")
+
+
+REJECTED_DAY = date(2026, 10, 5)
+
+
+def test_a_rerun_of_a_night_fails_the_check_for_the_delivery_the_first_run_rejected(tmp_path, capsys, monkeypatch):
+    """The rejected delivery is in the manifest since the first run; the rerun records nothing new
+    but reports the same outcome: the check fails naming the file, and `credit-etl run` exits 1."""
+    from pipelines.cli import main
+
+    root = tmp_path / "data"
+    generate(root, start=REJECTED_DAY, days=1, rows_per_day=4, seed=5)
+    layout = DataDir(root)
+    empty = layout.inbox / "scjgj" / "penalties" / REJECTED_DAY.isoformat() / "空文件.csv"
+    empty.parent.mkdir(parents=True, exist_ok=True)
+    empty.write_bytes(b"")
+    check = "penalties/received_rows:every_file_readable"
+
+    first = run_night(root, REJECTED_DAY, instance=dg.DagsterInstance.ephemeral(), http_enabled=False)
+    assert first.success and check in first.failed_checks, first.describe()
+    assert any("空文件.csv" in r and "文件为空" in r for r in first.rejected), first.rejected
+    with connect(layout, read_only=True) as con:
+        manifest_before = table_checksums(con)["ingest_manifest"]
+
+    # the rerun through the command, as cron runs it: same failed check, same file named, exit 1
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    for dept in load_registry(contracts=load_contracts()).departments:  # as in the first run: no HTTP pulls
+        for delivery in dept.delivery.values():
+            if delivery.token_env:
+                monkeypatch.delenv(delivery.token_env, raising=False)  # (the module's fixture may have set it)
+    assert main(["--data-dir", str(root), "run", "--date", REJECTED_DAY.isoformat()]) == 1
+    out = capsys.readouterr().out
+    assert f"未通过的检查 / failed check: {check}" in out, out
+    assert "拒收文件 / rejected file: scjgj/penalties/空文件.csv: 文件为空" in out, out
+    assert "夜间归集成功" not in out and "有检查未通过" in out, out
+    with connect(layout, read_only=True) as con:
+        assert table_checksums(con)["ingest_manifest"] == manifest_before  # nothing recorded twice
+
+
+LATE_FOLDER_DAY = date(2026, 10, 5)
+LATE_NIGHT = date(2026, 10, 6)
+
+
+def test_a_file_put_into_an_earlier_days_folder_is_taken_in_by_the_next_real_night_once(tmp_path):
+    """Two real nights: a file that lands in 10-05's folder after 10-05's night is loaded by
+    10-06's night as received on 10-06, said in the run's output; rerunning 10-05 does not take it
+    again and rerunning 10-06 gives the same warehouse."""
+    root = tmp_path / "data"
+    generate(root, start=LATE_FOLDER_DAY, days=2, rows_per_day=4, seed=5)
+    layout = DataDir(root)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def night_of(day):
+        result = run_night(root, day, instance=instance, http_enabled=False)
+        assert result.success and not result.failed_checks, result.describe()
+        return result
+
+    night_of(LATE_FOLDER_DAY)
+    # after that night, a department finishes its upload into the same day's folder: the first
+    # record line of one of its CSV files, a file of its own (its own bytes, one record)
+    source = sorted(layout.inbox.glob(f"*/penalties/{LATE_FOLDER_DAY}/*.csv"))[0]
+    late = source.with_name("补报_" + source.name)
+    late.write_bytes(b"\n".join(source.read_bytes().split(b"\n")[:2]) + b"\n")
+    dept = source.parts[-4]
+
+    second = night_of(LATE_NIGHT)
+    text = second.describe()
+    assert f"迟到文件 / file found late: {dept}/penalties/{late.name}：在 {LATE_FOLDER_DAY} 的目录中发现" in text, text
+    assert f"接收日按 {LATE_NIGHT} 计；1 行" in text, text
+    with connect(layout, read_only=True) as con:
+        row = con.execute("SELECT received_date, late_from, status, rows_parsed FROM ingest_manifest "
+                          "WHERE original_name = ?", [late.name]).fetchall()
+        assert row == [(LATE_NIGHT, LATE_FOLDER_DAY, "parsed", 1)]
+        staged = con.execute("SELECT _received_date, count(*) FROM penalties_versions WHERE _source_name = ? "
+                             "GROUP BY ALL UNION ALL SELECT received_date, count(*) FROM quarantine_items "
+                             "WHERE source_name = ? GROUP BY ALL", [late.name, late.name]).fetchall()
+        assert [(d, n) for d, n in staged] == [(LATE_NIGHT, 1)], staged  # loaded or quarantined, once
+        after = table_checksums(con)
+
+    # rerun of the earlier night: the manifest has the file, nothing is taken twice
+    night_of(LATE_FOLDER_DAY)
+    with connect(layout, read_only=True) as con:
+        again = table_checksums(con)
+    for table in ("ingest_manifest", "ingest_duplicates", "penalties_versions", "quarantine_items"):
+        assert again[table] == after[table], table
+    # rerun of the later night: the same warehouse, the same words
+    third = night_of(LATE_NIGHT)
+    with connect(layout, read_only=True) as con:
+        assert table_checksums(con) == after
+    assert [line for line in third.describe().splitlines() if "迟到文件" in line] == [
+        line for line in text.splitlines() if "迟到文件" in line]

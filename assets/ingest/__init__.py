@@ -12,6 +12,9 @@ Public API (the only names other stages and ``pipelines/`` may import):
   :class:`IngestError` with a Chinese message for unreadable files or missing required columns.
 - :class:`HttpSettings`, :class:`IngestSummary`, :class:`ParsedFile`, :class:`ManifestRecord`,
   :func:`read_manifest`, :func:`normalise_date`.
+- :func:`rejected_deliveries` — every rejected delivery of a received day, as the manifest holds it
+  (what a night and its reruns report); :func:`late_deliveries` — the late files a received day
+  took in from earlier days' folders (assets/ingest/inbox.py).
 
 Staged-rows layout: ARCHITECTURE.md; manifest schema: warehouse/sql/010_ingest.sql.
 """
@@ -23,10 +26,12 @@ from assets.ingest.core import (
     ParsedFile,
     header_scores,
     ingest_day,
+    late_deliveries,
     read_file,
     read_manifest,
     read_raw_values,
     read_staged,
+    rejected_deliveries,
 )
 from assets.ingest.errors import IngestError
 from assets.ingest.http import HTTP_BASE_ENV, HttpSettings
@@ -43,10 +48,12 @@ __all__ = [
     "ParsedFile",
     "header_scores",
     "ingest_day",
+    "late_deliveries",
     "normalise_date",
     "read_file",
     "read_manifest",
     "read_raw_values",
     "read_staged",
+    "rejected_deliveries",
     "staged_schema",
 ]

@@ -36,8 +36,10 @@ class HttpFeedsResource(dg.ConfigurableResource):
 
 
 def _rejected_lines(summary, feed: str, known: set[str]) -> list[str]:
-    """Rejected deliveries of ``feed``; one whose feed is unknown counts against every feed."""
-    return [str(r) for r in summary.rejected if r.feed == feed or r.feed not in known]  # names scrubbed
+    """Rejected deliveries of ``feed`` on the night's received day, as the manifest holds them
+    (this run's and earlier runs' of the same day: a rerun fails the check the first run failed);
+    one whose feed is unknown counts against every feed."""
+    return [str(r) for r in summary.day_rejected if r.feed == feed or r.feed not in known]  # names scrubbed
 
 
 @dg.multi_asset(
@@ -66,8 +68,12 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     day = date.fromisoformat(context.partition_key)
     contracts = warehouse.contracts()
     summary = ingest_day(warehouse.layout, day, contracts, warehouse.registry(), http=http_feeds.settings())
-    for r in summary.rejected:
-        context.log.warning(f"拒收文件 / rejected file: {r}")  # str(r): the file name scrubbed
+    this_run = {r.file_id for r in summary.rejected}
+    for r in summary.day_rejected:  # str(r): the file name scrubbed
+        earlier = "" if r.file_id in this_run else "（此前运行已登记 / recorded by an earlier run）"
+        context.log.warning(f"拒收文件 / rejected file{earlier}: {r}")
+    for r in summary.late:  # from the manifest: a rerun says it again
+        context.log.warning(f"迟到文件 / file found late: {r.late_text()}")
     for line in summary.config_problems:  # the terminal gets it once from `credit-etl run`
         context.log.info(line)
     known = set(FEEDS)
@@ -84,6 +90,7 @@ def received_rows(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                 summary.rows_by_feed.get(feed, 0),
                 new_files=dg.MetadataValue.int(len(files)),
                 rejected_files=dg.MetadataValue.int(len(rejected)),
+                late_files=dg.MetadataValue.int(sum(r.feed == feed for r in summary.late)),
                 config_problems=dg.MetadataValue.int(len(summary.config_problems)),
                 # numbers, not a JSON blob: the UI plots each department's deliveries over the days
                 **{f"文件数/{dept}": dg.MetadataValue.int(n) for dept, n in sorted(by_dept.items())},

@@ -8,6 +8,11 @@ Duplicates: content whose SHA-256 is already in the manifest is not processed ag
 comes from the same place (department, feed, name, day) it is the same delivery seen by a rerun
 and nothing is written; otherwise a row in ``ingest_duplicates`` notes the resend.
 
+Late files (a file put into an earlier day's folder after that day's night) are taken in by a
+later night as received on that night, with the folder's day in ``late_from``; the rules and the
+look-back window are in assets/ingest/inbox.py. Ids of items recorded without their content
+(refused, unreadable, too big) hold the day of their place, not of the night that recorded them.
+
 Header-only files are accepted: status ``parsed``, ``rows_parsed`` 0, a 0-row staged file and the
 note “仅有表头，没有数据行”, so a department that had nothing to report is seen to have reported.
 A file with no bytes (or only whitespace) is rejected as empty.
@@ -22,7 +27,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -38,7 +43,14 @@ from warehouse.layout import DataDir
 from warehouse.masking import scrub_text
 from assets.ingest.errors import IngestError
 from assets.ingest.http import HttpSettings, http_env, pull
-from assets.ingest.inbox import InboxItem, read_no_follow, read_no_follow_head, scan_inbox
+from assets.ingest.inbox import (
+    LATE_WINDOW_DAYS,
+    InboxItem,
+    hash_no_follow,
+    read_no_follow,
+    read_no_follow_head,
+    scan_inbox,
+)
 from assets.ingest.mapping import empty_staged, map_to_contract
 from assets.ingest.readers import MAX_FILE_BYTES, RawTable, check_rows, check_size, read_bytes
 
@@ -47,7 +59,7 @@ log = logging.getLogger(__name__)
 MANIFEST_COLUMNS = [
     "file_id", "dept", "feed", "source", "original_name", "sha256", "bytes", "received_date",
     "rows_parsed", "status", "error_message", "landed_path", "staged_path", "format", "encoding",
-    "header_row", "pages", "extra_columns", "notes", "first_seen_at",
+    "header_row", "pages", "extra_columns", "notes", "first_seen_at", "late_from",
 ]
 
 
@@ -73,12 +85,22 @@ class ManifestRecord:
     extra_columns: str | None = None
     notes: str | None = None
     first_seen_at: datetime = field(default_factory=datetime.now)
+    # a late file: the day whose folder it was found in (that day's night had already read it);
+    # ``received_date`` is the night that took it in
+    late_from: date | None = None
 
     def __str__(self) -> str:
         """As shown in logs and the run's output: a file name may carry a person's ID or phone
         (the one masking policy, warehouse.masking)."""
         where = f"{self.dept or '?'}/{self.feed or '?'}/{self.original_name}"
         return scrub_text(f"{where}: {self.error_message}" if self.error_message else f"{where}: {self.rows_parsed} 行")
+
+    def late_text(self) -> str:
+        """A late file in the run's output: where it was found and the received day it got."""
+        where = f"{self.dept or '?'}/{self.feed or '?'}/{self.original_name}"
+        outcome = f"拒收：{self.error_message}" if self.status == "rejected" else f"{self.rows_parsed} 行"
+        return scrub_text(f"{where}：在 {self.late_from} 的目录中发现（该日夜间归集之后才放入），"
+                          f"接收日按 {self.received_date} 计；{outcome}")
 
 
 @dataclass
@@ -103,6 +125,11 @@ class IngestSummary:
     rejected: list[ManifestRecord] = field(default_factory=list)
     skipped_duplicates: list[DuplicateRecord] = field(default_factory=list)
     already_ingested: int = 0  # deliveries this day that earlier runs already recorded
+    # every rejected delivery of the received day as the manifest holds it after this run (this
+    # run's and earlier runs'): what the night reports, so a rerun says what the first run said
+    day_rejected: list[ManifestRecord] = field(default_factory=list)
+    # late files this received day took in from earlier days' folders, as the manifest holds them
+    late: list[ManifestRecord] = field(default_factory=list)
     # configuration problems (an HTTP department without its token): reported once per
     # department, the pulls are not attempted and leave no rejected delivery behind
     config_problems: list[str] = field(default_factory=list)
@@ -353,32 +380,122 @@ def read_manifest(data_dir: DataDir) -> pd.DataFrame:
         return con.execute("SELECT * FROM ingest_manifest ORDER BY first_seen_at, file_id").df()
 
 
+def _records(con, where: str, params: list) -> list[ManifestRecord]:
+    cols = ", ".join(f"m.{c}" for c in MANIFEST_COLUMNS)
+    rows = con.execute(
+        f"SELECT {cols} FROM ingest_manifest m WHERE {where} ORDER BY m.dept, m.feed, m.original_name, m.file_id",
+        params).fetchall()
+    return [ManifestRecord(**dict(zip(MANIFEST_COLUMNS, r))) for r in rows]
+
+
+# An HTTP pull that failed before anything arrived (no bytes: sha256 null) no longer counts against
+# its day once a delivery from the same endpoint for that day was parsed: the day's data is in.
+_REJECTED_OF_DAY = """m.received_date = ? AND m.status = 'rejected'
+    AND NOT (m.source = 'http' AND m.sha256 IS NULL AND EXISTS (
+        SELECT 1 FROM ingest_manifest p
+        WHERE p.source = 'http' AND p.status = 'parsed' AND p.received_date = m.received_date
+          AND p.dept IS NOT DISTINCT FROM m.dept AND p.feed IS NOT DISTINCT FROM m.feed
+          AND p.original_name = m.original_name))"""
+
+
+def _rejected_of_day(con, received: date) -> list[ManifestRecord]:
+    return _records(con, _REJECTED_OF_DAY, [received])
+
+
+def _late_of_day(con, received: date) -> list[ManifestRecord]:
+    return _records(con, "m.received_date = ? AND m.late_from IS NOT NULL", [received])
+
+
+def late_deliveries(data_dir: DataDir, received: date) -> list[ManifestRecord]:
+    """The late files a received day took in: found in an earlier day's folder after that day's
+    night (``late_from``), received on this day (see assets/ingest/inbox.py)."""
+    if not data_dir.db_path.exists():
+        return []
+    with connect(data_dir, read_only=True) as con:
+        return _late_of_day(con, received)
+
+
+def closed_days(con, received: date) -> set[date]:
+    """The earlier days, within :data:`LATE_WINDOW_DAYS` of ``received``, whose own night has read
+    its inbox through (``ingest_days``): their folders are searched for late files. Days ingested
+    before ``ingest_days`` existed (older versions) count when the manifest has a delivery of
+    theirs and they precede its first recorded day; a day whose night never ran is not closed
+    (its files are its own night's, whenever it runs)."""
+    lo = received - timedelta(days=LATE_WINDOW_DAYS)
+    days = {r[0] for r in con.execute(
+        "SELECT received_date FROM ingest_days WHERE received_date >= ? AND received_date < ?", [lo, received]).fetchall()}
+    first = con.execute("SELECT min(received_date) FROM ingest_days").fetchone()[0]
+    if first is not None:
+        days |= {r[0] for r in con.execute(
+            "SELECT DISTINCT received_date FROM ingest_manifest WHERE received_date >= ? AND received_date < ?",
+            [lo, min(first, received)]).fetchall()}
+    return days
+
+
+def rejected_deliveries(data_dir: DataDir, received: date) -> list[ManifestRecord]:
+    """Every rejected delivery of one received day as recorded in the manifest, whichever run
+    recorded it (a rerun reports what the first run rejected). An HTTP pull that failed with
+    nothing received is left out once a later pull of the same endpoint and day was parsed."""
+    if not data_dir.db_path.exists():
+        return []
+    with connect(data_dir, read_only=True) as con:
+        return _rejected_of_day(con, received)
+
+
+def _failed_pulls(notes: str | None) -> int:
+    """How many failed pulls a failure row stands for (its notes say; a row without the count,
+    as older versions wrote them, is one)."""
+    m = re.search(r"接口拉取失败 (\d+) 次", notes or "")
+    return int(m.group(1)) if m else 1
+
+
+def _attempt_id(kind: str, item: InboxItem, day: date | None) -> str:
+    """The id of an inbox item recorded without its content (refused, unreadable, too big): its
+    place, and the day of that place unless it belongs to no day (``once``). The day is the
+    folder's, not the night's, so whichever night records a late item, the id is the same."""
+    when = "" if day is None else f"\n{day.isoformat()}"
+    return hashlib.sha256(f"{kind}\n{item.relpath}{when}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _join_notes(*parts: str | None) -> str | None:
+    return "；".join(p for p in parts if p) or None
+
+
 class _Run:
     def __init__(self, data_dir: DataDir, received: date, contracts: dict[str, Contract], con, summary: IngestSummary):
         self.data_dir, self.received, self.contracts, self.con, self.summary = data_dir, received, contracts, con, summary
+        # file id -> its place: (dept, feed, source, name, day of the place it was found in)
         self.known: dict[str, tuple] = {
             r[0]: tuple(r[1:])
             for r in con.execute(
-                "SELECT file_id, dept, feed, source, original_name, received_date FROM ingest_manifest"
+                "SELECT file_id, dept, feed, source, original_name, coalesce(late_from, received_date) "
+                "FROM ingest_manifest"
             ).fetchall()
         }
+        self.received_here = {r[0] for r in con.execute(  # recorded as received on this night
+            "SELECT file_id FROM ingest_manifest WHERE received_date = ?", [received]).fetchall()}
+        self.duplicates: set[tuple] = {tuple(r) for r in con.execute(
+            "SELECT file_id, dept, feed, source, original_name, received_date FROM ingest_duplicates").fetchall()}
 
-    def seen(self, file_id: str, dept: str, feed: str, source: str, name: str) -> bool:
-        """True when this content is already recorded (and notes a resend elsewhere)."""
+    def seen(self, file_id: str, dept: str, feed: str, source: str, name: str, day: date | None = None) -> bool:
+        """True when this content is already recorded (and notes a resend elsewhere). ``day``: the
+        day of the place it was found in (default the night's)."""
         if file_id not in self.known:
             return False
-        place = (dept, feed, source, name, self.received)
+        place = (dept, feed, source, name, day or self.received)
         if self.known[file_id] == place:
             self.summary.already_ingested += 1
         else:
-            dup = DuplicateRecord(file_id, dept, feed, source, name, self.received)
+            dup = DuplicateRecord(file_id, dept, feed, source, name, day or self.received)
             _insert_duplicate(self.con, dup)
+            self.duplicates.add((file_id, dept, feed, source, name, day or self.received))
             self.summary.skipped_duplicates.append(dup)
         return True
 
-    def commit(self, rec: ManifestRecord) -> None:
-        _insert_manifest(self.con, rec)
-        self.known[rec.file_id] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.received_date)
+    def commit(self, rec: ManifestRecord, *, insert: bool = True) -> None:
+        if insert:
+            _insert_manifest(self.con, rec)
+        self.known[rec.file_id] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.late_from or rec.received_date)
         self.summary.add(rec)
 
     def stage(self, parsed: ParsedFile, feed: str) -> str:
@@ -392,12 +509,46 @@ class _Run:
         return _rel(self.data_dir, target)
 
     # -- inbox ------------------------------------------------------------------------------
-    def inbox_item(self, item: InboxItem) -> None:
-        base = dict(dept=item.dept or None, feed=item.feed or None, source="inbox", original_name=item.name,
-                    received_date=self.received)
+    def accounted(self, item: InboxItem, day: date) -> bool:
+        """Whether an item found in an earlier day's place is already in the manifest (or noted as
+        a resend) for that place: compared by place and SHA-256 of the content as it is now (a
+        file replaced after its night by other content is a new delivery). Nothing is reported
+        for it: a resend already noted is not noted again by every night of the look-back."""
         if item.refuse:
-            when = "" if item.once else f"\n{self.received}"
-            fid = hashlib.sha256(f"refused\n{item.relpath}{when}".encode("utf-8", "surrogateescape")).hexdigest()
+            fid = _attempt_id("refused", item, None if item.once else day)
+        elif (item.size or 0) > MAX_FILE_BYTES:
+            fid = _attempt_id("too-big", item, day)
+        else:
+            try:
+                fid = hash_no_follow(item.path)  # in chunks: the look-back reads many files
+            except OSError:
+                fid = _attempt_id("unreadable", item, day)
+            else:
+                place = (item.dept, item.feed, "inbox", item.name, day)
+                if self.known.get(fid) != place:
+                    return (fid, *place) in self.duplicates
+        if fid not in self.known:
+            return False
+        if fid in self.received_here:  # this night took it in before: a rerun
+            self.summary.already_ingested += 1
+        return True
+
+    def _late_note(self, item: InboxItem, day: date) -> str:
+        where = (f"放在 {day} 的日期目录中" if item.relpath.split("/")[2:3] == [day.isoformat()]
+                 else f"修改日期为 {day}")
+        return (f"迟到文件：{where}，但在该日夜间归集之后才放入收件箱；由 {self.received} 的夜间归集接收，"
+                f"接收日按 {self.received} 计")
+
+    def inbox_item(self, item: InboxItem) -> None:
+        day = item.day or self.received  # the day of the place it was found in
+        late = day != self.received
+        if late and self.accounted(item, day):
+            return  # its own night (or an earlier late pick-up) has it
+        base = dict(dept=item.dept or None, feed=item.feed or None, source="inbox", original_name=item.name,
+                    received_date=self.received, late_from=day if late else None)
+        late_note = self._late_note(item, day) if late else None
+        if item.refuse:
+            fid = _attempt_id("refused", item, None if item.once else day)
             if fid in self.known:
                 self.summary.already_ingested += 1
                 return
@@ -412,22 +563,23 @@ class _Run:
                     landed = _rel(self.data_dir, land(self.data_dir, data, sha, _ext(item.name)))
             self.commit(ManifestRecord(file_id=fid, sha256=sha, bytes=item.size, rows_parsed=0, status="rejected",
                                        error_message=item.refuse, landed_path=landed,
-                                       notes=f"位置：{item.relpath}", **base))
+                                       notes=_join_notes(f"位置：{item.relpath}", late_note), **base))
             return
         try:
-            too_big = self._over_limit(item, base)
+            too_big = self._over_limit(item, base, day, late_note)
             if too_big:
                 return
             data = read_no_follow(item.path, MAX_FILE_BYTES)
         except OSError as exc:
             log.warning("cannot read %s: %s", item.relpath, exc)
-            fid = hashlib.sha256(f"unreadable\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+            fid = _attempt_id("unreadable", item, day)
             if fid not in self.known:
                 self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=item.size, rows_parsed=0, status="rejected",
-                                           error_message="文件无法读取（可能是符号链接、权限不足或正在写入）", landed_path=None, **base))
+                                           error_message="文件无法读取（可能是符号链接、权限不足或正在写入）", landed_path=None,
+                                           notes=late_note, **base))
             return
         sha = hashlib.sha256(data).hexdigest()
-        if self.seen(sha, item.dept, item.feed, "inbox", item.name):
+        if self.seen(sha, item.dept, item.feed, "inbox", item.name, day):
             return
         landed = None
         if len(data) <= MAX_FILE_BYTES:
@@ -445,9 +597,10 @@ class _Run:
         else:
             self._fill(rec, parsed)
             rec.staged_path = self.stage(parsed, item.feed)
+        rec.notes = _join_notes(late_note, rec.notes)
         self.commit(rec)
 
-    def _over_limit(self, item: InboxItem, base: dict) -> bool:
+    def _over_limit(self, item: InboxItem, base: dict, day: date, late_note: str | None) -> bool:
         """A file over its format's size limit (readers.check_size) is rejected without being read
         into memory: its bytes are streamed into the landing zone (hashed on the way, up to
         MAX_FILE_BYTES) so the evidence is kept while memory stays bounded."""
@@ -463,12 +616,12 @@ class _Run:
         if (item.size or 0) <= MAX_FILE_BYTES:
             sha, size, path = land_stream(self.data_dir, item.path, _ext(item.name))
             landed = _rel(self.data_dir, path)
-            if self.seen(sha, item.dept, item.feed, "inbox", item.name):
+            if self.seen(sha, item.dept, item.feed, "inbox", item.name, day):
                 return True
-        fid = sha or hashlib.sha256(f"too-big\n{item.relpath}\n{self.received}".encode("utf-8", "surrogateescape")).hexdigest()
+        fid = sha or _attempt_id("too-big", item, day)
         if fid not in self.known:
             self.commit(ManifestRecord(file_id=fid, sha256=sha, bytes=size, rows_parsed=0, status="rejected",
-                                       error_message=reason, landed_path=landed, **base))
+                                       error_message=reason, landed_path=landed, notes=late_note, **base))
         return True
 
     def _fill(self, rec: ManifestRecord, parsed: ParsedFile) -> None:
@@ -489,21 +642,55 @@ class _Run:
         try:
             got = pull(dept.code, feed, delivery, self.received, settings, env, spool_dir=self.data_dir.landing)
         except IngestError as exc:
-            fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
-            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
-                                       error_message=exc.message_zh, landed_path=None, first_seen_at=now, **base))
+            self.http_failed(base, exc.message_zh, now)
             return
         except Exception as exc:
             log.exception("http pull %s failed", name)
-            fid = hashlib.sha256(f"http-failed\n{name}\n{now.isoformat()}".encode()).hexdigest()
-            self.commit(ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
-                                       error_message="拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）",
-                                       landed_path=None, first_seen_at=now, **base))
+            self.http_failed(base, "拉取接口时发生内部错误，本次未接收任何数据（详情见运行日志）", now)
             return
         try:
             self._http_delivery(got, dept, feed, name, now, base)
         finally:
             got.discard()  # spool files not landed (a delivery seen before)
+
+    def http_failed(self, base: dict, message: str, now: datetime) -> None:
+        """Record a pull that failed before anything arrived: one manifest row per department,
+        feed, received day and source (endpoint path with the date), whatever the run. A rerun
+        that fails again updates that row (latest reason, how many pulls failed and when the last
+        one did; ``first_seen_at`` stays the first failure) instead of adding one. Rows an older
+        version recorded under time-stamped ids for the same source are merged into it."""
+        dept, feed, name = base["dept"], base["feed"], base["original_name"]
+        fid = hashlib.sha256(f"http-failed\n{dept}\n{feed}\n{self.received.isoformat()}\n{name}".encode()).hexdigest()
+        earlier = self.con.execute(
+            "SELECT file_id, first_seen_at, notes FROM ingest_manifest WHERE source = 'http' AND status = 'rejected' "
+            "AND sha256 IS NULL AND dept = ? AND feed = ? AND received_date = ? AND original_name = ?",
+            [dept, feed, self.received, name]).fetchall()
+        failures = 1 + sum(_failed_pulls(notes) for _, _, notes in earlier)
+        rec = ManifestRecord(file_id=fid, sha256=None, bytes=None, rows_parsed=0, status="rejected",
+                             error_message=message, landed_path=None,
+                             first_seen_at=min([now] + [first for _, first, _ in earlier]),
+                             notes=f"接口拉取失败 {failures} 次，最近一次 {now:%Y-%m-%d %H:%M:%S}", **base)
+        again = any(r[0] == fid for r in earlier)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for old in (r[0] for r in earlier if r[0] != fid):
+                self.con.execute("DELETE FROM ingest_manifest WHERE file_id = ?", [old])
+            if again:  # updated in place (DuckDB refuses a key deleted and inserted in one transaction)
+                self.con.execute("UPDATE ingest_manifest SET error_message = ?, notes = ?, first_seen_at = ? "
+                                 "WHERE file_id = ?", [rec.error_message, rec.notes, rec.first_seen_at, fid])
+            else:
+                _insert_manifest(self.con, rec)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        for old, *_ in earlier:
+            self.known.pop(old, None)
+        if again:  # the same failure again: reported, but not a new delivery of this run
+            self.known[fid] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.received_date)
+            self.summary.rejected.append(rec)
+        else:
+            self.commit(rec, insert=False)
 
     def _http_delivery(self, got, dept, feed: str, name: str, now: datetime, base: dict) -> None:
         if self.seen(got.file_id, dept.code, feed, "http", name):
@@ -558,8 +745,10 @@ def ingest_day(
     summary = IngestSummary(received)
     with connect(data_dir) as con:
         run = _Run(data_dir, received, contracts, con, summary)
-        for item in scan_inbox(data_dir.inbox, received, registry, contracts, only):
+        for item in scan_inbox(data_dir.inbox, received, registry, contracts, only, earlier=closed_days(con, received)):
             run.inbox_item(item)
+        if only is None:  # the whole inbox of the day was read: later nights may look for late files in it
+            con.execute("INSERT INTO ingest_days VALUES (?, ?) ON CONFLICT DO NOTHING", [received, datetime.now()])
         if settings.enabled:
             from contracts.config import config_problems
 
@@ -575,6 +764,8 @@ def ingest_day(
                         continue  # reported once above as a configuration problem
                     if delivery.kind == "http" and feed in contracts:
                         run.http_feed(dept, feed, delivery, settings, env)
+        summary.day_rejected = _rejected_of_day(con, received)
+        summary.late = _late_of_day(con, received)
     return summary
 
 

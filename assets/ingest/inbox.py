@@ -4,7 +4,22 @@ Layout: ``inbox/<dept>/<feed>/<YYYY-MM-DD>/<file>`` (the dated folder is the day
 ``inbox/<dept>/<feed>/<file>`` (received on its modification date, local time).
 
 Skipped: hidden files (``.name``), Excel lock files (``~$name``), partial uploads (``*.tmp``,
-``*.part``, ``*.crdownload``, ``*.filepart``), and dated folders of other days (their own night).
+``*.part``, ``*.crdownload``, ``*.filepart``), and dated folders of other days (their own night),
+except the closed earlier days below.
+
+Late files. A file put into an earlier day's folder after that day's night had read it (a clerk
+who finishes an upload the next morning, a forgotten file copied in later) would otherwise never
+be read. The night of ``received`` therefore also walks the folders of the ``earlier`` days it is
+given: the days within :data:`LATE_WINDOW_DAYS` (31 calendar days, a month's backlog: beyond the
+deadline of every contract, 7 working or 7 calendar days, so anything older is long overdue and
+resent anyway) whose own night has already read its inbox (``ingest_days``; a day whose night
+never ran is left to that night). There, everything not yet in the manifest (compared by place and
+SHA-256, in ``assets/ingest/core.py``) is taken in by this night: its ``received_date`` is the
+night that actually took it in, not the folder's day, because the office did not have it earlier
+and timeliness must not count it as received on time; the manifest row keeps the folder's day in
+``late_from`` and says so in ``notes``. Undated files (``dept/feed/file``) whose modification day
+is such an earlier day are treated alike. A rerun of the earlier night finds the file in the
+manifest and does not take it again; a rerun of the later night gives the same result.
 Everything else found ends in the manifest:
 - rejected, content never read (no follow, never opened): symbolic links (file or folder, inside
   or outside the inbox), anything that is not a regular file (FIFOs, sockets, devices), names
@@ -27,10 +42,12 @@ import stat
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Iterable
 
 from contracts.model import Contract, Registry
 
 _SKIP_SUFFIX = (".tmp", ".part", ".crdownload", ".filepart", ".swp")
+LATE_WINDOW_DAYS = 31  # how far back a night looks for late files in earlier days' folders
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -45,6 +62,9 @@ class InboxItem:
     refuse: str | None = None  # Chinese reason the file is not accepted
     land: bool = False  # refused, but a regular file: its bytes are kept (landed) as evidence
     once: bool = False  # found outside any day's place: recorded by the first night that sees it
+    # the day whose place it was found in (its dated folder, or for an undated file its
+    # modification day); an earlier day than the night's means a late file. None: no day's place
+    day: date | None = None
 
 
 def _skip(name: str) -> bool:
@@ -121,9 +141,12 @@ def scan_inbox(
     registry: Registry,
     contracts: dict[str, Contract],
     depts: set[str] | None = None,
+    earlier: Iterable[date] = (),
 ) -> list[InboxItem]:
-    """Everything of the inbox the night of ``received`` must account for (see the module docstring)."""
-    day = received.isoformat()
+    """Everything of the inbox the night of ``received`` must account for (see the module
+    docstring), plus everything in the places of the ``earlier`` days (candidates for late files:
+    the caller drops what the manifest already has). Each item carries the ``day`` of its place."""
+    days = {received.isoformat(): received} | {d.isoformat(): d for d in earlier if d < received}
     known_depts = {d.code: d for d in registry.departments}
     items: list[InboxItem] = []
     for dept_entry in _entries(inbox):
@@ -158,10 +181,11 @@ def scan_inbox(
             elif feed not in known_depts[dept].feeds:
                 refuse = f"部门“{known_depts[dept].name}”未登记报送“{contracts[feed].title}”（{feed}），文件未处理"
 
-            def take(entry: os.DirEntry, rel: str) -> None:
+            def take(entry: os.DirEntry, rel: str, day: date) -> None:
                 item = _item(dept, feed, entry, rel, refuse)
                 if refuse is not None and item.refuse == refuse:
                     item.land = True  # a regular file of an unknown place: keep its bytes
+                item.day = day
                 items.append(item)
 
             for entry in _entries(Path(feed_entry.path)):
@@ -169,17 +193,21 @@ def scan_inbox(
                     continue
                 rel = f"{rel_feed}/{entry.name}"
                 is_dir = entry.is_dir(follow_symlinks=False) and not entry.is_symlink()
-                if entry.name == day and is_dir:
+                if entry.name in days and is_dir:
                     for f in _entries(Path(entry.path)):
                         if _skip(f.name):
                             continue
                         if f.is_dir(follow_symlinks=False) and not f.is_symlink():
-                            items.append(_misplaced(dept, feed, f, f"{rel}/{f.name}", (
-                                f"“{rel}/{f.name}”是文件夹而不是文件，其中内容未处理；请把文件直接放在日期目录中")))
+                            item = _misplaced(dept, feed, f, f"{rel}/{f.name}", (
+                                f"“{rel}/{f.name}”是文件夹而不是文件，其中内容未处理；请把文件直接放在日期目录中"))
+                            item.day = days[entry.name]
+                            items.append(item)
                             continue
-                        take(f, f"{rel}/{f.name}")
-                elif entry.name == day and entry.is_symlink():
-                    items.append(_item(dept, feed, entry, rel, "日期目录是符号链接，出于安全原因不予读取"))
+                        take(f, f"{rel}/{f.name}", days[entry.name])
+                elif entry.name in days and entry.is_symlink():
+                    item = _item(dept, feed, entry, rel, "日期目录是符号链接，出于安全原因不予读取")
+                    item.day = days[entry.name]
+                    items.append(item)
                 elif is_dir and _is_day(entry.name):
                     continue  # another received day: that night's business
                 elif is_dir:
@@ -193,8 +221,9 @@ def scan_inbox(
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue
-                    if datetime.fromtimestamp(st.st_mtime).date() == received:
-                        take(entry, rel)
+                    modified = datetime.fromtimestamp(st.st_mtime).date()
+                    if modified.isoformat() in days:
+                        take(entry, rel, modified)
     return items
 
 
@@ -205,6 +234,23 @@ def read_no_follow_head(path: Path, n: int) -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError("not a regular file")
         return os.read(fd, n)
+    finally:
+        os.close(fd)
+
+
+def hash_no_follow(path: Path) -> str:
+    """SHA-256 of a regular file, read in chunks (never whole in memory), without following a
+    symbolic link."""
+    import hashlib
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("not a regular file")
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 22):
+            digest.update(chunk)
+        return digest.hexdigest()
     finally:
         os.close(fd)
 

@@ -219,3 +219,15 @@ def test_a_file_name_carrying_an_id_and_phone_is_masked_where_it_is_shown(data_d
     report = json.loads(out.stdout)
     assert report["file"] == "行政许可_512227********4564_138****5678.csv"
     assert "512227197502034564" not in out.stdout + out.stderr and "13812345678" not in out.stdout + out.stderr
+
+
+def test_a_rerun_reports_the_rejections_the_first_run_recorded(data_dir, contracts, registry):
+    drop(data_dir, "scjgj", "penalties", "空文件.csv", b"")
+    drop(data_dir, "scjgj", "permits", "good.csv", csv_bytes(contracts))
+    first = run(data_dir, contracts, registry)
+    assert [r.original_name for r in first.rejected] == ["空文件.csv"]
+    second = run(data_dir, contracts, registry)
+    assert second.new_files == 0 and not second.rejected  # nothing recorded twice ...
+    # ... but the day's rejections are still the day's: the night reports them again
+    assert [(r.original_name, r.error_message) for r in second.day_rejected] == [
+        (r.original_name, r.error_message) for r in first.day_rejected] == [("空文件.csv", first.rejected[0].error_message)]

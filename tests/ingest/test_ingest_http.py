@@ -155,6 +155,82 @@ def test_failure_on_later_page_commits_nothing_then_rerun_succeeds(data_dir, con
     s2 = run(data_dir, contracts, registry, settings(scripted_server, page_size=2))
     assert not s2.rejected and s2.rows_by_feed == {"permits": 5}
     assert read_staged(data_dir, "permits", DAY)["_row_no"].tolist() == [1, 2, 3, 4, 5]
+    # the failed pull stays in the manifest (what happened), but the day's data is in: the night
+    # no longer reports it as a rejected delivery
+    rows = [r for r in manifest(data_dir) if r["feed"] == "permits"]
+    assert sorted(r["status"] for r in rows) == ["parsed", "rejected"]
+    assert s.day_rejected and not s2.day_rejected
+
+
+def _failed_permits(data_dir) -> list[dict]:
+    return [r for r in manifest(data_dir) if r["feed"] == "permits" and r["status"] == "rejected"]
+
+
+def _dead_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: bound, then closed."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_rerun_with_the_endpoint_down_updates_its_failure_row(data_dir, contracts, registry):
+    http = HttpSettings(base_url=f"http://127.0.0.1:{_dead_port()}", timeout=0.5, max_attempts=2, backoff=0.01)
+    s1 = run(data_dir, contracts, registry, http)
+    assert sorted(r.feed for r in s1.rejected) == ["penalties", "permits"] and s1.new_files == 2
+    first = _failed_permits(data_dir)
+    count = len(manifest(data_dir))
+    s2 = run(data_dir, contracts, registry, http)
+    # reported again by this run, but the same rows: one per department, feed, day and source
+    assert sorted(r.feed for r in s2.rejected) == ["penalties", "permits"] and s2.new_files == 0
+    assert len(manifest(data_dir)) == count == 2
+    again = _failed_permits(data_dir)
+    assert [r["file_id"] for r in again] == [r["file_id"] for r in first]
+    assert again[0]["first_seen_at"] == first[0]["first_seen_at"]  # when it first failed
+    assert "无法连接" in again[0]["error_message"]
+    assert first[0]["notes"].startswith("接口拉取失败 1 次，最近一次 ")
+    assert again[0]["notes"].startswith("接口拉取失败 2 次，最近一次 ")
+    # another day's failure of the same endpoint is that day's own row
+    run(data_dir, contracts, registry, http, day=date(2026, 3, 6))
+    assert len(manifest(data_dir)) == 4
+
+
+def test_rerun_against_a_server_answering_500_keeps_one_row_with_the_latest_reason(
+        data_dir, contracts, registry, scripted_server):
+    scripted_server.on(PERMITS, (500, JSON, b"{}"))
+    run(data_dir, contracts, registry, settings(scripted_server, max_attempts=2))
+    count = len(manifest(data_dir))
+    assert "HTTP 500" in _failed_permits(data_dir)[0]["error_message"]
+    scripted_server.on(PERMITS, (503, JSON, b"{}"))
+    s2 = run(data_dir, contracts, registry, settings(scripted_server, max_attempts=2))
+    assert len(manifest(data_dir)) == count
+    (row,) = _failed_permits(data_dir)
+    assert "HTTP 503" in row["error_message"] and "HTTP 500" not in row["error_message"]
+    assert [r.error_message for r in s2.day_rejected if r.feed == "permits"] == [row["error_message"]]
+
+
+def test_failure_rows_an_older_version_stamped_with_the_time_are_merged(data_dir, contracts, registry, scripted_server):
+    """Before the id was deterministic every failed pull added a row whose id held the time."""
+    import hashlib
+
+    scripted_server.on(PERMITS, (502, JSON, b"{}"))
+    run(data_dir, contracts, registry, settings(scripted_server, max_attempts=1))
+    (row,) = _failed_permits(data_dir)
+    con = duckdb.connect(str(data_dir.db_path))
+    legacy = []
+    for stamp in ("2026-03-05T01:30:00", "2026-03-06T01:30:00"):
+        fid = hashlib.sha256(f"http-failed\n{row['original_name']}\n{stamp}".encode()).hexdigest()
+        legacy.append(fid)
+        con.execute("INSERT INTO ingest_manifest SELECT * REPLACE (? AS file_id, NULL AS notes, ?::TIMESTAMP AS first_seen_at) "
+                    "FROM ingest_manifest WHERE file_id = ?", [fid, stamp, row["file_id"]])
+    con.execute("DELETE FROM ingest_manifest WHERE file_id = ?", [row["file_id"]])
+    con.close()
+    assert len(_failed_permits(data_dir)) == 2
+    run(data_dir, contracts, registry, settings(scripted_server, max_attempts=1))
+    (merged,) = _failed_permits(data_dir)
+    assert merged["file_id"] == row["file_id"] and merged["file_id"] not in legacy
+    assert merged["notes"].startswith("接口拉取失败 3 次") and str(merged["first_seen_at"]) == "2026-03-05 01:30:00"
 
 
 def test_total_mismatch_rejected(data_dir, contracts, registry, scripted_server):
