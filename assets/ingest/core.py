@@ -472,6 +472,15 @@ class _Run:
                 "FROM ingest_manifest"
             ).fetchall()
         }
+        # place -> {size in bytes: file id}: a file still at the place it was received from, with
+        # the size it had, is that delivery; the look-back over earlier days' folders reads (hashes)
+        # only files that are new there or changed size, not every file of a month every night
+        self.at_place: dict[tuple, dict[int, str]] = {}
+        for r in con.execute(
+            "SELECT dept, feed, source, original_name, coalesce(late_from, received_date), bytes, file_id "
+            "FROM ingest_manifest WHERE bytes IS NOT NULL AND sha256 IS NOT NULL"
+        ).fetchall():
+            self.at_place.setdefault(tuple(r[:5]), {})[r[5]] = r[6]
         self.received_here = {r[0] for r in con.execute(  # recorded as received on this night
             "SELECT file_id FROM ingest_manifest WHERE received_date = ?", [received]).fetchall()}
         self.duplicates: set[tuple] = {tuple(r) for r in con.execute(
@@ -496,6 +505,8 @@ class _Run:
         if insert:
             _insert_manifest(self.con, rec)
         self.known[rec.file_id] = (rec.dept, rec.feed, rec.source, rec.original_name, rec.late_from or rec.received_date)
+        if rec.bytes is not None and rec.sha256 is not None:
+            self.at_place.setdefault(self.known[rec.file_id], {})[rec.bytes] = rec.file_id
         self.summary.add(rec)
 
     def stage(self, parsed: ParsedFile, feed: str) -> str:
@@ -511,10 +522,17 @@ class _Run:
     # -- inbox ------------------------------------------------------------------------------
     def accounted(self, item: InboxItem, day: date) -> bool:
         """Whether an item found in an earlier day's place is already in the manifest (or noted as
-        a resend) for that place: compared by place and SHA-256 of the content as it is now (a
-        file replaced after its night by other content is a new delivery). Nothing is reported
+        a resend) for that place: a file at the place it was received from with the size it had is
+        that delivery (no read: the look-back covers a month of folders every night); otherwise
+        compared by place and SHA-256 of the content as it is now (a file replaced after its night
+        by other content is a new delivery; one replaced by content of the very same size is taken
+        for the old one, the price of not hashing a month of files a night). Nothing is reported
         for it: a resend already noted is not noted again by every night of the look-back."""
-        if item.refuse:
+        fast = None if item.refuse or item.size is None else \
+            self.at_place.get((item.dept, item.feed, "inbox", item.name, day), {}).get(item.size)
+        if fast is not None:
+            fid = fast
+        elif item.refuse:
             fid = _attempt_id("refused", item, None if item.once else day)
         elif (item.size or 0) > MAX_FILE_BYTES:
             fid = _attempt_id("too-big", item, day)

@@ -150,3 +150,22 @@ def test_days_ingested_before_ingest_days_existed_are_searched_too(data_dir, con
     drop(data_dir, "scjgj", "permits", "late.csv", body(contracts, 2))
     s = night(data_dir, contracts, registry, LATER)
     assert [(r.original_name, r.late_from) for r in s.late] == [("late.csv", DAY)]
+
+
+def test_the_look_back_does_not_read_files_still_at_the_place_they_were_received_from(
+        data_dir, contracts, registry, monkeypatch):
+    """A month of earlier folders is looked at every night: a file still there with the size it
+    was received with is known without reading it; only a new or resized file is hashed."""
+    import assets.ingest.core as core
+
+    for i in range(3):
+        drop(data_dir, "scjgj", "permits", f"d{i}.csv", body(contracts, 10 + i))
+    night(data_dir, contracts, registry, DAY)
+    read: list[str] = []
+    real = core.hash_no_follow
+    monkeypatch.setattr(core, "hash_no_follow", lambda path: read.append(os.path.basename(path)) or real(path))
+    night(data_dir, contracts, registry, DAY + timedelta(days=1))
+    assert read == []
+    drop(data_dir, "scjgj", "permits", "d1.csv", body(contracts, 11, 12))  # replaced by a longer file
+    s = night(data_dir, contracts, registry, LATER)
+    assert read == ["d1.csv"] and [r.original_name for r in s.late] == ["d1.csv"]
