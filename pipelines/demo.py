@@ -77,10 +77,13 @@ def run_demo(
     contracts = load_contracts()
     registry = load_registry(contracts=contracts)
     tokens = {}
+    set_here = []  # token variables the demo set for its sample server; unset again when it ends
     for dept in registry.departments:
         for delivery in dept.delivery.values():
             if delivery.kind == "http" and delivery.token_env:
-                os.environ.setdefault(delivery.token_env, DEMO_TOKEN)
+                if delivery.token_env not in os.environ:
+                    os.environ[delivery.token_env] = DEMO_TOKEN
+                    set_here.append(delivery.token_env)
                 tokens[dept.code] = os.environ[delivery.token_env]
     server, base_url = start_sample_server(layout.root, tokens=tokens)
     instance = get_instance(layout.root)
@@ -107,6 +110,8 @@ def run_demo(
     finally:
         server.stop()
         instance.dispose()
+        for name in set_here:  # the sample server is gone: a later night in this process must not pull from it
+            os.environ.pop(name, None)
 
     export = build_export(layout, month, contracts, registry)
     print(f"4/4 {month} 各部门指标 / rates per department\n")

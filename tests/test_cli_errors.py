@@ -19,6 +19,8 @@ def cli(*args: str, cwd: Path | None = None, umask: int | None = None, **env: st
     e = {**os.environ, "GX_ANALYTICS_ENABLED": "false", **env}
     for name in ("CREDIT_ETL_DATA_DIR", "DAGSTER_HOME", "CREDIT_ETL_HTTP_BASE"):
         e.pop(name, None)
+    for name in [n for n in e if n.startswith("CREDIT_ETL_TOKEN_")]:  # no sample server here: no HTTP pull
+        e.pop(name)
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd or REPO, capture_output=True,
                           text=True, timeout=900, env=e, preexec_fn=None if umask is None else (lambda: os.umask(umask)))
 
